@@ -1,0 +1,108 @@
+import { availableParallelism } from 'node:os';
+import { Piscina } from 'piscina';
+import { sharedArena, type SharedArena, type Tensor, type TensorRef } from '@attnflow/tensor';
+import { KERNELS, runTask, type Attrs, type KernelAttrs, type KernelName, type KernelSpec, type KernelTask } from './tasks.js';
+
+export interface EngineOptions {
+  arena?: SharedArena;
+  /** Worker threads; 0 runs every kernel on the calling thread. Default: the number of cores. */
+  workers?: number;
+  /**
+   * Work below this many floating-point operations runs on the calling thread: posting a task costs tens of
+   * microseconds, which a small matmul does not repay. 0 sends everything to the pool (tests use this).
+   */
+  minPoolFlops?: number;
+}
+
+export interface EngineStats {
+  tasks: number;
+  inline: number;
+  retries: number;
+}
+
+export type TensorArg = Tensor | TensorRef | undefined;
+
+/**
+ * Runs kernels on the shared tensors, split across a Piscina pool whose workers map the arena's memory.
+ * Results land in the output tensors; nothing is copied or transferred.
+ */
+export class Engine {
+  readonly arena: SharedArena;
+  readonly workers: number;
+  readonly minPoolFlops: number;
+  readonly stats: EngineStats = { tasks: 0, inline: 0, retries: 0 };
+  private pool?: Piscina;
+
+  constructor(options: EngineOptions = {}) {
+    this.arena = options.arena ?? sharedArena();
+    this.workers = options.workers ?? availableParallelism();
+    if (!Number.isInteger(this.workers) || this.workers < 0 || this.workers > 256) {
+      throw new RangeError(`workers must be an integer from 0 to 256, got ${options.workers}`);
+    }
+    this.minPoolFlops = options.minPoolFlops ?? 200_000;
+    if (this.workers > 0) {
+      this.pool = new Piscina({
+        filename: new URL('./worker.js', import.meta.url).href,
+        workerData: { memory: this.arena.memory },
+        minThreads: this.workers,
+        maxThreads: this.workers,
+        idleTimeout: 60_000,
+      });
+    }
+  }
+
+  async run<K extends KernelName>(kernel: K, tensors: Record<string, TensorArg>, kernelAttrs: KernelAttrs<K>): Promise<void> {
+    const spec = KERNELS[kernel] as unknown as KernelSpec<Attrs>;
+    const attrs = kernelAttrs as unknown as Attrs;
+    const units = spec.units(attrs);
+    const refs: Record<string, TensorRef | undefined> = {};
+    for (const [name, t] of Object.entries(tensors)) refs[name] = t && ('ref' in t ? t.ref : t);
+    const chunks = Math.min(this.workers, units);
+    if (!this.pool || chunks === 0 || units * spec.flopsPerUnit(attrs) < this.minPoolFlops) {
+      this.stats.inline++;
+      runTask(this.arena.buffer, { kernel, tensors: refs, attrs, start: 0, end: units });
+      return;
+    }
+    const jobs: Promise<unknown>[] = [];
+    for (let c = 0; c < chunks; c++) {
+      const start = Math.floor((c * units) / chunks);
+      const end = Math.floor(((c + 1) * units) / chunks);
+      jobs.push(this.dispatch({ kernel, tensors: refs, attrs, start, end }));
+    }
+    await Promise.all(jobs);
+  }
+
+  /** A task whose worker died is retried once on a fresh worker (Piscina replaces dead threads). */
+  private async dispatch(task: KernelTask): Promise<unknown> {
+    this.stats.tasks++;
+    try {
+      return await this.pool!.run(task);
+    } catch (e) {
+      if (!isWorkerDeath(e)) throw e;
+      this.stats.retries++;
+      return await this.pool!.run(task);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool?.destroy();
+    this.pool = undefined;
+  }
+}
+
+function isWorkerDeath(e: unknown): boolean {
+  return e instanceof Error && /worker.*(exit|terminat)/i.test(e.message);
+}
+
+let defaultEngine: Engine | undefined;
+
+/** The process-wide engine over the process-wide arena. */
+export function sharedEngine(): Engine {
+  defaultEngine ??= new Engine();
+  return defaultEngine;
+}
+
+export async function closeSharedEngine(): Promise<void> {
+  await defaultEngine?.close();
+  defaultEngine = undefined;
+}

@@ -1,0 +1,38 @@
+/**
+ * LayerNorm / RMSNorm over the last dimension, optionally of (x + residual), which is how every post-LN block
+ * ends: out (rows, dim) = norm(x (rows, dim) [+ residual (rows, dim)]) * weight (dim,) [+ bias (dim,)].
+ * RMSNorm (T5) subtracts no mean and has no bias. `out` may alias `x` or `residual`.
+ */
+export interface NormArgs {
+  rows: number;
+  dim: number;
+  eps: number;
+  rms?: boolean;
+  rowStart?: number;
+  rowEnd?: number;
+}
+
+export function norm(
+  out: Float32Array, x: Float32Array, residual: Float32Array | undefined,
+  weight: Float32Array, bias: Float32Array | undefined, args: NormArgs,
+): void {
+  const { dim, eps, rms = false } = args;
+  const row = new Float64Array(dim);
+  for (let r = args.rowStart ?? 0; r < (args.rowEnd ?? args.rows); r++) {
+    const o = r * dim;
+    let mean = 0;
+    for (let c = 0; c < dim; c++) {
+      const v = x[o + c] + (residual ? residual[o + c] : 0);
+      row[c] = v;
+      mean += v;
+    }
+    mean = rms ? 0 : mean / dim;
+    let variance = 0;
+    for (let c = 0; c < dim; c++) {
+      const d = row[c] - mean;
+      variance += d * d;
+    }
+    const inv = 1 / Math.sqrt(variance / dim + eps);
+    for (let c = 0; c < dim; c++) out[o + c] = (row[c] - mean) * inv * weight[c] + (bias ? bias[c] : 0);
+  }
+}

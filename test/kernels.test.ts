@@ -1,0 +1,169 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { Tensor } from '@attnflow/tensor';
+import { Activation, Engine, applyActivation, attention, erf, linear, linearReference, norm, type AttentionArgs } from '@attnflow/kernels';
+import { expectClose, randomArray, rng } from './helpers/fixtures.js';
+
+const rand = rng(42);
+
+/** The plainest possible loops, independent of the kernels' code. */
+function naiveLinear(x: Float32Array, w: Float32Array, b: Float32Array, M: number, K: number, N: number, act: number) {
+  const out = new Float32Array(M * N);
+  for (let i = 0; i < M; i++)
+    for (let j = 0; j < N; j++) {
+      let s = b[j];
+      for (let k = 0; k < K; k++) s += x[i * K + k] * w[j * K + k];
+      out[i * N + j] = applyActivation(act, s);
+    }
+  return out;
+}
+
+function naiveAttention(q: Float32Array, k: Float32Array, v: Float32Array, B: number, H: number, L: number, S: number, D: number, scale: number, mask?: Int32Array, causal = false) {
+  const out = new Float32Array(B * L * H * D);
+  const probs = new Float32Array(B * H * L * S);
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < H; h++)
+      for (let i = 0; i < L; i++) {
+        const s: number[] = [];
+        for (let j = 0; j < S; j++) {
+          let dot = 0;
+          for (let d = 0; d < D; d++) dot += q[((b * L + i) * H + h) * D + d] * k[((b * S + j) * H + h) * D + d];
+          const masked = (mask && mask[b * S + j] === 0) || (causal && j > S - L + i);
+          s.push(masked ? -Infinity : dot * scale);
+        }
+        const m = Math.max(...s);
+        const e = s.map((x) => Math.exp(x - m));
+        const z = e.reduce((a, c) => a + c, 0);
+        for (let j = 0; j < S; j++) {
+          const p = e[j] / z;
+          probs[((b * H + h) * L + i) * S + j] = p;
+          for (let d = 0; d < D; d++) out[((b * L + i) * H + h) * D + d] += p * v[((b * S + j) * H + h) * D + d];
+        }
+      }
+  return { out, probs };
+}
+
+describe('kernels against naive loops, odd shapes', () => {
+  it('erf matches known values', () => {
+    expect(erf(0)).toBeCloseTo(0, 6);
+    expect(erf(0.5)).toBeCloseTo(0.5204998778130465, 6);
+    expect(erf(-1.5)).toBeCloseTo(-0.9661051464753108, 6);
+    expect(erf(3)).toBeCloseTo(0.9999779095030014, 6);
+    expect(erf(6)).toBeCloseTo(1, 6);
+  });
+
+  for (const [M, K, N] of [[1, 1, 1], [3, 5, 7], [5, 17, 9], [13, 32, 37], [8, 64, 4]]) {
+    for (const act of [Activation.none, Activation.gelu, Activation.geluTanh, Activation.silu, Activation.relu]) {
+      it(`linear ${M}x${K}x${N} act ${act}: fast = reference = naive`, () => {
+        const x = randomArray(M * K, rand), w = randomArray(N * K, rand), b = randomArray(N, rand);
+        const expected = naiveLinear(x, w, b, M, K, N, act);
+        const fast = new Float32Array(M * N), ref = new Float32Array(M * N);
+        linear(fast, x, w, b, undefined, undefined, { M, K, N, activation: act });
+        linearReference(ref, x, w, b, undefined, undefined, { M, K, N, activation: act });
+        expectClose(fast, expected, 1e-5, 'fast');
+        expectClose(ref, expected, 1e-5, 'reference');
+      });
+    }
+  }
+
+  it('linear epilogue: gate, residual and strided rows', () => {
+    const M = 5, K = 7, N = 6;
+    const x = randomArray(M * 9, rand), w = randomArray(N * K, rand);
+    const gate = randomArray(M * N, rand), res = randomArray(M * N, rand);
+    const out = new Float32Array(M * N);
+    linear(out, x, w, undefined, gate, res, { M, K, N, xStride: 9, activation: Activation.relu });
+    for (let i = 0; i < M; i++)
+      for (let j = 0; j < N; j++) {
+        let s = 0;
+        for (let k = 0; k < K; k++) s += x[i * 9 + k] * w[j * K + k];
+        expect(out[i * N + j]).toBeCloseTo(Math.max(s, 0) * gate[i * N + j] + res[i * N + j], 5);
+      }
+  });
+
+  it('LayerNorm and RMSNorm with residual', () => {
+    const rows = 3, dim = 11;
+    const x = randomArray(rows * dim, rand, 3), r = randomArray(rows * dim, rand), w = randomArray(dim, rand), b = randomArray(dim, rand);
+    const out = new Float32Array(rows * dim);
+    norm(out, x, r, w, b, { rows, dim, eps: 1e-5 });
+    const rms = new Float32Array(rows * dim);
+    norm(rms, x, undefined, w, undefined, { rows, dim, eps: 1e-6, rms: true });
+    for (let i = 0; i < rows; i++) {
+      const row = Array.from({ length: dim }, (_, c) => x[i * dim + c] + r[i * dim + c]);
+      const mean = row.reduce((a, c) => a + c, 0) / dim;
+      const varr = row.reduce((a, c) => a + (c - mean) ** 2, 0) / dim;
+      const ms = Array.from({ length: dim }, (_, c) => x[i * dim + c] ** 2).reduce((a, c) => a + c, 0) / dim;
+      for (let c = 0; c < dim; c++) {
+        expect(out[i * dim + c]).toBeCloseTo(((row[c] - mean) / Math.sqrt(varr + 1e-5)) * w[c] + b[c], 5);
+        expect(rms[i * dim + c]).toBeCloseTo((x[i * dim + c] / Math.sqrt(ms + 1e-6)) * w[c], 5);
+      }
+    }
+  });
+
+  for (const [B, H, L, S, D, causal, masked] of [[1, 1, 1, 1, 1, false, false], [2, 3, 5, 5, 7, false, true], [3, 2, 4, 9, 5, true, true], [1, 4, 1, 13, 8, true, false]] as const) {
+    it(`attention B${B} H${H} L${L} S${S} D${D} causal=${causal} mask=${masked}`, () => {
+      const q = randomArray(B * L * H * D, rand), k = randomArray(B * S * H * D, rand), v = randomArray(B * S * H * D, rand);
+      const mask = masked ? Int32Array.from({ length: B * S }, (_, i) => (i % S === S - 1 && S > 1 ? 0 : 1)) : undefined;
+      const scale = 1 / Math.sqrt(D);
+      const expected = naiveAttention(q, k, v, B, H, L, S, D, scale, mask, causal);
+      const out = new Float32Array(B * L * H * D), probs = new Float32Array(B * H * L * S);
+      const args: AttentionArgs = { batch: B, numHeads: H, headDim: D, qLen: L, kLen: S, qRowStride: H * D, kvRowStride: H * D, outRowStride: H * D, qBatchStride: L * H * D, kvBatchStride: S * H * D, outBatchStride: L * H * D, scale, causal };
+      attention({ out, q, k, v, keyMask: mask, probs }, args);
+      expectClose(out, expected.out, 1e-5, 'out');
+      expectClose(probs, expected.probs, 1e-6, 'probs');
+    });
+  }
+
+  it('a row with every key masked is uniform, as with Hugging Face and the -1e20 fill', () => {
+    const out = new Float32Array(2), probs = new Float32Array(2);
+    attention({ out, q: new Float32Array([1, 1]), k: new Float32Array([1, 2]), v: new Float32Array([3, 5]), keyMask: new Int32Array([0, 0]), probs },
+      { batch: 1, numHeads: 1, headDim: 1, qLen: 2, kLen: 2, qRowStride: 1, kvRowStride: 1, outRowStride: 1, qBatchStride: 2, kvBatchStride: 2, outBatchStride: 2, scale: 1 });
+    expect([...probs]).toEqual([0.5, 0.5]);
+    expect(out[0]).toBe(4);
+  });
+});
+
+describe('Engine: the worker pool on shared tensors', () => {
+  const pooled = new Engine({ workers: 2, minPoolFlops: 0 });
+  const inline = new Engine({ workers: 0 });
+  afterAll(() => pooled.close());
+
+  it('workers write results into shared tensors, equal to the single-thread result', async () => {
+    const M = 37, K = 29, N = 23;
+    const x = Tensor.from(randomArray(M * K, rand), [M, K]), w = Tensor.from(randomArray(N * K, rand), [N, K]), b = Tensor.from(randomArray(N, rand), [N]);
+    const a = Tensor.empty('float32', [M, N]), c = Tensor.empty('float32', [M, N]);
+    const before = pooled.stats.tasks;
+    await pooled.run('linear', { out: a, x, w, bias: b }, { M, K, N, activation: Activation.gelu });
+    await inline.run('linear', { out: c, x, w, bias: b }, { M, K, N, activation: Activation.gelu });
+    expect(pooled.stats.tasks - before).toBe(2);
+    expect([...a.data]).toEqual([...c.data]);
+  });
+
+  it('attention splits over batch×heads with identical results', async () => {
+    const B = 3, H = 4, L = 6, D = 5;
+    const qkv = Tensor.from(randomArray(B * L * 3 * H * D, rand), [B, L, 3 * H * D]);
+    const outs = [Tensor.empty('float32', [B, L, H * D]), Tensor.empty('float32', [B, L, H * D])];
+    const refAt = (col: number) => ({ ...qkv.ref, byteOffset: qkv.byteOffset + col * 4, length: qkv.size - col });
+    const args = { batch: B, numHeads: H, headDim: D, qLen: L, kLen: L, qRowStride: 3 * H * D, kvRowStride: 3 * H * D, outRowStride: H * D, qBatchStride: L * 3 * H * D, kvBatchStride: L * 3 * H * D, outBatchStride: L * H * D, scale: 0.3, causal: true };
+    await pooled.run('attention', { out: outs[0], q: refAt(0), k: refAt(H * D), v: refAt(2 * H * D) }, args);
+    await inline.run('attention', { out: outs[1], q: refAt(0), k: refAt(H * D), v: refAt(2 * H * D) }, args);
+    expect([...outs[0].data]).toEqual([...outs[1].data]);
+  });
+
+  it('sees tensors allocated after the arena grew', async () => {
+    const big = Tensor.empty('float32', [8 << 20]); // forces growth past the initial 16 MiB
+    const x = Tensor.from([1, 2, 3, 4], [2, 2]), w = Tensor.from([1, 0, 0, 1], [2, 2]), out = Tensor.empty('float32', [2, 2]);
+    await pooled.run('linear', { out, x, w }, { M: 2, K: 2, N: 2 });
+    expect([...out.data]).toEqual([1, 2, 3, 4]);
+    big.dispose();
+  });
+
+  it('replaces a crashed worker and retries its task', async () => {
+    const flag = Tensor.fromInt32([1]);
+    const before = pooled.stats.retries;
+    await pooled.run('exitOnce', { flag }, {});
+    expect(pooled.stats.retries).toBe(before + 1);
+    expect(flag.data[0]).toBe(0);
+    const x = Tensor.from([1, 2], [1, 2]), w = Tensor.from([3, 4], [1, 2]), out = Tensor.empty('float32', [1, 1]);
+    await pooled.run('linear', { out, x, w }, { M: 1, K: 2, N: 1 });
+    expect(out.data[0]).toBe(11);
+  });
+});

@@ -1,0 +1,85 @@
+import { unsupported } from './errors.js';
+import type { NormalizedString } from './normalized.js';
+import { isBertControl, isChineseChar, isWhitespace } from './unicode.js';
+import { precompiledNormalizer } from './precompiled.js';
+
+export type Normalizer = (s: NormalizedString) => void;
+type Json = Record<string, any>;
+
+const stripAccents: Normalizer = (s) => {
+  s.unicode('NFD');
+  s.mapCodePoints((ch) => (/^\p{Mn}$/u.test(ch) ? '' : ch));
+};
+
+const lowercase: Normalizer = (s) => s.mapCodePoints((ch) => ch.toLowerCase());
+
+/** BERT: drop controls, whitespace → ' ', spaces around CJK ideographs, optional accent stripping and lowercase. */
+function bertNormalizer(cfg: Json): Normalizer {
+  const cleanText = cfg.clean_text ?? true;
+  const chinese = cfg.handle_chinese_chars ?? true;
+  const lower = cfg.lowercase ?? true;
+  const strip = cfg.strip_accents ?? lower; // null follows lowercase, as in the original BERT
+  return (s) => {
+    if (cleanText) {
+      s.mapCodePoints((ch, cp) => (cp === 0 || cp === 0xfffd || isBertControl(ch) ? '' : isWhitespace(ch) ? ' ' : ch));
+    }
+    if (chinese) s.mapCodePoints((ch, cp) => (isChineseChar(cp) ? ` ${ch} ` : ch));
+    if (strip) stripAccents(s);
+    if (lower) lowercase(s);
+  };
+}
+
+/** SentencePiece's "nmt" rules: drop C0 controls, map a few spaces and separators to ' '. */
+const nmt: Normalizer = (s) =>
+  s.mapCodePoints((ch, cp) => {
+    if ((cp >= 0x1 && cp <= 0x8) || cp === 0xb || (cp >= 0xe && cp <= 0x1f) || cp === 0x7f || cp === 0x8f || cp === 0x9f) return '';
+    if (cp === 0x9 || cp === 0xa || cp === 0xc || cp === 0xd || cp === 0x1680 || (cp >= 0x200b && cp <= 0x200f) ||
+      cp === 0x2028 || cp === 0x2029 || cp === 0x2581 || cp === 0xfeff || cp === 0xfffd) return ' ';
+    return ch;
+  });
+
+export function patternOf(pattern: Json, file?: string): RegExp {
+  if (typeof pattern?.String === 'string') return new RegExp(pattern.String.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gu');
+  if (typeof pattern?.Regex === 'string') return new RegExp(pattern.Regex, 'gu');
+  return unsupported('pattern', pattern, file, ['{String}', '{Regex}']);
+}
+
+const NORMALIZERS = ['BertNormalizer', 'NFC', 'NFD', 'NFKC', 'NFKD', 'Lowercase', 'StripAccents', 'Replace', 'Nmt', 'Prepend', 'Strip', 'Precompiled', 'Sequence'];
+
+export function buildNormalizer(cfg: Json | null | undefined, file?: string): Normalizer | undefined {
+  if (!cfg) return undefined;
+  switch (cfg.type) {
+    case 'BertNormalizer':
+      return bertNormalizer(cfg);
+    case 'NFC':
+    case 'NFD':
+    case 'NFKC':
+    case 'NFKD':
+      return (s) => s.unicode(cfg.type);
+    case 'Lowercase':
+      return lowercase;
+    case 'StripAccents':
+      return stripAccents;
+    case 'Nmt':
+      return nmt;
+    case 'Replace': {
+      const re = patternOf(cfg.pattern, file);
+      return (s) => s.replace(re, cfg.content);
+    }
+    case 'Prepend':
+      return (s) => s.prepend(cfg.prepend);
+    case 'Strip':
+      return (s) => {
+        if (cfg.strip_left ?? true) s.replace(/^\s+/gu, '');
+        if (cfg.strip_right ?? true) s.replace(/\s+$/gu, '');
+      };
+    case 'Precompiled':
+      return precompiledNormalizer(cfg.precompiled_charsmap, file);
+    case 'Sequence': {
+      const parts = (cfg.normalizers as Json[]).map((n) => buildNormalizer(n, file)!).filter(Boolean);
+      return (s) => parts.forEach((n) => n(s));
+    }
+    default:
+      return unsupported('normalizer', cfg.type, file, NORMALIZERS);
+  }
+}

@@ -1,0 +1,5 @@
+export * from './cache.js';
+export * from './stack.js';
+export * from './sampling.js';
+export * from './generate.js';
+export * from './stream.js';

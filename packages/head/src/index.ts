@@ -1,0 +1,4 @@
+export * from './pooling.js';
+export * from './labels.js';
+export * from './entities.js';
+export * from './answer.js';

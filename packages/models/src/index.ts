@@ -1,2 +1,3 @@
 export * from './config.js';
 export * from './bert.js';
+export * from './gpt2.js';

@@ -1,0 +1,184 @@
+/**
+ * GPT-2 (GPT2LMHeadModel): token + learned position embeddings, pre-LN blocks of causal self-attention and a
+ * GELU-tanh MLP, a final LayerNorm and an LM head tied to the token embeddings. Conv1D weights are stored
+ * (in, out) and transposed once at load.
+ */
+import { Checkpoint, Weights } from '@attnflow/checkpoint';
+import { createCache, decoderStack, disposeCache, reorderCache, type DecodingSession } from '@attnflow/decoder';
+import { embed, maskedPositions, type EmbeddingRecipe, type EmbeddingWeights } from '@attnflow/embedding';
+import type { BlockRecipe, BlockWeights, KVCache } from '@attnflow/encoder';
+import { activationFromName, loadLinear, loadNorm, runLinear, sharedEngine, type Activation, type Engine, type Linear, type Norm } from '@attnflow/kernels';
+import { Scope, type Tensor } from '@attnflow/tensor';
+import { ConfigError, ConfigReader } from './config.js';
+
+export interface Gpt2Recipe {
+  vocabSize: number;
+  hiddenSize: number;
+  numLayers: number;
+  numHeads: number;
+  headDim: number;
+  innerSize: number;
+  maxPositions: number;
+  activation: Activation;
+  layerNormEps: number;
+  eosTokenId?: number;
+  bosTokenId?: number;
+}
+
+export function gpt2Recipe(cfg: ConfigReader): Gpt2Recipe {
+  const arch = cfg.architecture ?? 'GPT2LMHeadModel';
+  if (arch !== 'GPT2LMHeadModel' && arch !== 'GPT2Model') throw new ConfigError(`${cfg.file}: architecture "${arch}" is not GPT-2 (supported: GPT2LMHeadModel, GPT2Model)`);
+  const hiddenSize = cfg.int('n_embd');
+  const numHeads = cfg.int('n_head');
+  return Object.freeze({
+    vocabSize: cfg.int('vocab_size'),
+    hiddenSize,
+    numLayers: cfg.int('n_layer'),
+    numHeads,
+    headDim: cfg.divisible('n_embd', hiddenSize, 'n_head', numHeads),
+    innerSize: cfg.int('n_inner', 4 * hiddenSize),
+    maxPositions: cfg.int('n_positions', 1024),
+    activation: activationFromName(cfg.str('activation_function', 'gelu_new'), 'activation_function'),
+    layerNormEps: cfg.num('layer_norm_epsilon', 1e-5),
+    eosTokenId: cfg.optionalInt('eos_token_id'),
+    bosTokenId: cfg.optionalInt('bos_token_id'),
+  });
+}
+
+export class Gpt2Model {
+  readonly blockRecipe: BlockRecipe;
+  readonly embeddingRecipe: EmbeddingRecipe;
+  readonly lmHead: Linear;
+
+  private constructor(
+    readonly recipe: Gpt2Recipe,
+    readonly embeddings: EmbeddingWeights,
+    readonly layers: BlockWeights[],
+    readonly finalNorm: Norm,
+    readonly engine: Engine,
+    private readonly owned: Tensor[],
+  ) {
+    this.blockRecipe = { attention: { numHeads: recipe.numHeads, headDim: recipe.headDim, scale: 1 / Math.sqrt(recipe.headDim) }, placement: 'pre', activation: recipe.activation };
+    this.embeddingRecipe = { vocabSize: recipe.vocabSize, hiddenSize: recipe.hiddenSize, scale: 1, position: { kind: 'learned', offset: 0 } };
+    this.lmHead = { weight: embeddings.word, inFeatures: recipe.hiddenSize, outFeatures: recipe.vocabSize };
+  }
+
+  static load(dir: string, engine: Engine = sharedEngine(), cfg: ConfigReader = ConfigReader.read(dir)): Gpt2Model {
+    const r = gpt2Recipe(cfg);
+    const ckpt = Checkpoint.open(dir, engine.arena);
+    const root = Weights.from(ckpt);
+    const t = ckpt.has('transformer.wte.weight') ? root.scope('transformer') : root;
+    const H = r.hiddenSize;
+    const embeddings: EmbeddingWeights = { word: t.scope('wte').get('weight', [r.vocabSize, H]), position: t.scope('wpe').get('weight', [r.maxPositions, H]) };
+    const conv = { transposed: true };
+    const layers = Array.from({ length: r.numLayers }, (_, i): BlockWeights => {
+      const l = t.scope('h', i);
+      return {
+        selfAttention: { qkv: loadLinear(l.scope('attn.c_attn'), H, 3 * H, conv), out: loadLinear(l.scope('attn.c_proj'), H, H, conv) },
+        selfAttentionNorm: loadNorm(l.scope('ln_1'), H, r.layerNormEps),
+        feedForward: { up: loadLinear(l.scope('mlp.c_fc'), H, r.innerSize, conv), down: loadLinear(l.scope('mlp.c_proj'), r.innerSize, H, conv) },
+        feedForwardNorm: loadNorm(l.scope('ln_2'), H, r.layerNormEps),
+      };
+    });
+    const finalNorm = loadNorm(t.scope('ln_f'), H, r.layerNormEps);
+    // Causal-mask buffers of old checkpoints and a stored copy of the tied LM head carry no information.
+    root.ignore(/(^|\.)attn\.(bias|masked_bias)$|^lm_head\.weight$/);
+    return new Gpt2Model(r, embeddings, layers, finalNorm, engine, root.finish());
+  }
+
+  /** Logits for every position of a (left-padded) batch: (batch, length, vocab). */
+  async forward(inputs: { batch: number; length: number; inputIds: Int32Array; attentionMask: Int32Array }): Promise<Float32Array> {
+    const session = new Gpt2Session(this, inputs.batch, inputs.length);
+    try {
+      return await session.feed(inputs.inputIds, inputs.length, inputs.attentionMask, true);
+    } finally {
+      session.dispose();
+    }
+  }
+
+  /**
+   * A decoding session over left-padded prompts (rows × numBeams when beams > 1), after the prompts have been
+   * read: returns the session and the logits at each row's last position.
+   */
+  async start(prompts: number[][], options: { maxNewTokens: number; padTokenId: number; beams?: number }): Promise<{ session: DecodingSession; logits: Float32Array }> {
+    const beams = options.beams ?? 1;
+    const rows = prompts.flatMap((p) => new Array<number[]>(beams).fill(p));
+    const length = Math.max(...rows.map((p) => p.length));
+    if (length === 0) throw new ConfigError('generation needs a prompt of at least one token (add a BOS token to an empty text)');
+    const capacity = length + options.maxNewTokens;
+    if (capacity > this.recipe.maxPositions) throw new ConfigError(`prompt (${length} tokens) + maxNewTokens (${options.maxNewTokens}) exceeds the model's ${this.recipe.maxPositions} positions`);
+    const ids = new Int32Array(rows.length * length).fill(options.padTokenId);
+    const mask = new Int32Array(rows.length * length);
+    rows.forEach((p, r) => {
+      ids.set(p, r * length + length - p.length);
+      mask.fill(1, r * length + length - p.length, (r + 1) * length);
+    });
+    const session = new Gpt2Session(this, rows.length, capacity);
+    try {
+      return { session, logits: await session.feed(ids, length, mask, false) };
+    } catch (e) {
+      session.dispose();
+      throw e;
+    }
+  }
+
+  dispose(): void {
+    for (const t of this.owned) t.dispose();
+  }
+}
+
+class Gpt2Session implements DecodingSession {
+  readonly vocabSize: number;
+  private readonly caches: KVCache[];
+  /** Per row: which cached positions are real tokens, and the next position id. */
+  private mask: number[][];
+  private nextPosition: number[];
+
+  constructor(private readonly model: Gpt2Model, readonly rows: number, capacity: number) {
+    this.vocabSize = model.recipe.vocabSize;
+    this.caches = model.layers.map(() => createCache(rows, capacity, model.recipe.hiddenSize, model.engine.arena));
+    this.mask = Array.from({ length: rows }, () => []);
+    this.nextPosition = new Array<number>(rows).fill(0);
+  }
+
+  step(tokens: Int32Array, n: number): Promise<Float32Array> {
+    return this.feed(tokens, n, new Int32Array(this.rows * n).fill(1), false);
+  }
+
+  /** tokens/mask (rows, n) -> logits (rows, vocab) of the last position, or (rows, n, vocab) when allPositions. */
+  async feed(tokens: Int32Array, n: number, newMask: Int32Array, allPositions: boolean): Promise<Float32Array> {
+    const { model, rows } = this;
+    const H = model.recipe.hiddenSize;
+    const positions = this.mask[0].length === 0 ? maskedPositions(newMask, rows, n) : new Int32Array(rows * n);
+    if (this.mask[0].length) for (let r = 0; r < rows; r++) for (let i = 0; i < n; i++) positions[r * n + i] = this.nextPosition[r] + i;
+    for (let r = 0; r < rows; r++) {
+      for (let i = 0; i < n; i++) this.mask[r].push(newMask[r * n + i]);
+      this.nextPosition[r] = positions[r * n + n - 1] + 1;
+    }
+    const scope = new Scope(model.engine.arena);
+    try {
+      const x = await embed(model.engine, scope, model.embeddings, model.embeddingRecipe, tokens, positions);
+      const kLen = this.mask[0].length;
+      const keyMask = scope.i32(this.mask.flat(), [rows, kLen]);
+      const h = await decoderStack(model.engine, scope, x, model.layers, model.blockRecipe, { batch: rows, length: n, keyMask, caches: this.caches }, model.finalNorm);
+      let last = h;
+      if (!allPositions && n > 1) {
+        last = scope.f32([rows, H]);
+        for (let r = 0; r < rows; r++) last.data.set(h.data.subarray((r * n + n - 1) * H, (r * n + n) * H), r * H);
+      }
+      return (await runLinear(model.engine, scope, last, model.lmHead)).toArray() as Float32Array;
+    } finally {
+      scope.dispose();
+    }
+  }
+
+  reorder(order: readonly number[]): void {
+    for (const c of this.caches) reorderCache(c, order);
+    this.mask = order.map((r) => [...this.mask[r]]);
+    this.nextPosition = order.map((r) => this.nextPosition[r]);
+  }
+
+  dispose(): void {
+    for (const c of this.caches) disposeCache(c);
+  }
+}

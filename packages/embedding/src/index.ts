@@ -1,2 +1,3 @@
 export * from './positions.js';
 export * from './embedding.js';
+export * from './relative.js';

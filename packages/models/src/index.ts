@@ -1,3 +1,4 @@
 export * from './config.js';
 export * from './bert.js';
 export * from './gpt2.js';
+export * from './seq2seq.js';

@@ -1,0 +1,412 @@
+/**
+ * Encoder-decoder Transformers — the paper's full architecture — as one recipe with three settings:
+ *   BART   (BartForConditionalGeneration): learned positions +2, layernorm_embedding, post-LN, GELU, final_logits_bias.
+ *   Marian (MarianMTModel): fixed sinusoidal positions, embeddings ×√d, post-LN, SiLU, decoding starts with pad.
+ *   T5     (T5ForConditionalGeneration): no absolute positions but a relative bias shared by all layers, RMSNorm,
+ *          pre-LN, no biases, unscaled scores, ReLU or gated-GELU FFN.
+ */
+import { Checkpoint, Weights } from '@attnflow/checkpoint';
+import { createCache, decoderStack, disposeCache, reorderCache, type DecodingSession } from '@attnflow/decoder';
+import { embed, rangePositions, relativePositionBias, sinusoidalTable, type EmbeddingRecipe, type EmbeddingWeights } from '@attnflow/embedding';
+import { crossKeyValues, encoderStack, type BlockRecipe, type BlockWeights, type CrossAttentionWeights, type KVCache } from '@attnflow/encoder';
+import { Activation, activationFromName, fuseLinears, loadLinear, loadNorm, runLinear, sharedEngine, type Engine, type Linear, type Norm } from '@attnflow/kernels';
+import { Scope, Tensor } from '@attnflow/tensor';
+import { ConfigError, ConfigReader } from './config.js';
+
+export type Seq2SeqFamily = 'bart' | 'marian' | 't5';
+
+export interface Seq2SeqRecipe {
+  family: Seq2SeqFamily;
+  vocabSize: number;
+  dModel: number;
+  encoderLayers: number;
+  decoderLayers: number;
+  numHeads: number;
+  headDim: number;
+  ffnSize: number;
+  activation: Activation;
+  gated: boolean;
+  placement: 'post' | 'pre';
+  rms: boolean;
+  eps: number;
+  bias: boolean;
+  attentionScale: number;
+  embedScale: number;
+  position: EmbeddingRecipe['position'];
+  maxPositions: number;
+  relativeBuckets: number;
+  relativeMaxDistance: number;
+  /** T5 with tied embeddings scales the decoder output by d_model^-0.5 before the LM head. */
+  lmHeadScale: number;
+  decoderStartTokenId: number;
+  eosTokenId: number;
+  padTokenId: number;
+}
+
+const FAMILIES: Record<string, Seq2SeqFamily> = { BartForConditionalGeneration: 'bart', MarianMTModel: 'marian', T5ForConditionalGeneration: 't5' };
+export const SEQ2SEQ_ARCHITECTURES = Object.keys(FAMILIES);
+
+export function seq2seqRecipe(cfg: ConfigReader): Seq2SeqRecipe {
+  const arch = cfg.architecture ?? '';
+  const family = FAMILIES[arch];
+  if (!family) throw new ConfigError(`${cfg.file}: architecture "${arch}" is not an encoder-decoder attnflow supports (supported: ${SEQ2SEQ_ARCHITECTURES.join(', ')})`);
+  const dModel = cfg.int('d_model');
+  const pad = cfg.int('pad_token_id', 0, 0);
+  const common = {
+    family,
+    vocabSize: cfg.int('vocab_size'),
+    dModel,
+    decoderStartTokenId: cfg.int('decoder_start_token_id', pad, 0),
+    eosTokenId: cfg.int('eos_token_id', 1, 0),
+    padTokenId: pad,
+  };
+  if (family === 't5') {
+    const numHeads = cfg.int('num_heads');
+    const proj = cfg.str('feed_forward_proj', 'relu');
+    const gated = proj.startsWith('gated-');
+    const act = gated ? proj.slice('gated-'.length) : proj;
+    const tied = cfg.bool('tie_word_embeddings', true);
+    const scaleOut = cfg.raw.scale_decoder_outputs === undefined ? tied : cfg.bool('scale_decoder_outputs', tied);
+    return Object.freeze({
+      ...common,
+      encoderLayers: cfg.int('num_layers'),
+      decoderLayers: cfg.int('num_decoder_layers', cfg.int('num_layers')),
+      numHeads,
+      headDim: cfg.int('d_kv'),
+      ffnSize: cfg.int('d_ff'),
+      activation: activationFromName(act === 'gelu' ? 'gelu_new' : act, 'feed_forward_proj'),
+      gated,
+      placement: 'pre' as const,
+      rms: true,
+      eps: cfg.num('layer_norm_epsilon', 1e-6),
+      bias: false,
+      attentionScale: 1,
+      embedScale: 1,
+      position: { kind: 'none' as const },
+      maxPositions: 0,
+      relativeBuckets: cfg.int('relative_attention_num_buckets', 32),
+      relativeMaxDistance: cfg.int('relative_attention_max_distance', 128),
+      lmHeadScale: scaleOut ? dModel ** -0.5 : 1,
+    });
+  }
+  const numHeads = cfg.int('encoder_attention_heads');
+  if (cfg.int('decoder_attention_heads', numHeads) !== numHeads) throw new ConfigError(`${cfg.file}: encoder_attention_heads and decoder_attention_heads differ; attnflow expects them equal`);
+  const ffnSize = cfg.int('encoder_ffn_dim');
+  if (cfg.int('decoder_ffn_dim', ffnSize) !== ffnSize) throw new ConfigError(`${cfg.file}: encoder_ffn_dim and decoder_ffn_dim differ; attnflow expects them equal`);
+  const headDim = cfg.divisible('d_model', dModel, 'encoder_attention_heads', numHeads);
+  if (cfg.bool('normalize_before', false)) throw new ConfigError(`${cfg.file}: normalize_before (pre-LN BART variants such as mBART) is not supported yet`);
+  return Object.freeze({
+    ...common,
+    encoderLayers: cfg.int('encoder_layers'),
+    decoderLayers: cfg.int('decoder_layers'),
+    numHeads,
+    headDim,
+    ffnSize,
+    activation: activationFromName(cfg.str('activation_function', 'gelu'), 'activation_function'),
+    gated: false,
+    placement: 'post' as const,
+    rms: false,
+    eps: 1e-5,
+    bias: true,
+    attentionScale: 1 / Math.sqrt(headDim),
+    embedScale: cfg.bool('scale_embedding', false) ? Math.sqrt(dModel) : 1,
+    position: family === 'marian' ? { kind: 'sinusoidal' as const, offset: 0 } : { kind: 'learned' as const, offset: 2 },
+    maxPositions: cfg.int('max_position_embeddings', 1024),
+    relativeBuckets: 0,
+    relativeMaxDistance: 0,
+    lmHeadScale: 1,
+  });
+}
+
+interface Side {
+  embeddings: EmbeddingWeights;
+  layers: BlockWeights[];
+  finalNorm?: Norm;
+  /** T5: (numBuckets, numHeads), from block 0, used by every layer. */
+  relativeBias?: Tensor<'float32'>;
+}
+
+export interface Seq2SeqInputs {
+  batch: number;
+  length: number;
+  inputIds: Int32Array;
+  attentionMask: Int32Array;
+}
+
+/** The encoder's output for a batch: hidden (batch*length, dModel) and its mask; free with dispose(). */
+export interface Encoded {
+  batch: number;
+  length: number;
+  hidden: Tensor<'float32'>;
+  mask: Int32Array;
+  dispose(): void;
+}
+
+export class Seq2SeqModel {
+  readonly blockRecipe: BlockRecipe;
+  readonly embeddingRecipe: EmbeddingRecipe;
+  readonly lmHead: Linear;
+
+  private constructor(
+    readonly recipe: Seq2SeqRecipe,
+    readonly encoder: Side,
+    readonly decoder: Side,
+    lmHeadWeight: Tensor<'float32'>,
+    finalLogitsBias: Tensor<'float32'> | undefined,
+    readonly engine: Engine,
+    private readonly owned: Tensor[],
+  ) {
+    this.blockRecipe = { attention: { numHeads: recipe.numHeads, headDim: recipe.headDim, scale: recipe.attentionScale }, placement: recipe.placement, activation: recipe.activation };
+    this.embeddingRecipe = { vocabSize: recipe.vocabSize, hiddenSize: recipe.dModel, scale: recipe.embedScale, position: recipe.position };
+    this.lmHead = { weight: lmHeadWeight, bias: finalLogitsBias, inFeatures: recipe.dModel, outFeatures: recipe.vocabSize };
+  }
+
+  static load(dir: string, engine: Engine = sharedEngine(), cfg: ConfigReader = ConfigReader.read(dir)): Seq2SeqModel {
+    const r = seq2seqRecipe(cfg);
+    const ckpt = Checkpoint.open(dir, engine.arena);
+    const root = Weights.from(ckpt);
+    const D = r.dModel;
+    const inner = r.numHeads * r.headDim;
+    const owned: Tensor[] = [];
+    const lin = (w: Weights, inF: number, outF: number) => loadLinear(w, inF, outF, { bias: r.bias });
+    const norm = (w: Weights) => loadNorm(w, D, r.eps, r.rms);
+    let encoder: Side;
+    let decoder: Side;
+    let lmHead: Tensor<'float32'>;
+    let finalLogitsBias: Tensor<'float32'> | undefined;
+    if (r.family === 't5') {
+      const shared = root.scope('shared').get('weight', [r.vocabSize, D]);
+      const side = (name: 'encoder' | 'decoder', layers: number): Side => {
+        const s = root.scope(name);
+        s.ignore(new RegExp(`^${name}\\.embed_tokens\\.weight$`)); // tied to shared when stored
+        const blocks = Array.from({ length: layers }, (_, i): BlockWeights => {
+          const b = s.scope('block', i, 'layer');
+          const selfAttn = b.scope(0, 'SelfAttention');
+          const ffIndex = name === 'decoder' ? 2 : 1;
+          const ff = b.scope(ffIndex, 'DenseReluDense');
+          const cross: Partial<BlockWeights> = name === 'decoder' ? {
+            crossAttention: crossWeights(b.scope(1, 'EncDecAttention'), D, inner, lin, 'q', 'k', 'v', 'o'),
+            crossAttentionNorm: norm(b.scope(1, 'layer_norm')),
+          } : {};
+          return {
+            selfAttention: { qkv: fuseLinears(['q', 'k', 'v'].map((p) => lin(selfAttn.scope(p), D, inner))), out: lin(selfAttn.scope('o'), inner, D) },
+            selfAttentionNorm: norm(b.scope(0, 'layer_norm')),
+            ...cross,
+            feedForward: r.gated
+              ? { gate: lin(ff.scope('wi_0'), D, r.ffnSize), up: lin(ff.scope('wi_1'), D, r.ffnSize), down: lin(ff.scope('wo'), r.ffnSize, D) }
+              : { up: lin(ff.scope('wi'), D, r.ffnSize), down: lin(ff.scope('wo'), r.ffnSize, D) },
+            feedForwardNorm: norm(b.scope(ffIndex, 'layer_norm')),
+          };
+        });
+        return {
+          embeddings: { word: shared },
+          layers: blocks,
+          finalNorm: norm(s.scope('final_layer_norm')),
+          relativeBias: s.scope('block.0.layer.0.SelfAttention.relative_attention_bias').get('weight', [r.relativeBuckets, r.numHeads]),
+        };
+      };
+      encoder = side('encoder', r.encoderLayers);
+      decoder = side('decoder', r.decoderLayers);
+      lmHead = root.optional('lm_head.weight', [r.vocabSize, D]) ?? shared;
+    } else {
+      const m = root.scope('model');
+      const shared = m.scope('shared').get('weight', [r.vocabSize, D]);
+      let sinusoids: Tensor<'float32'> | undefined;
+      if (r.family === 'marian') {
+        sinusoids = sinusoidalTable(r.maxPositions, D, engine.arena);
+        owned.push(sinusoids);
+      }
+      const side = (name: 'encoder' | 'decoder', layers: number): Side => {
+        const s = m.scope(name);
+        s.ignore(new RegExp(`^model\\.${name}\\.embed_tokens\\.weight$`));
+        if (r.family === 'marian') s.ignore(new RegExp(`^model\\.${name}\\.embed_positions\\.weight$`)); // fixed; rebuilt, never trained
+        const blocks = Array.from({ length: layers }, (_, i): BlockWeights => {
+          const l = s.scope('layers', i);
+          const cross: Partial<BlockWeights> = name === 'decoder' ? {
+            crossAttention: crossWeights(l.scope('encoder_attn'), D, inner, lin, 'q_proj', 'k_proj', 'v_proj', 'out_proj'),
+            crossAttentionNorm: norm(l.scope('encoder_attn_layer_norm')),
+          } : {};
+          return {
+            selfAttention: { qkv: fuseLinears(['q_proj', 'k_proj', 'v_proj'].map((p) => lin(l.scope('self_attn', p), D, inner))), out: lin(l.scope('self_attn.out_proj'), inner, D) },
+            selfAttentionNorm: norm(l.scope('self_attn_layer_norm')),
+            ...cross,
+            feedForward: { up: lin(l.scope('fc1'), D, r.ffnSize), down: lin(l.scope('fc2'), r.ffnSize, D) },
+            feedForwardNorm: norm(l.scope('final_layer_norm')),
+          };
+        });
+        return {
+          embeddings: {
+            word: shared,
+            position: sinusoids ?? s.scope('embed_positions').get('weight', [r.maxPositions + 2, D]),
+            norm: r.family === 'bart' ? norm(s.scope('layernorm_embedding')) : undefined,
+          },
+          layers: blocks,
+        };
+      };
+      encoder = side('encoder', r.encoderLayers);
+      decoder = side('decoder', r.decoderLayers);
+      lmHead = root.optional('lm_head.weight', [r.vocabSize, D]) ?? shared;
+      const flb = root.optional('final_logits_bias', [1, r.vocabSize]);
+      finalLogitsBias = flb?.reshape([r.vocabSize]);
+    }
+    owned.push(...root.finish());
+    return new Seq2SeqModel(r, encoder, decoder, lmHead, finalLogitsBias, engine, owned);
+  }
+
+  /** Runs the encoder once over a right-padded batch. */
+  async encode(inputs: Seq2SeqInputs): Promise<Encoded> {
+    const { batch, length } = inputs;
+    const scope = new Scope(this.engine.arena);
+    try {
+      const x = await embed(this.engine, scope, this.encoder.embeddings, this.embeddingRecipe, inputs.inputIds, rangePositions(batch, length));
+      const keyMask = scope.i32(inputs.attentionMask, [batch, length]);
+      const positionBias = this.encoder.relativeBias && relativePositionBias(this.encoder.relativeBias, 0, length, length, this.relativeOptions(true), this.engine.arena);
+      let out;
+      try {
+        out = await encoderStack(this.engine, scope, x, this.encoder.layers, this.blockRecipe, { batch, length, keyMask, positionBias }, this.encoder.finalNorm);
+      } finally {
+        positionBias?.dispose();
+      }
+      const hidden = scope.keep(out.hidden);
+      return { batch, length, hidden, mask: inputs.attentionMask, dispose: () => hidden.dispose() };
+    } finally {
+      scope.dispose();
+    }
+  }
+
+  relativeOptions(bidirectional: boolean) {
+    return { bidirectional, numBuckets: this.recipe.relativeBuckets, maxDistance: this.recipe.relativeMaxDistance };
+  }
+
+  /** Teacher-forced decoding: logits (batch, decoderLength, vocab) for given decoder inputs. */
+  async forward(inputs: Seq2SeqInputs, decoderInputIds: number[][]): Promise<{ encoderLastHiddenState: Float32Array; logits: Float32Array }> {
+    const encoded = await this.encode(inputs);
+    const T = decoderInputIds[0].length;
+    const session = await Seq2SeqSession.create(this, encoded, 1, T);
+    try {
+      const logits = await session.feed(Int32Array.from(decoderInputIds.flat()), T, true);
+      return { encoderLastHiddenState: encoded.hidden.toArray() as Float32Array, logits };
+    } finally {
+      session.dispose();
+      encoded.dispose();
+    }
+  }
+
+  /**
+   * A decoding session for the encoded batch (each input repeated `beams` times), after the decoder start token:
+   * the session and the logits for the first generated token.
+   */
+  async start(encoded: Encoded, options: { maxNewTokens: number; beams?: number }): Promise<{ session: DecodingSession; logits: Float32Array }> {
+    const beams = options.beams ?? 1;
+    const session = await Seq2SeqSession.create(this, encoded, beams, options.maxNewTokens + 1);
+    try {
+      const start = new Int32Array(encoded.batch * beams).fill(this.recipe.decoderStartTokenId);
+      return { session, logits: await session.feed(start, 1, false) };
+    } catch (e) {
+      session.dispose();
+      throw e;
+    }
+  }
+
+  dispose(): void {
+    for (const t of this.owned) t.dispose();
+  }
+}
+
+function crossWeights(w: Weights, D: number, inner: number, lin: (w: Weights, i: number, o: number) => Linear, q: string, k: string, v: string, o: string): CrossAttentionWeights {
+  return { query: lin(w.scope(q), D, inner), keyValue: fuseLinears([lin(w.scope(k), D, inner), lin(w.scope(v), D, inner)]), out: lin(w.scope(o), inner, D) };
+}
+
+class Seq2SeqSession implements DecodingSession {
+  readonly vocabSize: number;
+  readonly rows: number;
+  private position = 0;
+
+  private constructor(
+    private readonly model: Seq2SeqModel,
+    private readonly caches: KVCache[],
+    private readonly crossKV: Tensor<'float32'>[],
+    private readonly sourceMask: Tensor<'int32'>,
+    private readonly sourceLength: number,
+    rows: number,
+  ) {
+    this.vocabSize = model.recipe.vocabSize;
+    this.rows = rows;
+  }
+
+  /** Cross-attention keys/values are computed once per input and repeated for its beams. */
+  static async create(model: Seq2SeqModel, encoded: Encoded, beams: number, capacity: number): Promise<Seq2SeqSession> {
+    const { batch, length } = encoded;
+    const rows = batch * beams;
+    const inner = model.recipe.numHeads * model.recipe.headDim;
+    const arena = model.engine.arena;
+    const scope = new Scope(arena);
+    try {
+      const crossKV = [];
+      for (const layer of model.decoder.layers) {
+        const kv = await crossKeyValues(model.engine, scope, encoded.hidden, layer.crossAttention!);
+        const repeated = Tensor.empty('float32', [rows * length, 2 * inner], arena);
+        const rowSize = length * 2 * inner;
+        for (let b = 0; b < batch; b++) for (let k = 0; k < beams; k++) repeated.data.set(kv.data.subarray(b * rowSize, (b + 1) * rowSize), (b * beams + k) * rowSize);
+        crossKV.push(repeated);
+      }
+      const mask = Tensor.empty('int32', [rows, length], arena);
+      for (let b = 0; b < batch; b++) for (let k = 0; k < beams; k++) mask.data.set(encoded.mask.subarray(b * length, (b + 1) * length), (b * beams + k) * length);
+      const caches = model.decoder.layers.map(() => createCache(rows, capacity, inner, arena));
+      return new Seq2SeqSession(model, caches, crossKV, mask, length, rows);
+    } finally {
+      scope.dispose();
+    }
+  }
+
+  step(tokens: Int32Array, n: number): Promise<Float32Array> {
+    return this.feed(tokens, n, false);
+  }
+
+  async feed(tokens: Int32Array, n: number, allPositions: boolean): Promise<Float32Array> {
+    const { model, rows } = this;
+    const D = model.recipe.dModel;
+    const scope = new Scope(model.engine.arena);
+    try {
+      const x = await embed(model.engine, scope, model.decoder.embeddings, model.embeddingRecipe, tokens, rangePositions(rows, n, this.position));
+      const kLen = this.position + n;
+      const positionBias = model.decoder.relativeBias && relativePositionBias(model.decoder.relativeBias, this.position, n, kLen, model.relativeOptions(false), model.engine.arena);
+      let h: Tensor<'float32'>;
+      try {
+        h = await decoderStack(model.engine, scope, x, model.decoder.layers, model.blockRecipe, {
+          batch: rows, length: n, positionBias, caches: this.caches,
+          cross: { keyValues: this.crossKV, sourceLength: this.sourceLength, keyMask: this.sourceMask },
+        }, model.decoder.finalNorm);
+      } finally {
+        positionBias?.dispose();
+      }
+      this.position += n;
+      let last = h;
+      if (!allPositions && n > 1) {
+        last = scope.f32([rows, D]);
+        for (let r = 0; r < rows; r++) last.data.set(h.data.subarray((r * n + n - 1) * D, (r * n + n) * D), r * D);
+      }
+      if (model.recipe.lmHeadScale !== 1) {
+        const scaled = scope.f32(last.shape);
+        const s = model.recipe.lmHeadScale;
+        const src = last.data;
+        const dst = scaled.data;
+        for (let i = 0; i < src.length; i++) dst[i] = src[i] * s;
+        last = scaled;
+      }
+      return (await runLinear(model.engine, scope, last, model.lmHead)).toArray() as Float32Array;
+    } finally {
+      scope.dispose();
+    }
+  }
+
+  reorder(order: readonly number[]): void {
+    for (const c of this.caches) reorderCache(c, order);
+  }
+
+  dispose(): void {
+    for (const c of this.caches) disposeCache(c);
+    for (const t of this.crossKV) t.dispose();
+    this.sourceMask.dispose();
+  }
+}

@@ -57,6 +57,11 @@ export class Checkpoint {
     return new Checkpoint(dir, tensors, arena);
   }
 
+  /** One .safetensors file on its own (e.g. a module's state_dict), without a model directory around it. */
+  static openFile(file: string, arena: SharedArena = sharedArena()): Checkpoint {
+    return new Checkpoint(file, readSafetensorsHeader(file).tensors, arena);
+  }
+
   has(name: string): boolean {
     return this.tensors.has(name);
   }

@@ -1,0 +1,4 @@
+export * from './tasks/index.js';
+export * from './batching.js';
+export * from './operators.js';
+export * from './api.js';

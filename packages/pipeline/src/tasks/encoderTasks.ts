@@ -7,7 +7,15 @@ type Encoder = Extract<LoadedModel, { kind: 'encoder' }>;
 
 function encodeBatch(m: Encoder, records: TextRecord[], options: EncodeOptions, pairs = false): BatchEncoding {
   const maxLength = Math.min(options.maxLength ?? m.model.recipe.maxPositions, m.model.recipe.maxPositions);
-  return m.tokenizer.encodeBatch(records.map((r) => (pairs ? ([r.text, r.pair ?? ''] as [string, string]) : r.text)), { maxLength, truncation: pairs ? 'only_second' : 'longest_first' });
+  const inputs = records.map((r) => (pairs ? ([r.text, r.pair ?? ''] as [string, string]) : r.text));
+  if (options.truncation === false) {
+    const batch = m.tokenizer.encodeBatch(inputs);
+    batch.encodings.forEach((e, i) => {
+      if (e.ids.length > maxLength) throw new TaskError(`record ${records[i].index}: ${e.ids.length} tokens, more than maxLength ${maxLength} (truncation is off)`);
+    });
+    return batch;
+  }
+  return m.tokenizer.encodeBatch(inputs, { maxLength, truncation: pairs ? 'only_second' : 'longest_first' });
 }
 
 export interface EmbedOptions extends EncodeOptions {

@@ -11,7 +11,9 @@ export interface GenerationOptions extends Omit<GenerateOptions, 'onToken' | 'st
 }
 
 export interface GenerationResult {
-  text: string;
+  /** The generated text (the continuation; for seq2seq the whole output), special tokens removed. */
+  generated: string;
+  /** The generated token ids, up to and including EOS. */
   tokens: number[];
 }
 
@@ -53,7 +55,7 @@ async function decodeAll(m: LoadedModel, rows: number[][], stop?: string[]): Pro
   return rows.map((tokens) => {
     const end = tokens.findIndex((t) => t === eos);
     const kept = end >= 0 ? tokens.slice(0, end + 1) : tokens.filter((t, i) => !(t === pad && tokens.slice(i).every((x) => x === pad)));
-    return { text: trimAtStop(m.tokenizer.decode(kept), stop), tokens: kept };
+    return { generated: trimAtStop(m.tokenizer.decode(kept), stop), tokens: kept };
   });
 }
 

@@ -39,6 +39,8 @@ export function requireKind<K extends LoadedModel['kind']>(model: LoadedModel, t
 export interface EncodeOptions {
   /** Truncate inputs to this many tokens (default: the model's maximum positions). */
   maxLength?: number;
+  /** false: an input longer than maxLength is an error (dead-lettered in jobs) instead of being cut. */
+  truncation?: boolean;
 }
 
 export function countTokens(mask: Int32Array): number {

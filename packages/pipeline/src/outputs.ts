@@ -1,0 +1,82 @@
+import { Field, FixedSizeList, Float32, Int32, Int64, List, Struct, Table, Utf8, makeData, makeVector, vectorFromArray, type DataType, type Vector } from 'apache-arrow';
+import type { TaskName } from './tasks/index.js';
+
+/** One finished record: where it came from and what the task produced (or why it failed). */
+export interface OutputRow {
+  /** Position in the whole input (global, also across shards). */
+  index: number;
+  file: string;
+  line: number;
+  text: string;
+  pair?: string;
+  result?: Record<string, unknown>;
+  error?: string;
+}
+
+/** The JSON object of one output line: identity, then the task's fields. */
+export function jsonRecord(row: OutputRow, includeText: boolean): Record<string, unknown> {
+  const out: Record<string, unknown> = { index: row.index, file: row.file, line: row.line };
+  if (includeText) out.text = row.text;
+  if (includeText && row.pair !== undefined) out.pair = row.pair;
+  for (const [k, v] of Object.entries(row.result ?? {})) out[k] = v instanceof Float32Array ? Array.from(v) : v;
+  return out;
+}
+
+export function deadLetterRecord(row: OutputRow): Record<string, unknown> {
+  return { index: row.index, file: row.file, line: row.line, error: row.error, text: row.text };
+}
+
+const f = (name: string, type: DataType) => new Field(name, type, true);
+const list = (type: DataType) => new List(f('item', type));
+
+/** The typed Arrow columns of each task's results. */
+function resultColumns(task: TaskName, rows: OutputRow[], dim: number): Record<string, Vector> {
+  const r = (row: OutputRow) => row.result as any;
+  switch (task) {
+    case 'embed': {
+      const values = new Float32Array(rows.length * dim);
+      rows.forEach((row, i) => values.set(r(row).embedding, i * dim));
+      const child = makeData({ type: new Float32(), length: values.length, nullCount: 0, data: values });
+      return { embedding: makeVector(makeData({ type: new FixedSizeList(dim, new Field('item', new Float32(), false)), length: rows.length, nullCount: 0, child })) };
+    }
+    case 'classify':
+      return {
+        label: vectorFromArray(rows.map((x) => r(x).label), new Utf8()),
+        score: vectorFromArray(rows.map((x) => r(x).score), new Float32()),
+        labels: vectorFromArray(rows.map((x) => r(x).labels), list(new Struct([f('label', new Utf8()), f('score', new Float32())]))),
+      };
+    case 'ner':
+      return {
+        entities: vectorFromArray(rows.map((x) => r(x).entities), list(new Struct([f('group', new Utf8()), f('score', new Float32()), f('word', new Utf8()), f('start', new Int32()), f('end', new Int32())]))),
+      };
+    case 'qa':
+      return {
+        answer: vectorFromArray(rows.map((x) => r(x).answer), new Utf8()),
+        score: vectorFromArray(rows.map((x) => r(x).score), new Float32()),
+        start: vectorFromArray(rows.map((x) => r(x).start ?? null), new Int32()),
+        end: vectorFromArray(rows.map((x) => r(x).end ?? null), new Int32()),
+      };
+    case 'fill-mask':
+      return {
+        masks: vectorFromArray(rows.map((x) => r(x).masks), list(list(new Struct([f('tokenId', new Int32()), f('token', new Utf8()), f('score', new Float32()), f('sequence', new Utf8())])))),
+      };
+    case 'generate':
+    case 'translate':
+    case 'summarize':
+      return {
+        generated: vectorFromArray(rows.map((x) => r(x).generated), new Utf8()),
+        tokens: vectorFromArray(rows.map((x) => r(x).tokens), list(new Int32())),
+      };
+  }
+}
+
+/** A record batch of finished rows: index (Int64), file, line, text, then the task's columns (dim: embedding width). */
+export function arrowTable(task: TaskName, rows: OutputRow[], includeText: boolean, dim: number): Table {
+  const cols: Record<string, Vector> = {
+    index: vectorFromArray(rows.map((x) => BigInt(x.index)), new Int64()),
+    file: vectorFromArray(rows.map((x) => x.file), new Utf8()),
+    line: vectorFromArray(rows.map((x) => x.line), new Int32()),
+  };
+  if (includeText) cols.text = vectorFromArray(rows.map((x) => x.text), new Utf8());
+  return new Table({ ...cols, ...resultColumns(task, rows, dim) });
+}

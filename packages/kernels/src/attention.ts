@@ -49,47 +49,59 @@ export interface AttentionTensors {
 }
 
 export function attention(t: AttentionTensors, a: AttentionArgs): void {
-  const { numHeads: H, headDim: D, qLen, kLen, scale } = a;
+  // Every attribute is read into a local once: the args object arrives with varying shapes (spread per task),
+  // and property loads inside the loops would go megamorphic.
+  const H = a.numHeads, D = a.headDim, qLen = a.qLen, kLen = a.kLen, scale = a.scale;
   const hs = a.headStride ?? D;
   const fill = a.maskFill ?? MOST_NEGATIVE_F32;
+  const qRow = a.qRowStride, kvRow = a.kvRowStride, outRow = a.outRowStride;
+  const qBatch = a.qBatchStride, kvBatch = a.kvBatchStride, outBatch = a.outBatchStride;
+  const causal = a.causal === true;
+  const unitEnd = a.unitEnd ?? a.batch * H;
+  const { out, q, k, v, keyMask, positionBias, probs } = t;
   const scores = new Float64Array(kLen);
   const acc = new Float64Array(D);
-  const { out, q, k, v, keyMask, positionBias, probs } = t;
-  for (let u = a.unitStart ?? 0; u < (a.unitEnd ?? a.batch * H); u++) {
+  const keep = new Uint8Array(kLen);
+  for (let u = a.unitStart ?? 0; u < unitEnd; u++) {
     const b = Math.floor(u / H);
     const h = u % H;
-    const kBase = b * a.kvBatchStride + h * hs;
+    const kBase = b * kvBatch + h * hs;
+    for (let j = 0; j < kLen; j++) keep[j] = keyMask && keyMask[b * kLen + j] === 0 ? 0 : 1;
     for (let i = 0; i < qLen; i++) {
-      const qi = b * a.qBatchStride + i * a.qRowStride + h * hs;
-      const visible = a.causal ? kLen - qLen + i + 1 : kLen;
+      const qi = b * qBatch + i * qRow + h * hs;
+      const visible = causal ? kLen - qLen + i + 1 : kLen;
+      const biasRow = (h * qLen + i) * kLen;
       // scores (kLen,) = q_i · k_j * scale + bias
-      for (let j = 0; j < kLen; j++) {
-        if (j >= visible || (keyMask && keyMask[b * kLen + j] === 0)) {
-          scores[j] = fill;
-          continue;
-        }
-        const kj = kBase + j * a.kvRowStride;
-        let s = 0;
-        for (let d = 0; d < D; d++) s += q[qi + d] * k[kj + d];
-        scores[j] = s * scale + (positionBias ? positionBias[(h * qLen + i) * kLen + j] : 0);
-      }
       let max = -Infinity;
-      for (let j = 0; j < kLen; j++) if (scores[j] > max) max = scores[j];
+      for (let j = 0; j < kLen; j++) {
+        let s = fill;
+        if (j < visible && keep[j]) {
+          const kj = kBase + j * kvRow;
+          let dot = 0;
+          for (let d = 0; d < D; d++) dot += q[qi + d] * k[kj + d];
+          s = dot * scale + (positionBias ? positionBias[biasRow + j] : 0);
+        }
+        scores[j] = s;
+        if (s > max) max = s;
+      }
       let sum = 0;
       for (let j = 0; j < kLen; j++) {
-        scores[j] = Math.exp(scores[j] - max);
-        sum += scores[j];
+        const e = Math.exp(scores[j] - max);
+        scores[j] = e;
+        sum += e;
       }
+      const inv = 1 / sum;
       // out_i (headDim,) = Σ_j p_ij v_j
       acc.fill(0);
+      const probRow = ((b * H + h) * qLen + i) * kLen;
       for (let j = 0; j < kLen; j++) {
-        const p = scores[j] / sum;
-        if (probs) probs[((b * H + h) * qLen + i) * kLen + j] = p;
+        const p = scores[j] * inv;
+        if (probs) probs[probRow + j] = p;
         if (p === 0) continue;
-        const vj = kBase + j * a.kvRowStride;
+        const vj = kBase + j * kvRow;
         for (let d = 0; d < D; d++) acc[d] += p * v[vj + d];
       }
-      const oi = b * a.outBatchStride + i * a.outRowStride + h * hs;
+      const oi = b * outBatch + i * outRow + h * hs;
       for (let d = 0; d < D; d++) out[oi + d] = acc[d];
     }
   }

@@ -157,6 +157,8 @@ export async function runJob(model: LoadedModel, cfg: JobConfig, run: RunOptions
     mkdirSync(p.parts, { recursive: true });
     for (const name of readdirSync(p.parts)) if (Number(name.slice(5, 13)) >= ck.parts) rmSync(join(p.parts, name));
   }
+  // A checkpoint exists before any output does, so a run killed before its first commit still resumes.
+  if (p.checkpoint) writeAtomically(p.checkpoint, JSON.stringify(ck));
   const dim = model.kind === 'encoder' ? model.model.recipe.hiddenSize : 0;
   const progress = run.progress === false ? undefined : run.progress ?? createProgress();
   const totalBytes = sourceBytes(cfg.source);

@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { fixture } from './helpers/fixtures.js';
+import { cli, cliProcess, tempDir, writePipeline } from './helpers/cli.js';
+
+/** A corpus long enough that a run takes a few seconds, so kills land mid-job. */
+function corpus(dir: string): void {
+  const words = ['attention', 'query', 'key', 'value', 'softmax', 'head', 'layer', 'token', 'Beijing', 'Games', 'encoder', 'decoder', '北京', 'ünïcödé'];
+  const lines = Array.from({ length: 1500 }, (_, i) => Array.from({ length: 3 + ((i * 7) % 23) }, (_, j) => words[(i * 31 + j * 17) % words.length]).join(' '));
+  lines[100] = ''; // one dead letter, to check it is not duplicated either
+  writeFileSync(join(dir, 'in.txt'), `${lines.join('\n')}\n`);
+}
+
+function setup(sinkType: 'jsonl' | 'arrow') {
+  const dir = tempDir();
+  corpus(dir);
+  const ext = sinkType === 'arrow' ? 'arrow' : 'jsonl';
+  const make = (name: string) => writePipeline(dir, `${name}.yaml`, `model: ${fixture('bert')}\ntask: embed\nsource: { type: text, path: in.txt }\nbatching: { batchSize: 16, bucketWindow: 64 }\nsink: { type: ${sinkType}, path: ${name}.${ext} }\nworkers: 2\n`);
+  return { dir, ext, reference: make('reference'), interrupted: make('interrupted') };
+}
+
+async function runUntilKilled(args: string[], afterMs: number, signal: NodeJS.Signals): Promise<number | null> {
+  const child = cliProcess(args);
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const timer = setTimeout(() => child.kill(signal), afterMs);
+  const [code] = await once(child, 'exit');
+  clearTimeout(timer);
+  if (code !== null && code !== 0 && code !== 3 && code !== 130) throw new Error(`attnflow exited ${code}: ${stderr}`);
+  return code as number | null;
+}
+
+describe('kill and resume', () => {
+  for (const sinkType of ['jsonl', 'arrow'] as const) {
+    it(`SIGKILL at random points, then --resume: ${sinkType} output byte-identical to an uninterrupted run`, async () => {
+      const s = setup(sinkType);
+      expect(cli(['run', s.reference, '--no-progress']).code).toBe(3);
+      const kills: number[] = [];
+      let code: number | null = null;
+      for (let attempt = 0; attempt < 25 && code !== 3; attempt++) {
+        const delay = 800 + Math.floor(Math.random() * 3000);
+        code = await runUntilKilled(['run', s.interrupted, '--no-progress', ...(attempt ? ['--resume'] : [])], delay, 'SIGKILL');
+        if (code === null) kills.push(delay);
+      }
+      expect(code, `kills at ${kills.join(', ')} ms`).toBe(3);
+      expect(kills.length, 'at least one kill landed mid-job').toBeGreaterThan(0);
+      expect(readFileSync(join(s.dir, `interrupted.${s.ext}`)).equals(readFileSync(join(s.dir, `reference.${s.ext}`))), `kills at ${kills.join(', ')} ms`).toBe(true);
+      expect(readFileSync(join(s.dir, `interrupted.${s.ext}.dead-letter.jsonl`)).equals(readFileSync(join(s.dir, `reference.${s.ext}.dead-letter.jsonl`)))).toBe(true);
+      expect(existsSync(join(s.dir, `interrupted.${s.ext}.checkpoint.json`))).toBe(false);
+    }, 180_000);
+  }
+
+  it('Ctrl-C stops cleanly: checkpoint written, exit 130, and --resume finishes the same output', async () => {
+    const s = setup('jsonl');
+    expect(cli(['run', s.reference, '--no-progress']).code).toBe(3);
+    const code = await runUntilKilled(['run', s.interrupted, '--no-progress'], 1200, 'SIGINT');
+    expect(code).toBe(130);
+    const ck = JSON.parse(readFileSync(join(s.dir, 'interrupted.jsonl.checkpoint.json'), 'utf8'));
+    expect(ck.committed).toBeGreaterThan(0);
+    expect(ck.committed).toBeLessThan(1500);
+    expect(cli(['run', s.interrupted, '--no-progress', '--resume']).code).toBe(3);
+    expect(readFileSync(join(s.dir, 'interrupted.jsonl')).equals(readFileSync(join(s.dir, 'reference.jsonl')))).toBe(true);
+  }, 120_000);
+
+  it('--resume refuses a checkpoint written by a different pipeline', async () => {
+    const s = setup('jsonl');
+    await runUntilKilled(['run', s.interrupted, '--no-progress'], 1200, 'SIGKILL');
+    const text = readFileSync(s.interrupted, 'utf8').replace('batchSize: 16', 'batchSize: 8');
+    writeFileSync(s.interrupted, text.replace('task: embed', 'task: embed\nstages: { head: { normalize: false } }'));
+    expect(existsSync(join(s.dir, 'interrupted.jsonl.checkpoint.json'))).toBe(true);
+    const r = cli(['run', s.interrupted, '--no-progress', '--resume']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/written by a run with another pipeline/);
+  }, 60_000);
+});

@@ -21,11 +21,11 @@ describe('gpt2 parity with transformers', () => {
   it('per-prompt logits and the left-padded batch logits (position ids from the mask)', async () => {
     for (let j = 0; j < exp.prompts.length; j++) {
       const ids = exp[`prompt${j}.input_ids`] as number[];
-      const logits = await model.forward({ batch: 1, length: ids.length, inputIds: Int32Array.from(ids), attentionMask: new Int32Array(ids.length).fill(1) });
+      const { logits } = await model.forward({ batch: 1, length: ids.length, inputIds: Int32Array.from(ids), attentionMask: new Int32Array(ids.length).fill(1) });
       expectClose(logits, ref.get(`prompt${j}.logits`)!.data, 1e-4, `prompt${j}`);
     }
     const b = exp.batch_input_ids as number[][];
-    const logits = await model.forward({ batch: b.length, length: b[0].length, inputIds: Int32Array.from(b.flat()), attentionMask: Int32Array.from((exp.batch_attention_mask as number[][]).flat()) });
+    const { logits } = await model.forward({ batch: b.length, length: b[0].length, inputIds: Int32Array.from(b.flat()), attentionMask: Int32Array.from((exp.batch_attention_mask as number[][]).flat()) });
     expectClose(logits, ref.get('batch.logits')!.data, 1e-4, 'batch');
   });
 
@@ -52,7 +52,7 @@ describe('gpt2 parity with transformers', () => {
     const seq = [...prompt];
     const V = model.recipe.vocabSize;
     for (let step = 0; step < 8; step++) {
-      const full = await model.forward({ batch: 1, length: seq.length, inputIds: Int32Array.from(seq), attentionMask: new Int32Array(seq.length).fill(1) });
+      const { logits: full } = await model.forward({ batch: 1, length: seq.length, inputIds: Int32Array.from(seq), attentionMask: new Int32Array(seq.length).fill(1) });
       expectClose(logits, full.subarray((seq.length - 1) * V), 1e-5, `step ${step}`);
       const next = (step * 37 + 11) % V;
       seq.push(next);

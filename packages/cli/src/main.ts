@@ -5,8 +5,15 @@ import { inspectCommand } from './commands/inspect.js';
 import { runCommand } from './commands/run.js';
 import { taskCommand } from './commands/tasks.js';
 import { validateCommand } from './commands/validate.js';
+import { attentionCommand } from './commands/attention.js';
+import { explainCommand } from './commands/explain.js';
+import { selfAttentionCommand } from './commands/selfattention.js';
 
-const COMMANDS: Command[] = [runCommand, validateCommand, inspectCommand, ...TASK_NAMES.map(taskCommand)];
+const COMMANDS: Command[] = [
+  runCommand, validateCommand, inspectCommand,
+  ...TASK_NAMES.filter((t) => t !== 'attention').map((t) => taskCommand(t as Exclude<typeof t, 'attention'>)),
+  attentionCommand, explainCommand, selfAttentionCommand,
+];
 
 function mainHelp(): string {
   return `attnflow — Transformer models as streaming data pipelines

@@ -57,7 +57,7 @@ export const KERNELS = {
    * clearing it, so the retried task succeeds. Exiting is only done off the main thread.
    */
   exitOnce: {
-    units: () => 1,
+    units: (_: Record<string, never>) => 1,
     flopsPerUnit: () => Infinity,
     run: (v) => {
       const flag = v.flag as Int32Array;

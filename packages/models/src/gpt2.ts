@@ -86,11 +86,19 @@ export class Gpt2Model {
     return new Gpt2Model(r, embeddings, layers, finalNorm, engine, root.finish());
   }
 
-  /** Logits for every position of a (left-padded) batch: (batch, length, vocab). */
-  async forward(inputs: { batch: number; length: number; inputIds: Int32Array; attentionMask: Int32Array }): Promise<Float32Array> {
+  /**
+   * Logits for every position of a (left-padded) batch: (batch, length, vocab); with outputAttentions, the
+   * causal self-attention weights of every layer, (batch, heads, length, length) each.
+   */
+  async forward(
+    inputs: { batch: number; length: number; inputIds: Int32Array; attentionMask: Int32Array },
+    options: { outputAttentions?: boolean } = {},
+  ): Promise<{ logits: Float32Array; attentions?: Float32Array[] }> {
     const session = new Gpt2Session(this, inputs.batch, inputs.length);
     try {
-      return await session.feed(inputs.inputIds, inputs.length, inputs.attentionMask, true);
+      const attentions = options.outputAttentions ? [] as Float32Array[] : undefined;
+      const logits = await session.feed(inputs.inputIds, inputs.length, inputs.attentionMask, true, attentions);
+      return { logits, attentions };
     } finally {
       session.dispose();
     }
@@ -145,8 +153,11 @@ class Gpt2Session implements DecodingSession {
     return this.feed(tokens, n, new Int32Array(this.rows * n).fill(1), false);
   }
 
-  /** tokens/mask (rows, n) -> logits (rows, vocab) of the last position, or (rows, n, vocab) when allPositions. */
-  async feed(tokens: Int32Array, n: number, newMask: Int32Array, allPositions: boolean): Promise<Float32Array> {
+  /**
+   * tokens/mask (rows, n) -> logits (rows, vocab) of the last position, or (rows, n, vocab) when allPositions.
+   * When `attentions` is given, each layer's weights (rows, heads, n, keyLength) are appended to it.
+   */
+  async feed(tokens: Int32Array, n: number, newMask: Int32Array, allPositions: boolean, attentions?: Float32Array[]): Promise<Float32Array> {
     const { model, rows } = this;
     const H = model.recipe.hiddenSize;
     const positions = this.mask[0].length === 0 ? maskedPositions(newMask, rows, n) : new Int32Array(rows * n);
@@ -160,7 +171,9 @@ class Gpt2Session implements DecodingSession {
       const x = await embed(model.engine, scope, model.embeddings, model.embeddingRecipe, tokens, positions);
       const kLen = this.mask[0].length;
       const keyMask = scope.i32(this.mask.flat(), [rows, kLen]);
-      const h = await decoderStack(model.engine, scope, x, model.layers, model.blockRecipe, { batch: rows, length: n, keyMask, caches: this.caches }, model.finalNorm);
+      const probs = attentions && model.layers.map(() => scope.f32([rows, model.recipe.numHeads, n, kLen]));
+      const h = await decoderStack(model.engine, scope, x, model.layers, model.blockRecipe, { batch: rows, length: n, keyMask, caches: this.caches, attentions: probs }, model.finalNorm);
+      if (probs) attentions!.push(...probs.map((t) => t.toArray() as Float32Array));
       let last = h;
       if (!allPositions && n > 1) {
         last = scope.f32([rows, H]);

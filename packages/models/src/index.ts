@@ -4,3 +4,4 @@ export * from './gpt2.js';
 export * from './seq2seq.js';
 export * from './selfattention.js';
 export * from './load.js';
+export * from './explain.js';

@@ -133,6 +133,17 @@ export interface Seq2SeqInputs {
   attentionMask: Int32Array;
 }
 
+export interface Seq2SeqOutputs {
+  encoderLastHiddenState: Float32Array;
+  logits: Float32Array;
+  /** Per layer (batch, heads, srcLen, srcLen). */
+  encoderAttentions?: Float32Array[];
+  /** Per layer (batch, heads, tgtLen, tgtLen), causal. */
+  decoderAttentions?: Float32Array[];
+  /** Per layer (batch, heads, tgtLen, srcLen). */
+  crossAttentions?: Float32Array[];
+}
+
 /** The encoder's output for a batch: hidden (batch*length, dModel) and its mask; free with dispose(). */
 export interface Encoded {
   batch: number;
@@ -253,8 +264,8 @@ export class Seq2SeqModel {
     return new Seq2SeqModel(r, encoder, decoder, lmHead, finalLogitsBias, engine, owned);
   }
 
-  /** Runs the encoder once over a right-padded batch. */
-  async encode(inputs: Seq2SeqInputs): Promise<Encoded> {
+  /** Runs the encoder once over a right-padded batch (with its attention weights when asked). */
+  async encode(inputs: Seq2SeqInputs, options: { outputAttentions?: boolean } = {}): Promise<Encoded & { attentions?: Float32Array[] }> {
     const { batch, length } = inputs;
     const scope = new Scope(this.engine.arena);
     try {
@@ -263,12 +274,13 @@ export class Seq2SeqModel {
       const positionBias = this.encoder.relativeBias && relativePositionBias(this.encoder.relativeBias, 0, length, length, this.relativeOptions(true), this.engine.arena);
       let out;
       try {
-        out = await encoderStack(this.engine, scope, x, this.encoder.layers, this.blockRecipe, { batch, length, keyMask, positionBias }, this.encoder.finalNorm);
+        out = await encoderStack(this.engine, scope, x, this.encoder.layers, this.blockRecipe, { batch, length, keyMask, positionBias }, this.encoder.finalNorm, options);
       } finally {
         positionBias?.dispose();
       }
       const hidden = scope.keep(out.hidden);
-      return { batch, length, hidden, mask: inputs.attentionMask, dispose: () => hidden.dispose() };
+      const attentions = out.attentions?.map((t) => t.toArray() as Float32Array);
+      return { batch, length, hidden, mask: inputs.attentionMask, attentions, dispose: () => hidden.dispose() };
     } finally {
       scope.dispose();
     }
@@ -278,14 +290,19 @@ export class Seq2SeqModel {
     return { bidirectional, numBuckets: this.recipe.relativeBuckets, maxDistance: this.recipe.relativeMaxDistance };
   }
 
-  /** Teacher-forced decoding: logits (batch, decoderLength, vocab) for given decoder inputs. */
-  async forward(inputs: Seq2SeqInputs, decoderInputIds: number[][]): Promise<{ encoderLastHiddenState: Float32Array; logits: Float32Array }> {
-    const encoded = await this.encode(inputs);
+  /**
+   * Teacher-forced decoding: logits (batch, decoderLength, vocab) for given decoder inputs; with
+   * outputAttentions also the encoder's, the decoder's causal and the cross-attention weights per layer.
+   */
+  async forward(inputs: Seq2SeqInputs, decoderInputIds: number[][], options: { outputAttentions?: boolean } = {}): Promise<Seq2SeqOutputs> {
+    const encoded = await this.encode(inputs, options);
     const T = decoderInputIds[0].length;
     const session = await Seq2SeqSession.create(this, encoded, 1, T);
     try {
-      const logits = await session.feed(Int32Array.from(decoderInputIds.flat()), T, true);
-      return { encoderLastHiddenState: encoded.hidden.toArray() as Float32Array, logits };
+      const decoderAttentions = options.outputAttentions ? [] as Float32Array[] : undefined;
+      const crossAttentions = options.outputAttentions ? [] as Float32Array[] : undefined;
+      const logits = await session.feed(Int32Array.from(decoderInputIds.flat()), T, true, decoderAttentions, crossAttentions);
+      return { encoderLastHiddenState: encoded.hidden.toArray() as Float32Array, logits, encoderAttentions: encoded.attentions, decoderAttentions, crossAttentions };
     } finally {
       session.dispose();
       encoded.dispose();
@@ -363,7 +380,7 @@ class Seq2SeqSession implements DecodingSession {
     return this.feed(tokens, n, false);
   }
 
-  async feed(tokens: Int32Array, n: number, allPositions: boolean): Promise<Float32Array> {
+  async feed(tokens: Int32Array, n: number, allPositions: boolean, attentions?: Float32Array[], crossAttentions?: Float32Array[]): Promise<Float32Array> {
     const { model, rows } = this;
     const D = model.recipe.dModel;
     const scope = new Scope(model.engine.arena);
@@ -371,15 +388,20 @@ class Seq2SeqSession implements DecodingSession {
       const x = await embed(model.engine, scope, model.decoder.embeddings, model.embeddingRecipe, tokens, rangePositions(rows, n, this.position));
       const kLen = this.position + n;
       const positionBias = model.decoder.relativeBias && relativePositionBias(model.decoder.relativeBias, this.position, n, kLen, model.relativeOptions(false), model.engine.arena);
+      const H = model.recipe.numHeads;
+      const selfProbs = attentions && model.decoder.layers.map(() => scope.f32([rows, H, n, kLen]));
+      const crossProbs = crossAttentions && model.decoder.layers.map(() => scope.f32([rows, H, n, this.sourceLength]));
       let h: Tensor<'float32'>;
       try {
         h = await decoderStack(model.engine, scope, x, model.decoder.layers, model.blockRecipe, {
-          batch: rows, length: n, positionBias, caches: this.caches,
+          batch: rows, length: n, positionBias, caches: this.caches, attentions: selfProbs, crossAttentions: crossProbs,
           cross: { keyValues: this.crossKV, sourceLength: this.sourceLength, keyMask: this.sourceMask },
         }, model.decoder.finalNorm);
       } finally {
         positionBias?.dispose();
       }
+      if (selfProbs) attentions!.push(...selfProbs.map((t) => t.toArray() as Float32Array));
+      if (crossProbs) crossAttentions!.push(...crossProbs.map((t) => t.toArray() as Float32Array));
       this.position += n;
       let last = h;
       if (!allPositions && n > 1) {

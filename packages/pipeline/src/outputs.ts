@@ -60,6 +60,11 @@ function resultColumns(task: TaskName, rows: OutputRow[], dim: number): Record<s
       return {
         masks: vectorFromArray(rows.map((x) => r(x).masks), list(list(new Struct([f('tokenId', new Int32()), f('token', new Utf8()), f('score', new Float32()), f('sequence', new Utf8())])))),
       };
+    case 'attention':
+      return {
+        tokens: vectorFromArray(rows.map((x) => r(x).tokens), list(new Utf8())),
+        attention: vectorFromArray(rows.map((x) => r(x).attention), list(new Struct([f('layer', new Int32()), f('head', new Int32()), f('query', new Int32()), f('key', new Int32()), f('weight', new Float32())]))),
+      };
     case 'generate':
     case 'translate':
     case 'summarize':

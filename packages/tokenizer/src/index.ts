@@ -6,3 +6,4 @@ export * from './models/index.js';
 export { NormalizedString } from './normalized.js';
 export { PrecompiledCharsmap } from './precompiled.js';
 export * from './sentencepiece.js';
+export * from './find.js';

@@ -10,7 +10,7 @@ import { exitCodeOf, interruptSignal, printSummary } from './run.js';
 
 const GENERATION = new Set<TaskName>(['generate', 'translate', 'summarize']);
 
-const SUMMARIES: Record<TaskName, string> = {
+const SUMMARIES: Record<Exclude<TaskName, 'attention'>, string> = {
   embed: 'sentence embeddings (mean-pooled, L2-normalised)',
   classify: 'text classification / sentiment with a *ForSequenceClassification model',
   ner: 'named entities with a *ForTokenClassification model',
@@ -27,7 +27,7 @@ function sourceFor(file: string, field: string | undefined, pairField: string | 
   return { type, path: file, field, pairField };
 }
 
-export function taskCommand(task: TaskName): Command {
+export function taskCommand(task: Exclude<TaskName, 'attention'>): Command {
   const generation = GENERATION.has(task);
   const options: Command['options'] = {
     model: { type: 'string', short: 'm' },

@@ -1,10 +1,12 @@
 import { classifyTask, embedTask, fillMaskTask, nerTask, qaTask } from './encoderTasks.js';
 import { generateTask, text2textTask } from './generationTasks.js';
+import { attentionTask } from './attentionTask.js';
 import type { Task } from './task.js';
 
 export * from './task.js';
 export * from './encoderTasks.js';
 export * from './generationTasks.js';
+export * from './attentionTask.js';
 
 /** Every task by the name pipeline files and the CLI use. */
 export const TASKS = {
@@ -16,6 +18,7 @@ export const TASKS = {
   generate: generateTask,
   translate: text2textTask,
   summarize: text2textTask,
+  attention: attentionTask,
 } satisfies Record<string, Task<any, any>>;
 
 export type TaskName = keyof typeof TASKS;

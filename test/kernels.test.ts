@@ -167,3 +167,56 @@ describe('Engine: the worker pool on shared tensors', () => {
     expect(out.data[0]).toBe(11);
   });
 });
+
+describe('WebAssembly SIMD kernels against the TypeScript reference, odd shapes', () => {
+  const wasm = new Engine({ workers: 0, backend: 'wasm' });
+  const js = new Engine({ workers: 0, backend: 'js' });
+  const r = rng(7);
+
+  it('the default engine runs the SIMD kernels', () => {
+    expect(new Engine({ workers: 0 }).backend).toBe('wasm');
+  });
+
+  for (const [M, K, N] of [[1, 1, 1], [3, 5, 7], [5, 17, 9], [13, 37, 37], [9, 64, 130], [64, 384, 67]]) {
+    for (const activation of [Activation.none, Activation.gelu, Activation.geluTanh, Activation.silu, Activation.relu, Activation.tanh]) {
+      it(`linear ${M}x${K}x${N} activation ${activation}, with gate and residual`, async () => {
+        const x = Tensor.from(randomArray(M * K, r, 2), [M, K]), w = Tensor.from(randomArray(N * K, r), [N, K]), b = Tensor.from(randomArray(N, r), [N]);
+        const gate = Tensor.from(randomArray(M * N, r), [M, N]), res = Tensor.from(randomArray(M * N, r), [M, N]);
+        const fast = Tensor.empty('float32', [M, N]), ref = Tensor.empty('float32', [M, N]);
+        await wasm.run('linear', { out: fast, x, w, bias: b, gate: activation === Activation.silu ? gate : undefined, residual: res }, { M, K, N, activation });
+        await js.run('linearReference', { out: ref, x, w, bias: b, gate: activation === Activation.silu ? gate : undefined, residual: res }, { M, K, N, activation });
+        expectClose(fast.data, ref.data, 2e-5 * Math.sqrt(K), 'linear');
+      });
+    }
+  }
+
+  for (const [rows, dim, rms] of [[1, 1, false], [3, 7, false], [5, 384, false], [4, 33, true]] as const) {
+    it(`norm ${rows}x${dim} rms=${rms}, in place with residual`, async () => {
+      const x = randomArray(rows * dim, r, 3), res = randomArray(rows * dim, r);
+      const w = Tensor.from(randomArray(dim, r), [dim]), b = Tensor.from(randomArray(dim, r), [dim]);
+      const a = Tensor.from(x, [rows, dim]), c = Tensor.from(x, [rows, dim]), rt = Tensor.from(res, [rows, dim]);
+      await wasm.run('norm', { out: a, x: a, residual: rt, weight: w, bias: rms ? undefined : b }, { rows, dim, eps: 1e-5, rms });
+      await js.run('norm', { out: c, x: c, residual: rt, weight: w, bias: rms ? undefined : b }, { rows, dim, eps: 1e-5, rms });
+      expectClose(a.data, c.data, 1e-4, 'norm');
+    });
+  }
+
+  for (const [B, H, L, S, D, causal, masked, bias] of [[1, 1, 1, 1, 1, false, false, false], [2, 3, 5, 5, 7, false, true, false], [3, 2, 4, 9, 5, true, true, true], [2, 12, 33, 33, 32, false, true, false], [1, 4, 1, 13, 8, true, false, true]] as const) {
+    it(`attention B${B} H${H} L${L} S${S} D${D} causal=${causal} mask=${masked} bias=${bias}`, async () => {
+      const q = Tensor.from(randomArray(B * L * H * D, r), [B * L, H * D]), k = Tensor.from(randomArray(B * S * H * D, r), [B * S, H * D]), v = Tensor.from(randomArray(B * S * H * D, r), [B * S, H * D]);
+      const keyMask = masked ? Tensor.fromInt32(Array.from({ length: B * S }, (_, i) => (i % S === S - 1 && S > 1 ? 0 : 1)), [B, S]) : undefined;
+      const positionBias = bias ? Tensor.from(randomArray(H * L * S, r), [H, L, S]) : undefined;
+      const args = { batch: B, numHeads: H, headDim: D, qLen: L, kLen: S, qRowStride: H * D, kvRowStride: H * D, outRowStride: H * D, qBatchStride: L * H * D, kvBatchStride: S * H * D, outBatchStride: L * H * D, scale: 1 / Math.sqrt(D), causal };
+      const outs = [Tensor.empty('float32', [B * L, H * D]), Tensor.empty('float32', [B * L, H * D])];
+      const probs = [Tensor.empty('float32', [B, H, L, S]), Tensor.empty('float32', [B, H, L, S])];
+      await wasm.run('attention', { out: outs[0], q, k, v, keyMask, positionBias, probs: probs[0] }, args);
+      await js.run('attention', { out: outs[1], q, k, v, keyMask, positionBias, probs: probs[1] }, args);
+      expectClose(outs[0].data, outs[1].data, 1e-5, 'out');
+      expectClose(probs[0].data, probs[1].data, 1e-6, 'probs');
+      const withoutProbs = Tensor.empty('float32', [B * L, H * D]);
+      await wasm.run('attention', { out: withoutProbs, q, k, v, keyMask, positionBias }, args);
+      expect(Array.from(withoutProbs.data)).toEqual(Array.from(outs[0].data));
+      if (causal) for (let i = 0; i < L; i++) for (let j = S - L + i + 1; j < S; j++) expect(probs[0].data[i * S + j]).toBe(0);
+    });
+  }
+});

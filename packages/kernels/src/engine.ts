@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
-import { sharedArena, type SharedArena, type Tensor, type TensorRef } from '@attnflow/tensor';
+import { sharedArena, Tensor, type SharedArena, type TensorRef } from '@attnflow/tensor';
+import { instantiateKernels, kernelsModule, type KernelsVariant, type WasmKernels } from './wasm.js';
 import { KERNELS, runTask, type Attrs, type KernelAttrs, type KernelName, type KernelSpec, type KernelTask } from './tasks.js';
 
 export interface EngineOptions {
@@ -12,6 +13,8 @@ export interface EngineOptions {
    * microseconds, which a small matmul does not repay. 0 sends everything to the pool (tests use this).
    */
   minPoolFlops?: number;
+  /** 'wasm' (default where WebAssembly SIMD validates): the SIMD kernels; 'js': the TypeScript kernels. */
+  backend?: 'wasm' | 'js';
 }
 
 export interface EngineStats {
@@ -31,7 +34,11 @@ export class Engine {
   readonly workers: number;
   readonly minPoolFlops: number;
   readonly stats: EngineStats = { tasks: 0, inline: 0, retries: 0 };
+  readonly backend: 'wasm' | 'js';
+  /** Which WebAssembly build runs (relaxed-simd uses fused multiply-add), when backend is wasm. */
+  readonly variant?: KernelsVariant;
   private pool?: Piscina;
+  private readonly kernels?: WasmKernels;
 
   constructor(options: EngineOptions = {}) {
     this.arena = options.arena ?? sharedArena();
@@ -40,10 +47,16 @@ export class Engine {
       throw new RangeError(`workers must be an integer from 0 to 256, got ${options.workers}`);
     }
     this.minPoolFlops = options.minPoolFlops ?? 200_000;
+    const compiled = options.backend === 'js' ? null : kernelsModule();
+    if (options.backend === 'wasm' && !compiled) throw new Error('the WebAssembly SIMD kernels are not available here (dist/kernels.wasm missing or SIMD unsupported)');
+    this.backend = compiled ? 'wasm' : 'js';
+    this.variant = compiled?.variant;
+    const module = compiled?.module ?? null;
+    if (module) this.kernels = instantiateKernels(module, this.arena.memory);
     if (this.workers > 0) {
       this.pool = new Piscina({
         filename: new URL('./worker.js', import.meta.url).href,
-        workerData: { memory: this.arena.memory },
+        workerData: { memory: this.arena.memory, module },
         minThreads: this.workers,
         maxThreads: this.workers,
         idleTimeout: 60_000,
@@ -57,19 +70,26 @@ export class Engine {
     const units = spec.units(attrs);
     const refs: Record<string, TensorRef | undefined> = {};
     for (const [name, t] of Object.entries(tensors)) refs[name] = t && ('ref' in t ? t.ref : t);
-    const chunks = Math.min(this.workers, units);
-    if (!this.pool || chunks === 0 || units * spec.flopsPerUnit(attrs) < this.minPoolFlops) {
-      this.stats.inline++;
-      runTask(this.arena.buffer, { kernel, tensors: refs, attrs, start: 0, end: units });
-      return;
+    // Scratch the SIMD kernel needs is lent from the arena for this call only.
+    const scratch = this.backend === 'wasm' && spec.wasm && spec.scratch ? Tensor.empty('float32', [spec.scratch(attrs)], this.arena) : undefined;
+    if (scratch) refs.scratch = scratch.ref;
+    try {
+      const chunks = Math.min(this.workers, units);
+      if (!this.pool || chunks === 0 || units * spec.flopsPerUnit(attrs) < this.minPoolFlops) {
+        this.stats.inline++;
+        runTask(this.arena.buffer, { kernel, tensors: refs, attrs, start: 0, end: units }, this.kernels);
+        return;
+      }
+      const jobs: Promise<unknown>[] = [];
+      for (let c = 0; c < chunks; c++) {
+        const start = Math.floor((c * units) / chunks);
+        const end = Math.floor(((c + 1) * units) / chunks);
+        jobs.push(this.dispatch({ kernel, tensors: refs, attrs, start, end }));
+      }
+      await Promise.all(jobs);
+    } finally {
+      scratch?.dispose();
     }
-    const jobs: Promise<unknown>[] = [];
-    for (let c = 0; c < chunks; c++) {
-      const start = Math.floor((c * units) / chunks);
-      const end = Math.floor(((c + 1) * units) / chunks);
-      jobs.push(this.dispatch({ kernel, tensors: refs, attrs, start, end }));
-    }
-    await Promise.all(jobs);
   }
 
   /** A task whose worker died is retried once on a fresh worker (Piscina replaces dead threads). */

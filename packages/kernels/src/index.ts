@@ -6,3 +6,4 @@ export * from './attention.js';
 export * from './tasks.js';
 export * from './engine.js';
 export * from './layers.js';
+export * from './wasm.js';

@@ -1,8 +1,9 @@
 import { isMainThread } from 'node:worker_threads';
 import type { TensorRef } from '@attnflow/tensor';
-import { attention, type AttentionArgs } from './attention.js';
+import { attention, MOST_NEGATIVE_F32, type AttentionArgs } from './attention.js';
 import { linear, linearReference, type LinearArgs } from './linear.js';
 import { norm, type NormArgs } from './norm.js';
+import type { WasmKernels } from './wasm.js';
 
 /**
  * The kernel contract as data (after tfjs' kernel registry): a kernel is a name, named tensor inputs/outputs,
@@ -13,13 +14,23 @@ import { norm, type NormArgs } from './norm.js';
 export type Attrs = Record<string, number | boolean | undefined>;
 export type Views = Record<string, Float32Array | Int32Array | undefined>;
 
+export type Refs = Record<string, TensorRef | undefined>;
+
 export interface KernelSpec<A> {
   /** Independent units (rows, or batch×head pairs) the work splits into. */
   units(attrs: A): number;
   /** Floating-point operations per unit, to decide whether a split pays for its dispatch. */
   flopsPerUnit(attrs: A): number;
+  /** The TypeScript kernel, over typed-array views. */
   run(views: Views, attrs: A, start: number, end: number): void;
+  /** The WebAssembly SIMD kernel, over byte offsets in the same memory. */
+  wasm?(k: WasmKernels, t: Refs, attrs: A, start: number, end: number): void;
+  /** Floats of scratch memory the WebAssembly kernel needs (the engine lends it for the call). */
+  scratch?(attrs: A): number;
 }
+
+/** A tensor's address for a WebAssembly kernel; 0 means "absent" (the arena never allocates offset 0). */
+const ptr = (t: Refs, name: string) => t[name]?.byteOffset ?? 0;
 
 const f32 = (v: Views, name: string) => v[name] as Float32Array;
 const f32opt = (v: Views, name: string) => v[name] as Float32Array | undefined;
@@ -32,13 +43,19 @@ const linearSpec = (impl: typeof linear): KernelSpec<LinearArgs> => ({
 });
 
 export const KERNELS = {
-  linear: linearSpec(linear),
+  linear: {
+    ...linearSpec(linear),
+    wasm: (k, t, a, start, end) =>
+      k.linear(ptr(t, 'out'), ptr(t, 'x'), ptr(t, 'w'), ptr(t, 'bias'), ptr(t, 'gate'), ptr(t, 'residual'), a.K, a.N, a.xStride ?? a.K, a.outStride ?? a.N, a.activation ?? 0, start, end),
+  } satisfies KernelSpec<LinearArgs>,
+  /** The readable reference GEMM, for tests: never takes the WebAssembly path. */
   linearReference: linearSpec(linearReference),
   norm: {
     units: (a) => a.rows,
     flopsPerUnit: (a) => 8 * a.dim,
     run: (v, a, start, end) =>
       norm(f32(v, 'out'), f32(v, 'x'), f32opt(v, 'residual'), f32(v, 'weight'), f32opt(v, 'bias'), { ...a, rowStart: start, rowEnd: end }),
+    wasm: (k, t, a, start, end) => k.norm(ptr(t, 'out'), ptr(t, 'x'), ptr(t, 'residual'), ptr(t, 'weight'), ptr(t, 'bias'), a.dim, a.eps, a.rms ? 1 : 0, start, end),
   } satisfies KernelSpec<NormArgs>,
   attention: {
     units: (a) => a.batch * a.numHeads,
@@ -51,6 +68,14 @@ export const KERNELS = {
         },
         { ...a, unitStart: start, unitEnd: end },
       ),
+    wasm: (k, t, a, start, end) =>
+      k.attention(
+        ptr(t, 'out'), ptr(t, 'q'), ptr(t, 'k'), ptr(t, 'v'), ptr(t, 'keyMask'), ptr(t, 'positionBias'), ptr(t, 'probs'), ptr(t, 'scratch'),
+        a.numHeads, a.headDim, a.qLen, a.kLen, a.qRowStride, a.kvRowStride, a.outRowStride, a.qBatchStride, a.kvBatchStride, a.outBatchStride,
+        a.headStride ?? a.headDim, a.scale, a.causal ? 1 : 0, a.maskFill ?? MOST_NEGATIVE_F32, start, end,
+      ),
+    // per (batch, head): Kᵀ (headDim × keys padded to 16) and one row of scores; see assembly/index.ts
+    scratch: (a) => a.batch * a.numHeads * (a.headDim + 1) * Math.ceil(a.kLen / 16) * 16,
   } satisfies KernelSpec<AttentionArgs>,
   /**
    * Fault injection for the reliability tests: the thread that runs it exits if the int32 `flag` is 1, after
@@ -75,16 +100,25 @@ export interface KernelTask {
   attrs: Attrs;
   start: number;
   end: number;
+  /** Run the TypeScript kernel even where a WebAssembly one exists (tests compare the two). */
+  reference?: boolean;
 }
 
-/** Runs a task against a memory's current buffer (re-read each time: the arena may have grown since). */
-export function runTask(buffer: ArrayBufferLike, task: KernelTask): void {
+/**
+ * Runs a task against a memory's current buffer (re-read each time: the arena may have grown since), on the
+ * WebAssembly kernels when given and the kernel has one.
+ */
+export function runTask(buffer: ArrayBufferLike, task: KernelTask, wasm?: WasmKernels): void {
+  const spec = KERNELS[task.kernel] as unknown as KernelSpec<Attrs>;
+  if (!spec) throw new Error(`unknown kernel "${task.kernel}"`);
+  if (wasm && spec.wasm && !task.reference) {
+    spec.wasm(wasm, task.tensors, task.attrs, task.start, task.end);
+    return;
+  }
   const views: Views = {};
   for (const [name, ref] of Object.entries(task.tensors)) {
     if (!ref) continue;
     views[name] = ref.dtype === 'float32' ? new Float32Array(buffer, ref.byteOffset, ref.length) : new Int32Array(buffer, ref.byteOffset, ref.length);
   }
-  const spec = KERNELS[task.kernel] as unknown as KernelSpec<Attrs>;
-  if (!spec) throw new Error(`unknown kernel "${task.kernel}"`);
   spec.run(views, task.attrs, task.start, task.end);
 }

@@ -1,0 +1,83 @@
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Engine } from '@attnflow/kernels';
+import { BertModel } from '@attnflow/models';
+import { table, timeIt } from './common.js';
+
+/**
+ * attnflow vs onnxruntime-node and onnxruntime-web on the same MiniLM-L6-shaped weights and inputs
+ * (last_hidden_state), batch 32 × 128 (throughput) and 1 × 16 (latency), 1 and 2 threads.
+ */
+export interface Shape { batch: number; length: number }
+
+export function inputs(shape: Shape, vocab: number) {
+  const n = shape.batch * shape.length;
+  const ids = new Int32Array(n);
+  let s = 12345;
+  for (let i = 0; i < n; i++) {
+    s = (s * 1103515245 + 12345) & 0x7fffffff;
+    ids[i] = i % shape.length === 0 ? 2 : 5 + (s % (vocab - 5));
+  }
+  return { ...shape, inputIds: ids, attentionMask: new Int32Array(n).fill(1), tokenTypeIds: new Int32Array(n) };
+}
+
+/** FLOPs as the issue counts them: 2·(4H² + 2HF) per token per layer plus 4·L·H for attention. */
+export function flops(shape: Shape, H: number, F: number, layers: number): number {
+  return shape.batch * shape.length * layers * (2 * (4 * H * H + 2 * H * F) + 4 * shape.length * H);
+}
+
+function maxDiff(a: Float32Array, b: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return a.length === b.length ? m : Infinity;
+}
+
+type Result = { name: string; shape: Shape; threads: number; ms: number; out?: Float32Array };
+
+async function attnflow(dir: string, shape: Shape, workers: number): Promise<Result> {
+  const engine = new Engine({ workers });
+  const model = BertModel.load(dir, engine);
+  const x = inputs(shape, model.recipe.vocabSize);
+  let out: Float32Array | undefined;
+  const ms = await timeIt(async () => (out = (await model.forward(x)).lastHiddenState), { warmup: 2, runs: shape.batch > 1 ? 5 : 30 });
+  model.dispose();
+  await engine.close();
+  return { name: 'attnflow (wasm simd)', shape, threads: workers, ms, out };
+}
+
+/** onnxruntime runs in a child process per thread count: its thread pools are fixed per process. */
+function ort(kind: 'node' | 'web', dir: string, shape: Shape, threads: number): Result & { error?: string } {
+  const script = fileURLToPath(new URL('./ort-child.ts', import.meta.url));
+  const r = spawnSync(process.execPath, ['--import', 'tsx', script, kind, dir, String(shape.batch), String(shape.length), String(threads)], { encoding: 'utf8', maxBuffer: 1 << 30 });
+  if (r.status !== 0) return { name: `onnxruntime-${kind}`, shape, threads, ms: NaN, error: (r.stderr || r.stdout).split('\n').slice(-3).join(' ') };
+  const res = JSON.parse(r.stdout.trim().split('\n').pop()!) as { ms: number; file: string };
+  const bytes = readFileSync(res.file);
+  rmSync(res.file);
+  return { name: `onnxruntime-${kind}`, shape, threads, ms: res.ms, out: new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4) };
+}
+
+export async function minilmBench(dir: string): Promise<string> {
+  if (!existsSync(join(dir, 'onnx', 'model.onnx'))) return `(skipped: no ${dir}/onnx/model.onnx)`;
+  const cfg = BertModel.load(dir, new Engine({ workers: 0 })).recipe;
+  const lines: string[] = [];
+  const rows: (string | number)[][] = [['shape', 'runtime', 'threads', 'ms', 'tokens/s', 'GFLOP/s', 'vs ort-node', 'vs ort-web', 'max|diff|']];
+  for (const shape of [{ batch: 32, length: 128 }, { batch: 1, length: 16 }]) {
+    const F = flops(shape, cfg.hiddenSize, cfg.intermediateSize, cfg.numLayers);
+    for (const threads of [1, 2]) {
+      const results = [await attnflow(dir, shape, threads), ort('node', dir, shape, threads), ort('web', dir, shape, threads)];
+      const node = results[1];
+      const web = results[2];
+      for (const r of results) {
+        const diff = r.out && results[0].out ? maxDiff(r.out, results[0].out) : NaN;
+        rows.push([
+          `${shape.batch}×${shape.length}`, r.name, threads, r.ms, (shape.batch * shape.length * 1000) / r.ms, F / r.ms / 1e6,
+          `${(node.ms / r.ms).toFixed(2)}×`, `${(web.ms / r.ms).toFixed(2)}×`, Number.isNaN(diff) ? '-' : diff.toExponential(1),
+        ]);
+        if ((r as { error?: string }).error) lines.push(`${r.name} failed: ${(r as { error?: string }).error}`);
+      }
+    }
+  }
+  return [table(rows), ...lines, '"vs X" = X\'s time ÷ this row\'s time (above 1: faster than X). max|diff| against attnflow\'s output.'].join('\n');
+}

@@ -1,0 +1,366 @@
+// WebAssembly SIMD kernels over the shared memory. Every pointer is a byte offset into the one shared
+// WebAssembly.Memory that holds all tensors; sizes are element counts. The kernels never allocate and use no
+// runtime or static data (the build checks for data segments): every worker instantiates this module over the
+// same memory, and a data segment would be written over tensors at each instantiation.
+// The plain TypeScript kernels in ../src are the reference these are tested against.
+
+// ---- vector math (float32x4) ----
+
+/** a·b + c: one fused instruction in the relaxed-SIMD build, a multiply and an add in the portable one. */
+// @ts-ignore: decorator
+@inline function fma(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
+const LOG2E: f32 = 1.44269504;
+const LN2_HI: f32 = 0.693359375;
+const LN2_LO: f32 = -2.12194440e-4;
+
+/** e^x per lane, Cephes' expf polynomial after Cody-Waite range reduction; exactly 0 below -87.3. */
+// @ts-ignore: decorator
+@inline function vexp(x: v128): v128 {
+  const under = f32x4.lt(x, f32x4.splat(-87.3));
+  const xc = f32x4.min(f32x4.max(x, f32x4.splat(-87.3)), f32x4.splat(88.3));
+  const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(LOG2E)));
+  let r = f32x4.sub(xc, f32x4.mul(n, f32x4.splat(LN2_HI)));
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(LN2_LO)));
+  let p = f32x4.splat(1.9875691500e-4);
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
+  const y = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r), f32x4.splat(1));
+  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  return v128.andnot(f32x4.mul(y, scale), under);
+}
+
+/** erf per lane, Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7). */
+// @ts-ignore: decorator
+@inline function verf(x: v128): v128 {
+  const a = f32x4.abs(x);
+  const t = f32x4.div(f32x4.splat(1), f32x4.add(f32x4.splat(1), f32x4.mul(f32x4.splat(0.3275911), a)));
+  let p = f32x4.splat(1.061405429);
+  p = f32x4.add(f32x4.mul(p, t), f32x4.splat(-1.453152027));
+  p = f32x4.add(f32x4.mul(p, t), f32x4.splat(1.421413741));
+  p = f32x4.add(f32x4.mul(p, t), f32x4.splat(-0.284496736));
+  p = f32x4.add(f32x4.mul(p, t), f32x4.splat(0.254829592));
+  p = f32x4.mul(p, t);
+  const y = f32x4.sub(f32x4.splat(1), f32x4.mul(p, vexp(f32x4.neg(f32x4.mul(a, a)))));
+  // copy the sign of x onto y
+  return v128.or(v128.and(y, i32x4.splat(0x7fffffff)), v128.and(x, i32x4.splat(0x80000000)));
+}
+
+/** tanh per lane as 1 - 2 / (e^{2x} + 1) (saturates cleanly to ±1). */
+// @ts-ignore: decorator
+@inline function vtanh(x: v128): v128 {
+  return f32x4.sub(f32x4.splat(1), f32x4.div(f32x4.splat(2), f32x4.add(vexp(f32x4.add(x, x)), f32x4.splat(1))));
+}
+
+// Activation codes, as in ../src/activation.ts.
+const GELU = 1;
+const GELU_TANH = 2;
+const SILU = 3;
+const RELU = 4;
+const TANH = 5;
+
+// @ts-ignore: decorator
+@inline function activate(kind: i32, x: v128): v128 {
+  if (kind == GELU) return f32x4.mul(f32x4.mul(f32x4.splat(0.5), x), f32x4.add(f32x4.splat(1), verf(f32x4.mul(x, f32x4.splat(0.70710678)))));
+  if (kind == GELU_TANH) {
+    const inner = f32x4.mul(f32x4.splat(0.7978845608), f32x4.add(x, f32x4.mul(f32x4.splat(0.044715), f32x4.mul(x, f32x4.mul(x, x)))));
+    return f32x4.mul(f32x4.mul(f32x4.splat(0.5), x), f32x4.add(f32x4.splat(1), vtanh(inner)));
+  }
+  if (kind == SILU) return f32x4.div(x, f32x4.add(f32x4.splat(1), vexp(f32x4.neg(x))));
+  if (kind == RELU) return f32x4.max(x, f32x4.splat(0));
+  if (kind == TANH) return vtanh(x);
+  return x;
+}
+
+// @ts-ignore: decorator
+@inline function hsum(v: v128): f32 {
+  return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
+}
+
+// @ts-ignore: decorator
+@inline function at(p: usize, i: i32): usize {
+  return p + (<usize>i << 2);
+}
+
+// ---- linear: out (M, N) = act(x (M, K) · W (N, K)ᵀ + bias) [* gate] [+ residual], rows rowStart..rowEnd ----
+
+/** Dot products of 4 rows of x with 2 rows of W (K vectorised by 4, scalar tail): the register tile. */
+function tile4x2(out: usize, x: usize, w: usize, i: i32, j: i32, K: i32, xs: i32, os: i32): void {
+  const x0 = at(x, i * xs), x1 = at(x, (i + 1) * xs), x2 = at(x, (i + 2) * xs), x3 = at(x, (i + 3) * xs);
+  const w0 = at(w, j * K), w1 = at(w, (j + 1) * K);
+  let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
+  let a20 = f32x4.splat(0), a21 = f32x4.splat(0), a30 = f32x4.splat(0), a31 = f32x4.splat(0);
+  const K4 = K & ~3;
+  for (let k = 0; k < K4; k += 4) {
+    const o = <usize>k << 2;
+    const b0 = v128.load(w0 + o), b1 = v128.load(w1 + o);
+    const c0 = v128.load(x0 + o), c1 = v128.load(x1 + o), c2 = v128.load(x2 + o), c3 = v128.load(x3 + o);
+    a00 = fma(c0, b0, a00); a01 = fma(c0, b1, a01);
+    a10 = fma(c1, b0, a10); a11 = fma(c1, b1, a11);
+    a20 = fma(c2, b0, a20); a21 = fma(c2, b1, a21);
+    a30 = fma(c3, b0, a30); a31 = fma(c3, b1, a31);
+  }
+  let s00 = hsum(a00), s01 = hsum(a01), s10 = hsum(a10), s11 = hsum(a11);
+  let s20 = hsum(a20), s21 = hsum(a21), s30 = hsum(a30), s31 = hsum(a31);
+  for (let k = K4; k < K; k++) {
+    const b0 = load<f32>(at(w0, k)), b1 = load<f32>(at(w1, k));
+    const c0 = load<f32>(at(x0, k)), c1 = load<f32>(at(x1, k)), c2 = load<f32>(at(x2, k)), c3 = load<f32>(at(x3, k));
+    s00 += c0 * b0; s01 += c0 * b1; s10 += c1 * b0; s11 += c1 * b1;
+    s20 += c2 * b0; s21 += c2 * b1; s30 += c3 * b0; s31 += c3 * b1;
+  }
+  store<f32>(at(out, i * os + j), s00); store<f32>(at(out, i * os + j + 1), s01);
+  store<f32>(at(out, (i + 1) * os + j), s10); store<f32>(at(out, (i + 1) * os + j + 1), s11);
+  store<f32>(at(out, (i + 2) * os + j), s20); store<f32>(at(out, (i + 2) * os + j + 1), s21);
+  store<f32>(at(out, (i + 3) * os + j), s30); store<f32>(at(out, (i + 3) * os + j + 1), s31);
+}
+
+function dot(a: usize, b: usize, K: i32): f32 {
+  let acc = f32x4.splat(0);
+  const K4 = K & ~3;
+  for (let k = 0; k < K4; k += 4) acc = fma(v128.load(a + (<usize>k << 2)), v128.load(b + (<usize>k << 2)), acc);
+  let s = hsum(acc);
+  for (let k = K4; k < K; k++) s += load<f32>(at(a, k)) * load<f32>(at(b, k));
+  return s;
+}
+
+/** bias, activation, gate and residual over rows of out, 4 columns at a time. */
+function epilogue(out: usize, bias: usize, gate: usize, residual: usize, N: i32, os: i32, act: i32, rowStart: i32, rowEnd: i32): void {
+  const N4 = N & ~3;
+  for (let i = rowStart; i < rowEnd; i++) {
+    const row = at(out, i * os);
+    for (let j = 0; j < N4; j += 4) {
+      const o = <usize>j << 2;
+      let y = v128.load(row + o);
+      if (bias) y = f32x4.add(y, v128.load(bias + o));
+      y = activate(act, y);
+      if (gate) y = f32x4.mul(y, v128.load(at(gate, i * os) + o));
+      if (residual) y = f32x4.add(y, v128.load(at(residual, i * os) + o));
+      v128.store(row + o, y);
+    }
+    for (let j = N4; j < N; j++) {
+      let y = load<f32>(at(row, j));
+      if (bias) y += load<f32>(at(bias, j));
+      y = f32x4.extract_lane(activate(act, f32x4.splat(y)), 0);
+      if (gate) y *= load<f32>(at(gate, i * os + j));
+      if (residual) y += load<f32>(at(residual, i * os + j));
+      store<f32>(at(row, j), y);
+    }
+  }
+}
+
+/**
+ * Rows of W per block: about 192 KB of W stays in L2 while every 4-row tile of x streams past it, so x is
+ * re-read from L3 only once per block (fewer blocks → less traffic on the cache both workers share).
+ */
+// @ts-ignore: decorator
+@inline function blockRows(K: i32): i32 {
+  return max(2, (49152 / max(K, 1)) & ~1);
+}
+
+export function linear(
+  out: usize, x: usize, w: usize, bias: usize, gate: usize, residual: usize,
+  K: i32, N: i32, xs: i32, os: i32, act: i32, rowStart: i32, rowEnd: i32,
+): void {
+  const JB = blockRows(K);
+  for (let jb = 0; jb < N; jb += JB) {
+    const jEnd = min(jb + JB, N);
+    let i = rowStart;
+    for (; i + 4 <= rowEnd; i += 4) {
+      let j = jb;
+      for (; j + 2 <= jEnd; j += 2) tile4x2(out, x, w, i, j, K, xs, os);
+      for (; j < jEnd; j++) for (let r = 0; r < 4; r++) store<f32>(at(out, (i + r) * os + j), dot(at(x, (i + r) * xs), at(w, j * K), K));
+    }
+    for (; i < rowEnd; i++) for (let j = jb; j < jEnd; j++) store<f32>(at(out, i * os + j), dot(at(x, i * xs), at(w, j * K), K));
+  }
+  epilogue(out, bias, gate, residual, N, os, act, rowStart, rowEnd);
+}
+
+// ---- LayerNorm / RMSNorm over rows: out = norm(x [+ residual]) * weight [+ bias]; out may alias x ----
+
+export function norm(out: usize, x: usize, residual: usize, weight: usize, bias: usize, dim: i32, eps: f32, rms: i32, rowStart: i32, rowEnd: i32): void {
+  const D4 = dim & ~3;
+  for (let r = rowStart; r < rowEnd; r++) {
+    const o = at(out, r * dim), xi = at(x, r * dim), ri = at(residual, r * dim);
+    let sum = f32x4.splat(0);
+    for (let c = 0; c < D4; c += 4) {
+      let v = v128.load(xi + (<usize>c << 2));
+      if (residual) v = f32x4.add(v, v128.load(ri + (<usize>c << 2)));
+      v128.store(o + (<usize>c << 2), v);
+      sum = f32x4.add(sum, v);
+    }
+    let s = hsum(sum);
+    for (let c = D4; c < dim; c++) {
+      let v = load<f32>(at(xi, c));
+      if (residual) v += load<f32>(at(ri, c));
+      store<f32>(at(o, c), v);
+      s += v;
+    }
+    const mean: f32 = rms ? 0 : s / <f32>dim;
+    const m = f32x4.splat(mean);
+    let sq = f32x4.splat(0);
+    for (let c = 0; c < D4; c += 4) {
+      const d = f32x4.sub(v128.load(o + (<usize>c << 2)), m);
+      sq = f32x4.add(sq, f32x4.mul(d, d));
+    }
+    let q = hsum(sq);
+    for (let c = D4; c < dim; c++) {
+      const d = load<f32>(at(o, c)) - mean;
+      q += d * d;
+    }
+    const inv: f32 = 1 / Mathf.sqrt(q / <f32>dim + eps);
+    const iv = f32x4.splat(inv);
+    for (let c = 0; c < D4; c += 4) {
+      const p = <usize>c << 2;
+      let y = f32x4.mul(f32x4.mul(f32x4.sub(v128.load(o + p), m), iv), v128.load(weight + p));
+      if (bias) y = f32x4.add(y, v128.load(bias + p));
+      v128.store(o + p, y);
+    }
+    for (let c = D4; c < dim; c++) {
+      let y = (load<f32>(at(o, c)) - mean) * inv * load<f32>(at(weight, c));
+      if (bias) y += load<f32>(at(bias, c));
+      store<f32>(at(o, c), y);
+    }
+  }
+}
+
+// ---- attention: softmax(q kᵀ · scale + bias, masked) v per (batch, head) unit; see ../src/attention.ts ----
+
+/** out (D,) = Σ_j p_j v_j, 32 columns at a time in registers, the rest accumulated in memory. */
+function weightedSum(oi: usize, row: usize, v: usize, kvRow: i32, kLen: i32, D: i32): void {
+  let d0 = 0;
+  for (; d0 + 32 <= D; d0 += 32) {
+    let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
+    let c4 = f32x4.splat(0), c5 = f32x4.splat(0), c6 = f32x4.splat(0), c7 = f32x4.splat(0);
+    for (let j = 0; j < kLen; j++) {
+      const p = load<f32>(at(row, j));
+      if (p == 0) continue;
+      const pv = f32x4.splat(p);
+      const vj = at(v, j * kvRow + d0);
+      c0 = fma(pv, v128.load(vj), c0); c1 = fma(pv, v128.load(vj, 16), c1);
+      c2 = fma(pv, v128.load(vj, 32), c2); c3 = fma(pv, v128.load(vj, 48), c3);
+      c4 = fma(pv, v128.load(vj, 64), c4); c5 = fma(pv, v128.load(vj, 80), c5);
+      c6 = fma(pv, v128.load(vj, 96), c6); c7 = fma(pv, v128.load(vj, 112), c7);
+    }
+    const o = at(oi, d0);
+    v128.store(o, c0); v128.store(o, c1, 16); v128.store(o, c2, 32); v128.store(o, c3, 48);
+    v128.store(o, c4, 64); v128.store(o, c5, 80); v128.store(o, c6, 96); v128.store(o, c7, 112);
+  }
+  if (d0 == D) return;
+  for (let d = d0; d < D; d++) store<f32>(at(oi, d), 0);
+  const rest4 = d0 + ((D - d0) & ~3);
+  for (let j = 0; j < kLen; j++) {
+    const p = load<f32>(at(row, j));
+    if (p == 0) continue;
+    const pv = f32x4.splat(p);
+    const vj = at(v, j * kvRow);
+    for (let d = d0; d < rest4; d += 4) v128.store(at(oi, d), fma(pv, v128.load(at(vj, d)), v128.load(at(oi, d))));
+    for (let d = rest4; d < D; d++) store<f32>(at(oi, d), load<f32>(at(oi, d)) + p * load<f32>(at(vj, d)));
+  }
+}
+
+/** Floats of scratch one (batch, head) unit needs: Kᵀ (headDim × padded keys) and a row of scores. */
+// @ts-ignore: decorator
+@inline function unitScratch(D: i32, kLen: i32): i32 {
+  const kPad = (kLen + 15) & ~15;
+  return D * kPad + kPad;
+}
+
+export function attentionScratch(D: i32, kLen: i32): i32 {
+  return unitScratch(D, kLen);
+}
+
+export function attention(
+  out: usize, q: usize, k: usize, v: usize, keyMask: usize, positionBias: usize, probs: usize, scratch: usize,
+  H: i32, D: i32, qLen: i32, kLen: i32, qRow: i32, kvRow: i32, outRow: i32, qBatch: i32, kvBatch: i32, outBatch: i32,
+  hs: i32, scale: f32, causal: i32, fill: f32, unitStart: i32, unitEnd: i32,
+): void {
+  const K4 = kLen & ~3;
+  const kPad = (kLen + 15) & ~15;
+  const lane = v128(0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0);
+  for (let u = unitStart; u < unitEnd; u++) {
+    const b = u / H;
+    const h = u % H;
+    const kBase = at(k, b * kvBatch + h * hs);
+    const vBase = at(v, b * kvBatch + h * hs);
+    // Kᵀ (D, kPad) in this unit's scratch, zero-padded: scores then come out four keys per vector, no
+    // horizontal sums, and every key is read from its strided row once per unit instead of once per query.
+    const kt = at(scratch, u * unitScratch(D, kLen));
+    const row = at(kt, D * kPad);
+    for (let j = 0; j < kPad; j++) {
+      if (j < kLen) for (let d = 0; d < D; d++) store<f32>(at(kt, d * kPad + j), load<f32>(at(kBase, j * kvRow + d)));
+      else for (let d = 0; d < D; d++) store<f32>(at(kt, d * kPad + j), 0);
+    }
+    const maskRow = keyMask ? at(keyMask, b * kLen) : 0;
+    for (let i = 0; i < qLen; i++) {
+      const qi = at(q, b * qBatch + i * qRow + h * hs);
+      // raw scores (kPad,) = q · Kᵀ, 16 keys per pass
+      for (let j0 = 0; j0 < kPad; j0 += 16) {
+        let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+        for (let d = 0; d < D; d++) {
+          const qd = f32x4.splat(load<f32>(at(qi, d)));
+          const c = at(kt, d * kPad + j0);
+          s0 = fma(qd, v128.load(c), s0); s1 = fma(qd, v128.load(c, 16), s1);
+          s2 = fma(qd, v128.load(c, 32), s2); s3 = fma(qd, v128.load(c, 48), s3);
+        }
+        const o = at(row, j0);
+        v128.store(o, s0); v128.store(o, s1, 16); v128.store(o, s2, 32); v128.store(o, s3, 48);
+      }
+      // scale, bias, mask (a masked score becomes `fill`), and the row maximum
+      const visible = causal ? kLen - qLen + i + 1 : kLen;
+      const biasRow = positionBias ? at(positionBias, (h * qLen + i) * kLen) : 0;
+      const sc = f32x4.splat(scale), fv = f32x4.splat(fill), vis = i32x4.splat(visible);
+      let mx = f32x4.splat(-Infinity);
+      for (let j = 0; j < K4; j += 4) {
+        let sv = f32x4.mul(v128.load(at(row, j)), sc);
+        if (biasRow) sv = f32x4.add(sv, v128.load(at(biasRow, j)));
+        let keep = i32x4.lt_s(i32x4.add(lane, i32x4.splat(j)), vis);
+        if (maskRow) keep = v128.and(keep, i32x4.ne(v128.load(at(maskRow, j)), i32x4.splat(0)));
+        sv = v128.bitselect(sv, fv, keep);
+        v128.store(at(row, j), sv);
+        mx = f32x4.max(mx, sv);
+      }
+      let rowMax: f32 = max(max(f32x4.extract_lane(mx, 0), f32x4.extract_lane(mx, 1)), max(f32x4.extract_lane(mx, 2), f32x4.extract_lane(mx, 3)));
+      for (let j = K4; j < kLen; j++) {
+        let sv = fill;
+        if (j < visible && (!maskRow || load<i32>(at(maskRow, j)) != 0)) {
+          sv = load<f32>(at(row, j)) * scale;
+          if (biasRow) sv += load<f32>(at(biasRow, j));
+        }
+        store<f32>(at(row, j), sv);
+        if (sv > rowMax) rowMax = sv;
+      }
+      const mv = f32x4.splat(rowMax);
+      let sumv = f32x4.splat(0);
+      for (let j = 0; j < K4; j += 4) {
+        const e = vexp(f32x4.sub(v128.load(at(row, j)), mv));
+        v128.store(at(row, j), e);
+        sumv = f32x4.add(sumv, e);
+      }
+      let sum = hsum(sumv);
+      for (let j = K4; j < kLen; j++) {
+        const e = f32x4.extract_lane(vexp(f32x4.splat(load<f32>(at(row, j)) - rowMax)), 0);
+        store<f32>(at(row, j), e);
+        sum += e;
+      }
+      const inv = f32x4.splat(1 / sum);
+      const pr = probs ? at(probs, ((b * H + h) * qLen + i) * kLen) : 0;
+      for (let j = 0; j < K4; j += 4) {
+        const p = f32x4.mul(v128.load(at(row, j)), inv);
+        v128.store(at(row, j), p);
+        if (pr) v128.store(at(pr, j), p);
+      }
+      for (let j = K4; j < kLen; j++) {
+        const p = load<f32>(at(row, j)) / sum;
+        store<f32>(at(row, j), p);
+        if (pr) store<f32>(at(pr, j), p);
+      }
+      weightedSum(at(out, b * outBatch + i * outRow + h * hs), row, vBase, kvRow, kLen, D);
+    }
+  }
+}

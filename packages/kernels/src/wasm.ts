@@ -1,0 +1,53 @@
+import { readFileSync } from 'node:fs';
+import v8 from 'node:v8';
+
+/** The exports of kernels.wasm (assembly/index.ts): pointers are byte offsets into the shared memory. */
+export interface WasmKernels {
+  linear(out: number, x: number, w: number, bias: number, gate: number, residual: number, K: number, N: number, xs: number, os: number, act: number, rowStart: number, rowEnd: number): void;
+  norm(out: number, x: number, residual: number, weight: number, bias: number, dim: number, eps: number, rms: number, rowStart: number, rowEnd: number): void;
+  attention(
+    out: number, q: number, k: number, v: number, keyMask: number, positionBias: number, probs: number, scratch: number,
+    H: number, D: number, qLen: number, kLen: number, qRow: number, kvRow: number, outRow: number, qBatch: number, kvBatch: number, outBatch: number,
+    hs: number, scale: number, causal: number, fill: number, unitStart: number, unitEnd: number,
+  ): void;
+}
+
+export type KernelsVariant = 'relaxed-simd' | 'simd';
+
+let compiled: { module: WebAssembly.Module; variant: KernelsVariant } | null | undefined;
+
+function load(name: string): BufferSource | undefined {
+  try {
+    return readFileSync(new URL(`./${name}`, import.meta.url)) as unknown as BufferSource;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The compiled SIMD kernels, or null where WebAssembly SIMD is unavailable (the TypeScript kernels run then).
+ * The relaxed-SIMD build (fused multiply-add) is used where it validates; Node 20 validates it only after
+ * V8's --experimental-wasm-relaxed-simd, which is set here (process-wide, so pool threads inherit it).
+ * ATTNFLOW_WASM=simd keeps the portable build.
+ */
+export function kernelsModule(): { module: WebAssembly.Module; variant: KernelsVariant } | null {
+  if (compiled !== undefined) return compiled;
+  compiled = null;
+  if (process.env.ATTNFLOW_WASM !== 'simd') {
+    const relaxed = load('kernels-relaxed.wasm');
+    if (relaxed) {
+      if (!WebAssembly.validate(relaxed)) v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+      if (WebAssembly.validate(relaxed)) compiled = { module: new WebAssembly.Module(relaxed), variant: 'relaxed-simd' };
+    }
+  }
+  if (!compiled) {
+    const portable = load('kernels.wasm');
+    if (portable && WebAssembly.validate(portable)) compiled = { module: new WebAssembly.Module(portable), variant: 'simd' };
+  }
+  return compiled;
+}
+
+/** Instantiates the kernels over a shared memory (cheap: no data segments, no start function). */
+export function instantiateKernels(module: WebAssembly.Module, memory: WebAssembly.Memory): WasmKernels {
+  return new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as WasmKernels;
+}

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { readSafetensorsHeader, loadTensor } from '@attnflow/checkpoint';
 import { expect } from 'vitest';
+import { seededRandom } from '@attnflow/decoder';
 
 export const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
 export const fixture = (...parts: string[]) => join(FIXTURES, ...parts);
@@ -36,17 +37,8 @@ export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
   if (!(d <= tol)) throw new Error(`${what}: max |diff| ${d} > ${tol}`);
 }
 
-/** A deterministic generator for random test data (mulberry32). */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic generator for random test data (the product's own mulberry32). */
+export const rng = seededRandom;
 
 export function randomArray(n: number, rand: () => number, scale = 1): Float32Array {
   const a = new Float32Array(n);

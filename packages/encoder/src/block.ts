@@ -1,6 +1,6 @@
 import type { Engine } from '@attnflow/kernels';
 import type { Scope, Tensor } from '@attnflow/tensor';
-import { crossAttention, selfAttention, type AttentionContext, type AttentionRecipe, type CrossAttentionWeights, type KVCache, type SelfAttentionWeights } from './attention.js';
+import { crossAttention, selfAttention, type AttentionContext, type AttentionRecipe, type CrossAttentionWeights, type SelfAttentionWeights } from './attention.js';
 import { feedForward, type FeedForwardWeights } from './feedforward.js';
 import { runNorm, type Norm } from '@attnflow/kernels';
 
@@ -23,14 +23,8 @@ export interface BlockWeights {
   feedForwardNorm: Norm;
 }
 
-export interface BlockInputs {
-  batch: number;
-  length: number;
-  keyMask?: Tensor<'int32'>;
-  positionBias?: Tensor<'float32'>;
-  causal?: boolean;
-  cache?: KVCache;
-  probs?: Tensor<'float32'>;
+/** What one block needs besides its input: the attention context of its self-attention, and for decoder blocks the encoder's output. */
+export interface BlockInputs extends Omit<AttentionContext, 'residual'> {
   /** Encoder output keys/values and their mask, for decoder blocks. */
   cross?: { keyValues: Tensor<'float32'>; sourceLength: number; keyMask?: Tensor<'int32'>; positionBias?: Tensor<'float32'>; probs?: Tensor<'float32'> };
 }
@@ -42,9 +36,8 @@ export async function block(engine: Engine, scope: Scope, x: Tensor<'float32'>, 
     const summed = await f(input, input);
     return runNorm(engine, scope, summed, n, undefined, summed);
   };
-  const ctx: AttentionContext = { batch: inputs.batch, length: inputs.length, keyMask: inputs.keyMask, positionBias: inputs.positionBias, causal: inputs.causal, cache: inputs.cache, probs: inputs.probs };
+  const { cross, ...ctx } = inputs;
   let h = await sub(x, w.selfAttentionNorm, (y, residual) => selfAttention(engine, scope, y, w.selfAttention, recipe.attention, { ...ctx, residual }));
-  const cross = inputs.cross;
   if (w.crossAttention && cross) {
     h = await sub(h, w.crossAttentionNorm!, (y, residual) =>
       crossAttention(engine, scope, y, cross.keyValues, cross.sourceLength, w.crossAttention!, recipe.attention, {

@@ -129,12 +129,13 @@ function dot(a: usize, b: usize, K: i32): f32 {
   return s;
 }
 
-/** bias, activation, gate and residual over rows of out, 4 columns at a time. */
-function epilogue(out: usize, bias: usize, gate: usize, residual: usize, N: i32, os: i32, act: i32, rowStart: i32, rowEnd: i32): void {
-  const N4 = N & ~3;
+/** bias, activation, gate and residual over out[rowStart..rowEnd, col0..col1), 4 columns at a time. */
+function epilogue(out: usize, bias: usize, gate: usize, residual: usize, col0: i32, col1: i32, os: i32, act: i32, rowStart: i32, rowEnd: i32): void {
+  if (!bias && !gate && !residual && act == 0) return;
+  const N4 = col0 + ((col1 - col0) & ~3);
   for (let i = rowStart; i < rowEnd; i++) {
     const row = at(out, i * os);
-    for (let j = 0; j < N4; j += 4) {
+    for (let j = col0; j < N4; j += 4) {
       const o = <usize>j << 2;
       let y = v128.load(row + o);
       if (bias) y = f32x4.add(y, v128.load(bias + o));
@@ -143,7 +144,7 @@ function epilogue(out: usize, bias: usize, gate: usize, residual: usize, N: i32,
       if (residual) y = f32x4.add(y, v128.load(at(residual, i * os) + o));
       v128.store(row + o, y);
     }
-    for (let j = N4; j < N; j++) {
+    for (let j = N4; j < col1; j++) {
       let y = load<f32>(at(row, j));
       if (bias) y += load<f32>(at(bias, j));
       y = f32x4.extract_lane(activate(act, f32x4.splat(y)), 0);
@@ -175,10 +176,14 @@ export function linear(
       let j = jb;
       for (; j + 2 <= jEnd; j += 2) tile4x2(out, x, w, i, j, K, xs, os);
       for (; j < jEnd; j++) for (let r = 0; r < 4; r++) store<f32>(at(out, (i + r) * os + j), dot(at(x, (i + r) * xs), at(w, j * K), K));
+      // bias and activation while these outputs are still in L1
+      epilogue(out, bias, gate, residual, jb, jEnd, os, act, i, i + 4);
     }
-    for (; i < rowEnd; i++) for (let j = jb; j < jEnd; j++) store<f32>(at(out, i * os + j), dot(at(x, i * xs), at(w, j * K), K));
+    for (; i < rowEnd; i++) {
+      for (let j = jb; j < jEnd; j++) store<f32>(at(out, i * os + j), dot(at(x, i * xs), at(w, j * K), K));
+      epilogue(out, bias, gate, residual, jb, jEnd, os, act, i, i + 1);
+    }
   }
-  epilogue(out, bias, gate, residual, N, os, act, rowStart, rowEnd);
 }
 
 // ---- LayerNorm / RMSNorm over rows: out = norm(x [+ residual]) * weight [+ bias]; out may alias x ----
@@ -280,9 +285,13 @@ export function attention(
   H: i32, D: i32, qLen: i32, kLen: i32, qRow: i32, kvRow: i32, outRow: i32, qBatch: i32, kvBatch: i32, outBatch: i32,
   hs: i32, scale: f32, causal: i32, fill: f32, unitStart: i32, unitEnd: i32,
 ): void {
-  const K4 = kLen & ~3;
+  // Every per-key number below is computed the same way whatever kLen is (vectors of 4 keys, lanes past the
+  // end forced to zero), so a text gets bit-identical results in any batch, however much padding it has:
+  // that is what makes a resumed job's output equal to an uninterrupted one.
+  const K4 = (kLen + 3) & ~3;
   const kPad = (kLen + 15) & ~15;
   const lane = v128(0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0);
+  const zero = f32x4.splat(0);
   for (let u = unitStart; u < unitEnd; u++) {
     const b = u / H;
     const h = u % H;
@@ -290,75 +299,77 @@ export function attention(
     const vBase = at(v, b * kvBatch + h * hs);
     // Kᵀ (D, kPad) in this unit's scratch, zero-padded: scores then come out four keys per vector, no
     // horizontal sums, and every key is read from its strided row once per unit instead of once per query.
+    // A few queries (decoding: one new token against the whole cache) do not repay the transpose; they gather
+    // four keys per vector instead, with the same arithmetic (a sequential fused multiply-add over d per lane).
+    const transpose = qLen >= 4;
     const kt = at(scratch, u * unitScratch(D, kLen));
     const row = at(kt, D * kPad);
-    for (let j = 0; j < kPad; j++) {
-      if (j < kLen) for (let d = 0; d < D; d++) store<f32>(at(kt, d * kPad + j), load<f32>(at(kBase, j * kvRow + d)));
-      else for (let d = 0; d < D; d++) store<f32>(at(kt, d * kPad + j), 0);
+    if (transpose) {
+      for (let j = 0; j < kPad; j++) {
+        if (j < kLen) for (let d = 0; d < D; d++) store<f32>(at(kt, d * kPad + j), load<f32>(at(kBase, j * kvRow + d)));
+        else for (let d = 0; d < D; d++) store<f32>(at(kt, d * kPad + j), 0);
+      }
     }
     const maskRow = keyMask ? at(keyMask, b * kLen) : 0;
     for (let i = 0; i < qLen; i++) {
       const qi = at(q, b * qBatch + i * qRow + h * hs);
-      // raw scores (kPad,) = q · Kᵀ, 16 keys per pass
-      for (let j0 = 0; j0 < kPad; j0 += 16) {
-        let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
-        for (let d = 0; d < D; d++) {
-          const qd = f32x4.splat(load<f32>(at(qi, d)));
-          const c = at(kt, d * kPad + j0);
-          s0 = fma(qd, v128.load(c), s0); s1 = fma(qd, v128.load(c, 16), s1);
-          s2 = fma(qd, v128.load(c, 32), s2); s3 = fma(qd, v128.load(c, 48), s3);
+      // raw scores q·k_j
+      if (transpose) {
+        for (let j0 = 0; j0 < kPad; j0 += 16) {
+          let s0 = zero, s1 = zero, s2 = zero, s3 = zero;
+          for (let d = 0; d < D; d++) {
+            const qd = f32x4.splat(load<f32>(at(qi, d)));
+            const c = at(kt, d * kPad + j0);
+            s0 = fma(qd, v128.load(c), s0); s1 = fma(qd, v128.load(c, 16), s1);
+            s2 = fma(qd, v128.load(c, 32), s2); s3 = fma(qd, v128.load(c, 48), s3);
+          }
+          const o = at(row, j0);
+          v128.store(o, s0); v128.store(o, s1, 16); v128.store(o, s2, 32); v128.store(o, s3, 48);
         }
-        const o = at(row, j0);
-        v128.store(o, s0); v128.store(o, s1, 16); v128.store(o, s2, 32); v128.store(o, s3, 48);
+      } else {
+        for (let j0 = 0; j0 < kLen; j0 += 4) {
+          const k0 = at(kBase, j0 * kvRow);
+          const n = min(4, kLen - j0);
+          let acc = zero;
+          for (let d = 0; d < D; d++) {
+            let kv = f32x4.splat(load<f32>(at(k0, d)));
+            kv = f32x4.replace_lane(kv, 1, n > 1 ? load<f32>(at(k0, kvRow + d)) : 0);
+            kv = f32x4.replace_lane(kv, 2, n > 2 ? load<f32>(at(k0, 2 * kvRow + d)) : 0);
+            kv = f32x4.replace_lane(kv, 3, n > 3 ? load<f32>(at(k0, 3 * kvRow + d)) : 0);
+            acc = fma(f32x4.splat(load<f32>(at(qi, d))), kv, acc);
+          }
+          v128.store(at(row, j0), acc);
+        }
       }
-      // scale, bias, mask (a masked score becomes `fill`), and the row maximum
+      // scale, bias, mask (a masked score becomes `fill`), and the row maximum; lanes ≥ kLen are ignored (the
+      // mask and bias rows are read up to 12 bytes past their end: still inside their 64-byte-aligned blocks)
       const visible = causal ? kLen - qLen + i + 1 : kLen;
       const biasRow = positionBias ? at(positionBias, (h * qLen + i) * kLen) : 0;
-      const sc = f32x4.splat(scale), fv = f32x4.splat(fill), vis = i32x4.splat(visible);
+      const sc = f32x4.splat(scale), fv = f32x4.splat(fill), vis = i32x4.splat(min(visible, kLen)), len = i32x4.splat(kLen);
       let mx = f32x4.splat(-Infinity);
       for (let j = 0; j < K4; j += 4) {
+        const idx = i32x4.add(lane, i32x4.splat(j));
         let sv = f32x4.mul(v128.load(at(row, j)), sc);
         if (biasRow) sv = f32x4.add(sv, v128.load(at(biasRow, j)));
-        let keep = i32x4.lt_s(i32x4.add(lane, i32x4.splat(j)), vis);
+        let keep = i32x4.lt_s(idx, vis);
         if (maskRow) keep = v128.and(keep, i32x4.ne(v128.load(at(maskRow, j)), i32x4.splat(0)));
         sv = v128.bitselect(sv, fv, keep);
         v128.store(at(row, j), sv);
-        mx = f32x4.max(mx, sv);
+        mx = f32x4.max(mx, v128.bitselect(sv, f32x4.splat(-Infinity), i32x4.lt_s(idx, len)));
       }
-      let rowMax: f32 = max(max(f32x4.extract_lane(mx, 0), f32x4.extract_lane(mx, 1)), max(f32x4.extract_lane(mx, 2), f32x4.extract_lane(mx, 3)));
-      for (let j = K4; j < kLen; j++) {
-        let sv = fill;
-        if (j < visible && (!maskRow || load<i32>(at(maskRow, j)) != 0)) {
-          sv = load<f32>(at(row, j)) * scale;
-          if (biasRow) sv += load<f32>(at(biasRow, j));
-        }
-        store<f32>(at(row, j), sv);
-        if (sv > rowMax) rowMax = sv;
-      }
+      const rowMax: f32 = max(max(f32x4.extract_lane(mx, 0), f32x4.extract_lane(mx, 1)), max(f32x4.extract_lane(mx, 2), f32x4.extract_lane(mx, 3)));
       const mv = f32x4.splat(rowMax);
-      let sumv = f32x4.splat(0);
+      let sumv = zero;
       for (let j = 0; j < K4; j += 4) {
-        const e = vexp(f32x4.sub(v128.load(at(row, j)), mv));
+        const e = v128.bitselect(vexp(f32x4.sub(v128.load(at(row, j)), mv)), zero, i32x4.lt_s(i32x4.add(lane, i32x4.splat(j)), len));
         v128.store(at(row, j), e);
         sumv = f32x4.add(sumv, e);
       }
-      let sum = hsum(sumv);
-      for (let j = K4; j < kLen; j++) {
-        const e = f32x4.extract_lane(vexp(f32x4.splat(load<f32>(at(row, j)) - rowMax)), 0);
-        store<f32>(at(row, j), e);
-        sum += e;
-      }
-      const inv = f32x4.splat(1 / sum);
-      const pr = probs ? at(probs, ((b * H + h) * qLen + i) * kLen) : 0;
-      for (let j = 0; j < K4; j += 4) {
-        const p = f32x4.mul(v128.load(at(row, j)), inv);
-        v128.store(at(row, j), p);
-        if (pr) v128.store(at(pr, j), p);
-      }
-      for (let j = K4; j < kLen; j++) {
-        const p = load<f32>(at(row, j)) / sum;
-        store<f32>(at(row, j), p);
-        if (pr) store<f32>(at(pr, j), p);
+      const inv = f32x4.splat(1 / hsum(sumv));
+      for (let j = 0; j < K4; j += 4) v128.store(at(row, j), f32x4.mul(v128.load(at(row, j)), inv));
+      if (probs) {
+        const pr = at(probs, ((b * H + h) * qLen + i) * kLen);
+        for (let j = 0; j < kLen; j++) store<f32>(at(pr, j), load<f32>(at(row, j)));
       }
       weightedSum(at(out, b * outBatch + i * outRow + h * hs), row, vBase, kvRow, kLen, D);
     }

@@ -9,8 +9,8 @@ export interface EngineOptions {
   /** Worker threads; 0 runs every kernel on the calling thread. Default: the number of cores. */
   workers?: number;
   /**
-   * Work below this many floating-point operations runs on the calling thread: posting a task costs tens of
-   * microseconds, which a small matmul does not repay. 0 sends everything to the pool (tests use this).
+   * Work below this many floating-point operations runs on the calling thread: posting a task costs about a
+   * tenth of a millisecond, which a small matmul does not repay. 0 sends everything to the pool (tests use this).
    */
   minPoolFlops?: number;
   /** 'wasm' (default where WebAssembly SIMD validates): the SIMD kernels; 'js': the TypeScript kernels. */
@@ -46,11 +46,13 @@ export class Engine {
     if (!Number.isInteger(this.workers) || this.workers < 0 || this.workers > 256) {
       throw new RangeError(`workers must be an integer from 0 to 256, got ${options.workers}`);
     }
-    this.minPoolFlops = options.minPoolFlops ?? 200_000;
     const compiled = options.backend === 'js' ? null : kernelsModule();
     if (options.backend === 'wasm' && !compiled) throw new Error('the WebAssembly SIMD kernels are not available here (dist/kernels.wasm missing or SIMD unsupported)');
     this.backend = compiled ? 'wasm' : 'js';
     this.variant = compiled?.variant;
+    // Break-even of a pool dispatch (~0.1 ms round trip) against computing inline: about 4 MFLOP for the SIMD
+    // kernels (~30 GFLOP/s a thread), 0.5 MFLOP for the TypeScript ones (~3 GFLOP/s). Measured by npm run bench.
+    this.minPoolFlops = options.minPoolFlops ?? (this.backend === 'wasm' ? 4_000_000 : 500_000);
     const module = compiled?.module ?? null;
     if (module) this.kernels = instantiateKernels(module, this.arena.memory);
     if (this.workers > 0) {

@@ -18,22 +18,29 @@ export interface LinearArgs {
   rowEnd?: number;
 }
 
+/** out[i, j] = act(acc + bias[j]) [* gate[i, j]] [+ residual[i, j]]: the epilogue both GEMMs share. */
+function storer(out: Float32Array, bias: Float32Array | undefined, gate: Float32Array | undefined, residual: Float32Array | undefined, activation: number, os: number) {
+  return (i: number, j: number, acc: number) => {
+    let y = applyActivation(activation, acc + (bias ? bias[j] : 0));
+    if (gate) y *= gate[i * os + j];
+    if (residual) y += residual[i * os + j];
+    out[i * os + j] = y;
+  };
+}
+
 /** Readable reference: one dot product per output element. */
 export function linearReference(
   out: Float32Array, x: Float32Array, w: Float32Array, bias: Float32Array | undefined,
   gate: Float32Array | undefined, residual: Float32Array | undefined, args: LinearArgs,
 ): void {
-  const { K, N, activation = 0 } = args;
+  const { K, N } = args;
   const xs = args.xStride ?? K;
-  const os = args.outStride ?? N;
+  const store = storer(out, bias, gate, residual, args.activation ?? 0, args.outStride ?? N);
   for (let i = args.rowStart ?? 0; i < (args.rowEnd ?? args.M); i++) {
     for (let j = 0; j < N; j++) {
-      let acc = bias ? bias[j] : 0;
+      let acc = 0;
       for (let k = 0; k < K; k++) acc += x[i * xs + k] * w[j * K + k];
-      let y = applyActivation(activation, acc);
-      if (gate) y *= gate[i * os + j];
-      if (residual) y += residual[i * os + j];
-      out[i * os + j] = y;
+      store(i, j, acc);
     }
   }
 }
@@ -46,17 +53,11 @@ export function linear(
   out: Float32Array, x: Float32Array, w: Float32Array, bias: Float32Array | undefined,
   gate: Float32Array | undefined, residual: Float32Array | undefined, args: LinearArgs,
 ): void {
-  const { K, N, activation = 0 } = args;
+  const { K, N } = args;
   const xs = args.xStride ?? K;
-  const os = args.outStride ?? N;
   const rowStart = args.rowStart ?? 0;
   const rowEnd = args.rowEnd ?? args.M;
-  const store = (i: number, j: number, acc: number) => {
-    let y = applyActivation(activation, acc + (bias ? bias[j] : 0));
-    if (gate) y *= gate[i * os + j];
-    if (residual) y += residual[i * os + j];
-    out[i * os + j] = y;
-  };
+  const store = storer(out, bias, gate, residual, args.activation ?? 0, args.outStride ?? N);
   let i = rowStart;
   for (; i + 4 <= rowEnd; i += 4) {
     const x0 = i * xs, x1 = x0 + xs, x2 = x1 + xs, x3 = x2 + xs;

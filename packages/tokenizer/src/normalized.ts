@@ -92,21 +92,20 @@ export class NormalizedString {
     this.set(out.join(''), starts, ends);
   }
 
-  /** Unicode normalization, cluster by cluster (a base and its combining marks) to keep alignments tight. */
-  unicode(form: 'NFC' | 'NFD' | 'NFKC' | 'NFKD'): void {
-    const { text } = this;
-    if (text.normalize(form) === text) return;
+  /**
+   * Rewrites the text segment by segment (`segments` gives [from, to) ranges covering it in order). A segment
+   * that comes out no longer keeps its first characters' places, and characters folded into them disappear
+   * (Hugging Face's alignment for compositions); a longer one aligns every output unit to the whole segment.
+   */
+  mapSegments(segments: Iterable<[number, number]>, f: (segment: string) => string): void {
     const out: string[] = [];
     const starts: number[] = [];
     const ends: number[] = [];
-    const cluster = /\P{M}\p{M}*|\p{M}+/gsu;
-    for (const m of text.matchAll(cluster)) {
-      const from = m.index!;
-      const to = from + m[0].length;
-      const rep = m[0].normalize(form);
+    for (const [from, to] of segments) {
+      const seg = this.text.slice(from, to);
+      const rep = f(seg);
       out.push(rep);
-      if (rep.length <= m[0].length) {
-        // Composition keeps the first characters' places; the marks folded into them disappear (as in HF).
+      if (rep.length <= seg.length) {
         for (let k = from; k < from + rep.length; k++) {
           starts.push(this.starts[k]);
           ends.push(this.ends[k]);
@@ -119,6 +118,13 @@ export class NormalizedString {
       }
     }
     this.set(out.join(''), starts, ends);
+  }
+
+  /** Unicode normalization, cluster by cluster (a base and its combining marks) to keep alignments tight. */
+  unicode(form: 'NFC' | 'NFD' | 'NFKC' | 'NFKD'): void {
+    if (this.text.normalize(form) === this.text) return;
+    const clusters = Array.from(this.text.matchAll(/\P{M}\p{M}*|\p{M}+/gsu), (m): [number, number] => [m.index!, m.index! + m[0].length]);
+    this.mapSegments(clusters, (c) => c.normalize(form));
   }
 
   prepend(s: string): void {

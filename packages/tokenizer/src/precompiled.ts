@@ -52,31 +52,12 @@ export class PrecompiledCharsmap {
   }
 
   normalize(s: NormalizedString): void {
-    const segmenter = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
-    const out: string[] = [];
-    const starts: number[] = [];
-    const ends: number[] = [];
-    for (const { segment, index } of segmenter.segment(s.text)) {
-      let rep: string | undefined;
-      if (new TextEncoder().encode(segment).length < 6) rep = this.transform(segment);
-      if (rep === undefined) rep = Array.from(segment, (c) => this.transform(c) ?? c).join('');
-      out.push(rep);
-      const to = index + segment.length;
-      if (rep === segment) {
-        for (let k = index; k < to; k++) {
-          starts.push(s.starts[k]);
-          ends.push(s.ends[k]);
-        }
-      } else {
-        for (let k = 0; k < rep.length; k++) {
-          starts.push(s.starts[index]);
-          ends.push(s.ends[to - 1]);
-        }
-      }
-    }
-    s.text = out.join('');
-    s.starts = starts;
-    s.ends = ends;
+    const graphemes = Array.from(new Intl.Segmenter(undefined, { granularity: 'grapheme' }).segment(s.text), (g): [number, number] => [g.index, g.index + g.segment.length]);
+    s.mapSegments(graphemes, (segment) => {
+      // Like spm_precompiled: a short grapheme is looked up whole, else (or when absent) character by character.
+      const whole = this.encoder.encode(segment).length < 6 ? this.transform(segment) : undefined;
+      return whole ?? Array.from(segment, (c) => this.transform(c) ?? c).join('');
+    });
   }
 }
 

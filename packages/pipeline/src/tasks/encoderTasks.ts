@@ -18,6 +18,16 @@ function encodeBatch(m: Encoder, records: TextRecord[], options: EncodeOptions, 
   return m.tokenizer.encodeBatch(inputs, { maxLength, truncation: pairs ? 'only_second' : 'longest_first' });
 }
 
+const HEAD_CLASS = { 'sequence-classification': 'ForSequenceClassification', 'token-classification': 'ForTokenClassification', 'question-answering': 'ForQuestionAnswering', 'masked-lm': 'ForMaskedLM' } as const;
+
+/** The steps every head task shares: the right checkpoint, one padded batch, one forward pass. */
+async function runHead(model: LoadedModel, task: string, head: keyof typeof HEAD_CLASS, records: TextRecord[], options: EncodeOptions, pairs = false) {
+  const m = requireKind(model, task, ['encoder']);
+  if (m.model.recipe.head !== head) throw new TaskError(`task "${task}" needs a *${HEAD_CLASS[head]} checkpoint; ${m.dir} is ${m.config.architecture}`);
+  const enc = encodeBatch(m, records, options, pairs);
+  return { m, enc, out: await m.model.forward(enc), tokens: countTokens(enc.attentionMask) };
+}
+
 export interface EmbedOptions extends EncodeOptions {
   /** Default: the sentence-transformers settings of the model, else mean. */
   pooling?: PoolingMode;
@@ -48,10 +58,7 @@ export const classifyTask: Task<ClassifyOptions, { label: string; score: number;
   name: 'classify',
   kinds: ['encoder'],
   async run(model, records, options) {
-    const m = requireKind(model, 'classify', ['encoder']);
-    if (m.model.recipe.head !== 'sequence-classification') throw new TaskError(`task "classify" needs a *ForSequenceClassification checkpoint; ${m.dir} is ${m.config.architecture}`);
-    const enc = encodeBatch(m, records, options);
-    const out = await m.model.forward(enc);
+    const { m, out, tokens } = await runHead(model, 'classify', 'sequence-classification', records, options);
     const n = m.model.recipe.numLabels;
     const names = labelNames(m.model.recipe.id2label, n);
     return {
@@ -59,7 +66,7 @@ export const classifyTask: Task<ClassifyOptions, { label: string; score: number;
         const labels = classifyLogits(out.logits!.subarray(i * n, (i + 1) * n), names, options.topK ?? n);
         return { label: labels[0].label, score: labels[0].score, labels: labels.slice(0, options.topK ?? 1) };
       }),
-      tokens: countTokens(enc.attentionMask),
+      tokens,
     };
   },
 };
@@ -68,10 +75,7 @@ export const nerTask: Task<EncodeOptions, { entities: Entity[] }> = {
   name: 'ner',
   kinds: ['encoder'],
   async run(model, records, options) {
-    const m = requireKind(model, 'ner', ['encoder']);
-    if (m.model.recipe.head !== 'token-classification') throw new TaskError(`task "ner" needs a *ForTokenClassification checkpoint; ${m.dir} is ${m.config.architecture}`);
-    const enc = encodeBatch(m, records, options);
-    const out = await m.model.forward(enc);
+    const { m, enc, out, tokens } = await runHead(model, 'ner', 'token-classification', records, options);
     const n = m.model.recipe.numLabels;
     const names = labelNames(m.model.recipe.id2label, n);
     const L = enc.length;
@@ -81,7 +85,7 @@ export const nerTask: Task<EncodeOptions, { entities: Entity[] }> = {
         const preds = tokenPredictions(out.logits!.subarray(i * L * n, (i * L + e.ids.length) * n), n, names, e.tokens, e.offsets, e.specialTokensMask);
         return { entities: groupEntities(preds, r.text) };
       }),
-      tokens: countTokens(enc.attentionMask),
+      tokens,
     };
   },
 };
@@ -95,11 +99,8 @@ export const qaTask: Task<QaOptions, Answer | { answer: null; score: 0 }> = {
   name: 'qa',
   kinds: ['encoder'],
   async run(model, records, options) {
-    const m = requireKind(model, 'qa', ['encoder']);
-    if (m.model.recipe.head !== 'question-answering') throw new TaskError(`task "qa" needs a *ForQuestionAnswering checkpoint; ${m.dir} is ${m.config.architecture}`);
     for (const r of records) if (r.pair === undefined) throw new TaskError(`record ${r.index}: question answering needs a context (pair) for the question "${r.text.slice(0, 40)}"`);
-    const enc = encodeBatch(m, records, options, true);
-    const out = await m.model.forward(enc);
+    const { enc, out, tokens } = await runHead(model, 'qa', 'question-answering', records, options, true);
     const L = enc.length;
     return {
       results: records.map((r, i) => {
@@ -108,7 +109,7 @@ export const qaTask: Task<QaOptions, Answer | { answer: null; score: 0 }> = {
         const end = Array.from({ length: e.ids.length }, (_, t) => out.logits![(i * L + t) * 2 + 1]);
         return bestSpan(start, end, e.sequenceIds.map((s) => s === 1), e.offsets, r.pair!, options.maxAnswerTokens) ?? { answer: null, score: 0 as const };
       }),
-      tokens: countTokens(enc.attentionMask),
+      tokens,
     };
   },
 };
@@ -128,13 +129,10 @@ export const fillMaskTask: Task<FillMaskOptions, { masks: FillMaskPrediction[][]
   name: 'fill-mask',
   kinds: ['encoder'],
   async run(model, records, options) {
-    const m = requireKind(model, 'fill-mask', ['encoder']);
-    if (m.model.recipe.head !== 'masked-lm') throw new TaskError(`task "fill-mask" needs a *ForMaskedLM checkpoint; ${m.dir} is ${m.config.architecture}`);
+    const { m, enc, out, tokens } = await runHead(model, 'fill-mask', 'masked-lm', records, options);
     const maskToken = typeof m.tokenizer.config.mask_token === 'string' ? m.tokenizer.config.mask_token : ['[MASK]', '<mask>'].find((t) => m.tokenizer.tokenToId(t) !== undefined);
     const maskId = maskToken === undefined ? undefined : m.tokenizer.tokenToId(maskToken);
     if (maskId === undefined) throw new TaskError(`${m.dir}: the tokenizer has no mask token`);
-    const enc = encodeBatch(m, records, options);
-    const out = await m.model.forward(enc);
     const V = m.model.recipe.vocabSize;
     const L = enc.length;
     return {
@@ -153,7 +151,7 @@ export const fillMaskTask: Task<FillMaskOptions, { masks: FillMaskPrediction[][]
           }),
         };
       }),
-      tokens: countTokens(enc.attentionMask),
+      tokens,
     };
   },
 };

@@ -1,0 +1,29 @@
+/**
+ * npm run bench [-- --model ../shared/bench/minilm-l6] [--only kernels,minilm,tokenizers,decode,memory] [--memory-lines N]
+ * Prints tables; every figure is measured in this run, peers side by side on identical inputs.
+ */
+import { existsSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { arg } from './common.js';
+import { decodeBench } from './decode.js';
+import { kernelsBench } from './kernels.js';
+import { memoryBench } from './memory.js';
+import { minilmBench } from './minilm.js';
+import { tokenizersBench } from './tokenizers.js';
+
+const only = arg('only')?.split(',');
+const model = arg('model') ?? (existsSync('../shared/bench/minilm-l6') ? '../shared/bench/minilm-l6' : undefined);
+const sections: [string, string, () => Promise<string>][] = [
+  ['kernels', 'Kernels: GEMM GFLOP/s and pool dispatch', kernelsBench],
+  ['minilm', `MiniLM-L6 (last_hidden_state) vs ONNX Runtime on the same weights${model ? ` — ${model}` : ''}`, () => (model ? minilmBench(model) : Promise.resolve('(skipped: pass --model DIR with model.safetensors and onnx/model.onnx)'))],
+  ['tokenizers', 'Tokenizers vs transformers.js on the same tokenizer.json', tokenizersBench],
+  ['decode', 'GPT-2 decoding with the key/value cache', decodeBench],
+  ['memory', 'Pipeline memory: peak RSS vs corpus size', () => memoryBench(Number(arg('memory-lines') ?? 100_000))],
+];
+console.log(`attnflow benchmarks — ${new Date().toISOString()} — ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'} — Node ${process.version}`);
+for (const [name, title, run] of sections) {
+  if (only && !only.includes(name)) continue;
+  console.log(`\n## ${title}\n`);
+  console.log(await run());
+}
+process.exit(0);

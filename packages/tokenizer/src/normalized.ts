@@ -32,31 +32,47 @@ export class NormalizedString {
    * code points); every output unit keeps the original range of the code point it came from.
    */
   mapCodePoints(f: (char: string, cp: number) => string): void {
-    const out: string[] = [];
-    const starts: number[] = [];
-    const ends: number[] = [];
     const { text } = this;
+    // Nothing is copied until the first code point actually changes: most texts pass most steps unchanged.
+    let out: string[] | undefined;
+    let starts: number[] = [];
+    let ends: number[] = [];
     for (let i = 0; i < text.length; ) {
       const cp = text.codePointAt(i)!;
       const w = cp > 0xffff ? 2 : 1;
       const ch = w === 2 ? text.slice(i, i + 2) : text[i];
       const rep = f(ch, cp);
-      if (rep === ch) {
-        out.push(ch);
-        for (let k = 0; k < w; k++) {
-          starts.push(this.starts[i + k]);
-          ends.push(this.ends[i + k]);
-        }
-      } else if (rep.length) {
-        out.push(rep);
-        for (let k = 0; k < rep.length; k++) {
-          starts.push(this.starts[i]);
-          ends.push(this.ends[i + w - 1]);
+      if (rep !== ch && !out) {
+        out = [text.slice(0, i)];
+        starts = this.starts.slice(0, i);
+        ends = this.ends.slice(0, i);
+      }
+      if (out) {
+        if (rep === ch) {
+          out.push(ch);
+          for (let k = 0; k < w; k++) {
+            starts.push(this.starts[i + k]);
+            ends.push(this.ends[i + k]);
+          }
+        } else if (rep.length) {
+          out.push(rep);
+          for (let k = 0; k < rep.length; k++) {
+            starts.push(this.starts[i]);
+            ends.push(this.ends[i + w - 1]);
+          }
         }
       }
       i += w;
     }
-    this.set(out.join(''), starts, ends);
+    if (out) this.set(out.join(''), starts, ends);
+  }
+
+  /** Lower-cases the text; when no character changes length (nearly always) the alignments stay as they are. */
+  lowercase(): void {
+    const lower = this.text.toLowerCase();
+    if (lower === this.text) return;
+    if (lower.length === this.text.length) this.text = lower;
+    else this.mapCodePoints((ch) => ch.toLowerCase());
   }
 
   /**
@@ -122,7 +138,8 @@ export class NormalizedString {
 
   /** Unicode normalization, cluster by cluster (a base and its combining marks) to keep alignments tight. */
   unicode(form: 'NFC' | 'NFD' | 'NFKC' | 'NFKD'): void {
-    if (this.text.normalize(form) === this.text) return;
+    // ASCII is unchanged by every normal form; testing for it is much cheaper than normalizing.
+    if (/^[\x00-\x7f]*$/.test(this.text) || this.text.normalize(form) === this.text) return;
     const clusters = Array.from(this.text.matchAll(/\P{M}\p{M}*|\p{M}+/gsu), (m): [number, number] => [m.index!, m.index! + m[0].length]);
     this.mapSegments(clusters, (c) => c.normalize(form));
   }

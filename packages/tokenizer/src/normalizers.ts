@@ -8,10 +8,10 @@ type Json = Record<string, any>;
 
 const stripAccents: Normalizer = (s) => {
   s.unicode('NFD');
-  s.mapCodePoints((ch) => (/^\p{Mn}$/u.test(ch) ? '' : ch));
+  if (/\p{Mn}/u.test(s.text)) s.mapCodePoints((ch) => (/^\p{Mn}$/u.test(ch) ? '' : ch));
 };
 
-const lowercase: Normalizer = (s) => s.mapCodePoints((ch) => ch.toLowerCase());
+const lowercase: Normalizer = (s) => s.lowercase();
 
 /** BERT: drop controls, whitespace → ' ', spaces around CJK ideographs, optional accent stripping and lowercase. */
 function bertNormalizer(cfg: Json): Normalizer {
@@ -21,7 +21,12 @@ function bertNormalizer(cfg: Json): Normalizer {
   const strip = cfg.strip_accents ?? lower; // null follows lowercase, as in the original BERT
   return (s) => {
     if (cleanText) {
-      s.mapCodePoints((ch, cp) => (cp === 0 || cp === 0xfffd || isBertControl(ch) ? '' : isWhitespace(ch) ? ' ' : ch));
+      s.mapCodePoints((ch, cp) => {
+        // ASCII first: no regex for the common case
+        // (Hugging Face drops controls before mapping whitespace, so \v and \f vanish while \t \n \r become spaces)
+        if (cp < 128) return cp === 9 || cp === 10 || cp === 13 ? ' ' : cp < 32 || cp === 127 ? '' : ch;
+        return cp === 0xfffd || isBertControl(ch) ? '' : isWhitespace(ch) ? ' ' : ch;
+      });
     }
     if (chinese) s.mapCodePoints((ch, cp) => (isChineseChar(cp) ? ` ${ch} ` : ch));
     if (strip) stripAccents(s);

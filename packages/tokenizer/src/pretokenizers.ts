@@ -52,9 +52,10 @@ export function matchSpans(text: string, re: RegExp): [number, number][] {
 function charSpans(text: string, test: (ch: string) => boolean): [number, number][] {
   const spans: [number, number][] = [];
   for (let i = 0; i < text.length; ) {
-    const ch = String.fromCodePoint(text.codePointAt(i)!);
-    if (test(ch)) spans.push([i, i + ch.length]);
-    i += ch.length;
+    const cp = text.codePointAt(i)!;
+    const w = cp > 0xffff ? 2 : 1;
+    if (test(w === 1 ? text[i] : text.slice(i, i + 2))) spans.push([i, i + w]);
+    i += w;
   }
   return spans;
 }

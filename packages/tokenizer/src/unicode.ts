@@ -1,7 +1,11 @@
 /** Character classes exactly as Hugging Face tokenizers (Rust) defines them. */
 
 /** Rust's char::is_whitespace: the Unicode White_Space property. */
-export const isWhitespace = (ch: string) => /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]$/u.test(ch);
+const WHITE_SPACE = /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]$/u;
+export const isWhitespace = (ch: string) => {
+  const c = ch.charCodeAt(0);
+  return c < 128 ? c === 32 || (c >= 9 && c <= 13) : WHITE_SPACE.test(ch);
+};
 
 /** BERT's "control": categories C* except tab, newline and carriage return (counted as whitespace). */
 export const isBertControl = (ch: string) => ch !== '\t' && ch !== '\n' && ch !== '\r' && /^[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}]$/u.test(ch);
@@ -9,7 +13,7 @@ export const isBertControl = (ch: string) => ch !== '\t' && ch !== '\n' && ch !=
 /** BERT's punctuation: all ASCII non-alphanumerics plus Unicode category P. */
 export function isBertPunctuation(ch: string): boolean {
   const cp = ch.codePointAt(0)!;
-  if ((cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) || (cp >= 123 && cp <= 126)) return true;
+  if (cp < 128) return (cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) || (cp >= 123 && cp <= 126);
   return /^\p{P}$/u.test(ch);
 }
 

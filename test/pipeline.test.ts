@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { tableFromIPC, tableToIPC, vectorFromArray, Table, Utf8 } from 'apache-arrow';
+import pl from 'nodejs-polars';
 import { fixture } from './helpers/fixtures.js';
 import { cli, tempDir, writePipeline } from './helpers/cli.js';
 
@@ -86,6 +87,13 @@ describe('pipeline files through the real CLI', () => {
       expect(Array.from(table.getChild('embedding')!.get(i)!.toArray() as Float32Array)).toEqual(rows[i].embedding.map((x: number) => Math.fround(x)));
       expect(table.getChild('text')!.get(i)).toBe(rows[i].text);
     }
+    // An independent reader (Polars, Rust) opens the same file: the format, not just our own round trip.
+    const df = pl.readIPC(bytes);
+    expect(df.shape).toEqual({ height: rows.length, width: 5 });
+    expect(df.dtypes.map(String)).toEqual(['DataType(Int64)', 'DataType(String)', 'DataType(Int32)', 'DataType(String)', 'DataType(FixedSizeList(DataType(Float32),32))']);
+    const first = df.head(1).toRecords()[0] as unknown as { text: string; embedding: number[] };
+    expect(first.text).toBe(rows[0].text);
+    expect(first.embedding).toEqual(rows[0].embedding.map((x: number) => Math.fround(x)));
   });
 
   it('bad records go to the dead-letter file with their reason; the job goes on and exits 3', () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import pl from 'nodejs-polars';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SharedArena, Tensor, tensorToArrow, arrowToTensor, writeArrowFile, readTensors, readArrowFile } from '@attnflow/tensor';
@@ -70,5 +71,8 @@ describe('Tensor as an Arrow column', () => {
     expect([...read.embedding.data]).toEqual([0.5, 1.5, 2.5, 3.5]);
     expect(read.embedding.shape).toEqual([2, 2]);
     expect([...read.id.data]).toEqual([7, 8]);
+    const df = pl.readIPC(readFileSync(file)); // an independent (Rust) reader
+    expect(df.dtypes.map(String)).toEqual(['DataType(FixedSizeList(DataType(Float32),2))', 'DataType(Int32)']);
+    expect(df.getColumn('id').toArray()).toEqual([7, 8]);
   });
 });

@@ -56,7 +56,7 @@ export function attention(t: AttentionTensors, a: AttentionArgs): void {
   const fill = a.maskFill ?? MOST_NEGATIVE_F32;
   const qRow = a.qRowStride, kvRow = a.kvRowStride, outRow = a.outRowStride;
   const qBatch = a.qBatchStride, kvBatch = a.kvBatchStride, outBatch = a.outBatchStride;
-  const causal = a.causal === true;
+  const causal = !!a.causal;
   const unitEnd = a.unitEnd ?? a.batch * H;
   const { out, q, k, v, keyMask, positionBias, probs } = t;
   const scores = new Float64Array(kLen);

@@ -46,6 +46,19 @@ describe('pipeline files through the real CLI', () => {
     for (const o of outputs.slice(1)) expect(o).toEqual(outputs[0]);
   });
 
+  it('a record gets the same bytes in any batch: batch sizes 1, 5 and 64 write identical output', () => {
+    const dir = tempDir();
+    const words = ['attention', 'query', 'key', 'value', 'Beijing', 'Games', '北京', 'ünïcödé'];
+    writeFileSync(join(dir, 'in.txt'), Array.from({ length: 400 }, (_, i) => Array.from({ length: 2 + ((i * 7) % 29) }, (_, j) => words[(i * 31 + j * 17) % words.length]).join(' ')).join('\n'));
+    const outputs = [1, 5, 64].map((batchSize) => {
+      const p = writePipeline(dir, `b${batchSize}.yaml`, `model: ${MODEL}\ntask: embed\nsource: { type: text, path: in.txt }\nbatching: { batchSize: ${batchSize}, bucketWindow: ${batchSize * 3} }\nsink: { type: jsonl, path: o${batchSize}.jsonl }\n`);
+      expect(cli(['run', p, '--no-progress']).code).toBe(0);
+      return readFileSync(join(dir, `o${batchSize}.jsonl`));
+    });
+    expect(outputs[1].equals(outputs[0])).toBe(true);
+    expect(outputs[2].equals(outputs[0])).toBe(true);
+  });
+
   it('csv quoting: delimiters, doubled quotes and newlines inside quoted fields', () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'in.csv'), 'text;n\n"a; b ""quoted""\nsecond line";1\nplain;2\n');

@@ -166,11 +166,11 @@ function epilogue(out: usize, bias: usize, gate: usize, residual: usize, col0: i
 
 export function linear(
   out: usize, x: usize, w: usize, bias: usize, gate: usize, residual: usize,
-  K: i32, N: i32, xs: i32, os: i32, act: i32, rowStart: i32, rowEnd: i32,
+  K: i32, os: i32, xs: i32, act: i32, rowStart: i32, rowEnd: i32, colStart: i32, colEnd: i32,
 ): void {
   const JB = blockRows(K);
-  for (let jb = 0; jb < N; jb += JB) {
-    const jEnd = min(jb + JB, N);
+  for (let jb = colStart; jb < colEnd; jb += JB) {
+    const jEnd = min(jb + JB, colEnd);
     let i = rowStart;
     for (; i + 4 <= rowEnd; i += 4) {
       let j = jb;

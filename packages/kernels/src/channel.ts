@@ -17,7 +17,7 @@ const KERNEL_NAMES = Object.keys(KERNELS) as KernelName[];
 /** Every tensor and attribute name a kernel task uses, so a task encodes as indices and numbers. */
 const TENSOR_NAMES = ['out', 'x', 'w', 'bias', 'gate', 'residual', 'weight', 'q', 'k', 'v', 'keyMask', 'positionBias', 'probs', 'scratch', 'flag'];
 const ATTR_NAMES = [
-  'M', 'K', 'N', 'xStride', 'outStride', 'activation', 'rows', 'dim', 'eps', 'rms', 'batch', 'numHeads', 'headDim', 'qLen', 'kLen',
+  'M', 'K', 'N', 'xStride', 'outStride', 'activation', 'colStart', 'colEnd', 'rowStart', 'rowEnd', 'rows', 'dim', 'eps', 'rms', 'batch', 'numHeads', 'headDim', 'qLen', 'kLen',
   'qRowStride', 'kvRowStride', 'outRowStride', 'qBatchStride', 'kvBatchStride', 'outBatchStride', 'headStride', 'scale', 'causal', 'maskFill',
 ];
 
@@ -80,9 +80,15 @@ export function decodeTask(p: Float64Array): KernelTask {
   return { kernel, tensors, attrs, start, end, reference };
 }
 
+/** How long a thread keeps polling its slot before it sleeps: tasks of one forward pass come tens of µs apart,
+ * and waking a sleeping thread costs about as much again. */
+const SPIN_MS = 0.2;
+
 /** Worker side: runs tasks from its slot until told to stop. */
 export function serve(slot: SlotView, run: (task: KernelTask) => void): void {
   for (;;) {
+    const until = performance.now() + SPIN_MS;
+    while (Atomics.load(slot.state, 0) === State.idle && performance.now() < until);
     Atomics.wait(slot.state, 0, State.idle);
     const s = Atomics.load(slot.state, 0);
     if (s === State.stop) return;

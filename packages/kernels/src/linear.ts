@@ -16,6 +16,9 @@ export interface LinearArgs {
   activation?: number;
   rowStart?: number;
   rowEnd?: number;
+  /** Output columns colStart..colEnd only (a worker's share when there are few rows). */
+  colStart?: number;
+  colEnd?: number;
 }
 
 /** out[i, j] = act(acc + bias[j]) [* gate[i, j]] [+ residual[i, j]]: the epilogue both GEMMs share. */
@@ -37,7 +40,7 @@ export function linearReference(
   const xs = args.xStride ?? K;
   const store = storer(out, bias, gate, residual, args.activation ?? 0, args.outStride ?? N);
   for (let i = args.rowStart ?? 0; i < (args.rowEnd ?? args.M); i++) {
-    for (let j = 0; j < N; j++) {
+    for (let j = args.colStart ?? 0; j < (args.colEnd ?? N); j++) {
       let acc = 0;
       for (let k = 0; k < K; k++) acc += x[i * xs + k] * w[j * K + k];
       store(i, j, acc);
@@ -57,12 +60,14 @@ export function linear(
   const xs = args.xStride ?? K;
   const rowStart = args.rowStart ?? 0;
   const rowEnd = args.rowEnd ?? args.M;
+  const colStart = args.colStart ?? 0;
+  const colEnd = args.colEnd ?? N;
   const store = storer(out, bias, gate, residual, args.activation ?? 0, args.outStride ?? N);
   let i = rowStart;
   for (; i + 4 <= rowEnd; i += 4) {
     const x0 = i * xs, x1 = x0 + xs, x2 = x1 + xs, x3 = x2 + xs;
-    let j = 0;
-    for (; j + 4 <= N; j += 4) {
+    let j = colStart;
+    for (; j + 4 <= colEnd; j += 4) {
       const w0 = j * K, w1 = w0 + K, w2 = w1 + K, w3 = w2 + K;
       let a00 = 0, a01 = 0, a02 = 0, a03 = 0, a10 = 0, a11 = 0, a12 = 0, a13 = 0;
       let a20 = 0, a21 = 0, a22 = 0, a23 = 0, a30 = 0, a31 = 0, a32 = 0, a33 = 0;
@@ -79,12 +84,12 @@ export function linear(
       store(i + 2, j, a20); store(i + 2, j + 1, a21); store(i + 2, j + 2, a22); store(i + 2, j + 3, a23);
       store(i + 3, j, a30); store(i + 3, j + 1, a31); store(i + 3, j + 2, a32); store(i + 3, j + 3, a33);
     }
-    for (; j < N; j++) {
+    for (; j < colEnd; j++) {
       for (let r = 0; r < 4; r++) store(i + r, j, dot(x, (i + r) * xs, w, j * K, K));
     }
   }
   for (; i < rowEnd; i++) {
-    for (let j = 0; j < N; j++) store(i, j, dot(x, i * xs, w, j * K, K));
+    for (let j = colStart; j < colEnd; j++) store(i, j, dot(x, i * xs, w, j * K, K));
   }
 }
 

@@ -35,18 +35,32 @@ const ptr = (t: Refs, name: string) => t[name]?.byteOffset ?? 0;
 const f32 = (v: Views, name: string) => v[name] as Float32Array;
 const f32opt = (v: Views, name: string) => v[name] as Float32Array | undefined;
 
+/**
+ * Work units of a GEMM: rows when there are many; with few rows (decoding, short texts) every worker reading all
+ * of W would make it memory-bound, so the units become blocks of 16 output columns and each worker reads only
+ * its share of W.
+ */
+const FEW_ROWS = 64;
+const COLUMN_BLOCK = 16;
+const linearRange = (a: LinearArgs, start: number, end: number) =>
+  a.M >= FEW_ROWS
+    ? { rowStart: start, rowEnd: end, colStart: 0, colEnd: a.N }
+    : { rowStart: 0, rowEnd: a.M, colStart: start * COLUMN_BLOCK, colEnd: Math.min(end * COLUMN_BLOCK, a.N) };
+
 const linearSpec = (impl: typeof linear): KernelSpec<LinearArgs> => ({
-  units: (a) => a.M,
-  flopsPerUnit: (a) => 2 * a.K * a.N,
+  units: (a) => (a.M >= FEW_ROWS ? a.M : Math.ceil(a.N / COLUMN_BLOCK)),
+  flopsPerUnit: (a) => (a.M >= FEW_ROWS ? 2 * a.K * a.N : 2 * a.K * a.M * COLUMN_BLOCK),
   run: (v, a, start, end) =>
-    impl(f32(v, 'out'), f32(v, 'x'), f32(v, 'w'), f32opt(v, 'bias'), f32opt(v, 'gate'), f32opt(v, 'residual'), { ...a, rowStart: start, rowEnd: end }),
+    impl(f32(v, 'out'), f32(v, 'x'), f32(v, 'w'), f32opt(v, 'bias'), f32opt(v, 'gate'), f32opt(v, 'residual'), { ...a, ...linearRange(a, start, end) }),
 });
 
 export const KERNELS = {
   linear: {
     ...linearSpec(linear),
-    wasm: (k, t, a, start, end) =>
-      k.linear(ptr(t, 'out'), ptr(t, 'x'), ptr(t, 'w'), ptr(t, 'bias'), ptr(t, 'gate'), ptr(t, 'residual'), a.K, a.N, a.xStride ?? a.K, a.outStride ?? a.N, a.activation ?? 0, start, end),
+    wasm: (k, t, a, start, end) => {
+      const r = linearRange(a, start, end);
+      k.linear(ptr(t, 'out'), ptr(t, 'x'), ptr(t, 'w'), ptr(t, 'bias'), ptr(t, 'gate'), ptr(t, 'residual'), a.K, a.outStride ?? a.N, a.xStride ?? a.K, a.activation ?? 0, r.rowStart, r.rowEnd, r.colStart, r.colEnd);
+    },
   } satisfies KernelSpec<LinearArgs>,
   /** The readable reference GEMM, for tests: never takes the WebAssembly path. */
   linearReference: linearSpec(linearReference),

@@ -3,7 +3,7 @@ import v8 from 'node:v8';
 
 /** The exports of kernels.wasm (assembly/index.ts): pointers are byte offsets into the shared memory. */
 export interface WasmKernels {
-  linear(out: number, x: number, w: number, bias: number, gate: number, residual: number, K: number, N: number, xs: number, os: number, act: number, rowStart: number, rowEnd: number): void;
+  linear(out: number, x: number, w: number, bias: number, gate: number, residual: number, K: number, os: number, xs: number, act: number, rowStart: number, rowEnd: number, colStart: number, colEnd: number): void;
   norm(out: number, x: number, residual: number, weight: number, bias: number, dim: number, eps: number, rms: number, rowStart: number, rowEnd: number): void;
   attention(
     out: number, q: number, k: number, v: number, keyMask: number, positionBias: number, probs: number, scratch: number,
@@ -28,11 +28,16 @@ function load(name: string): BufferSource | undefined {
  * The compiled SIMD kernels, or null where WebAssembly SIMD is unavailable (the TypeScript kernels run then).
  * The relaxed-SIMD build (fused multiply-add) is used where it validates; Node 20 validates it only after
  * V8's --experimental-wasm-relaxed-simd, which is set here (process-wide, so pool threads inherit it).
- * ATTNFLOW_WASM=simd keeps the portable build.
+ * ATTNFLOW_WASM=simd keeps the portable build (the same bits on every x86/ARM machine; the fused build is
+ * reproducible on one machine).
  */
 export function kernelsModule(): { module: WebAssembly.Module; variant: KernelsVariant } | null {
   if (compiled !== undefined) return compiled;
   compiled = null;
+  // Compile with the optimising tier from the start. V8's baseline tier may lower relaxed_madd to a multiply
+  // and an add where the optimising tier fuses them, so a kernel would give different bits before and after
+  // tier-up — and a resumed job would not reproduce an uninterrupted one.
+  v8.setFlagsFromString('--no-liftoff');
   if (process.env.ATTNFLOW_WASM !== 'simd') {
     const relaxed = load('kernels-relaxed.wasm');
     if (relaxed) {

@@ -70,3 +70,23 @@ describe('T5 relative position buckets', () => {
     expect([0, -1, -15, -16, -50, 5].map((d) => relativePositionBucket(d, false, 32, 128))).toEqual([0, 1, 15, 16, 24, 0]);
   });
 });
+
+describe('determinism through the worker pool', () => {
+  it('greedy decoding gives the same ids on every repetition (pool threads, shared arena)', async () => {
+    const exp = readJson('marian', 'expected.json');
+    const ids = exp.input_ids as number[][];
+    const inputs = { batch: ids.length, length: ids[0].length, inputIds: Int32Array.from(ids.flat()), attentionMask: Int32Array.from((exp.attention_mask as number[][]).flat()) };
+    for (let round = 0; round < 6; round++) {
+      const e = new Engine({ workers: 2, minPoolFlops: 0 });
+      const model = Seq2SeqModel.load(fixture('marian'), e);
+      const encoded = await model.encode(inputs);
+      const { session, logits } = await model.start(encoded, { maxNewTokens: 12 });
+      const out = await generateTokens(session, logits, ids.map(() => []), { maxNewTokens: 12, eosTokenId: 1, padTokenId: 0 });
+      session.dispose();
+      encoded.dispose();
+      model.dispose();
+      await e.close();
+      out.forEach((o, j) => expect([0, ...o, ...new Array(12 - o.length).fill(0)], `round ${round}`).toEqual(exp.greedy_ids[j]));
+    }
+  });
+});

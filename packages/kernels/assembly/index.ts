@@ -276,10 +276,6 @@ function weightedSum(oi: usize, row: usize, v: usize, kvRow: i32, kLen: i32, D: 
   return D * kPad + kPad;
 }
 
-export function attentionScratch(D: i32, kLen: i32): i32 {
-  return unitScratch(D, kLen);
-}
-
 export function attention(
   out: usize, q: usize, k: usize, v: usize, keyMask: usize, positionBias: usize, probs: usize, scratch: usize,
   H: i32, D: i32, qLen: i32, kLen: i32, qRow: i32, kvRow: i32, outRow: i32, qBatch: i32, kvBatch: i32, outBatch: i32,

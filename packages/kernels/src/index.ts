@@ -7,4 +7,3 @@ export * from './tasks.js';
 export * from './engine.js';
 export * from './layers.js';
 export * from './wasm.js';
-export * from './channel.js';

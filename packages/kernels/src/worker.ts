@@ -1,20 +1,15 @@
 import { workerData } from 'node:worker_threads';
-import { serve, slotView } from './channel.js';
 import { runTask, type KernelTask } from './tasks.js';
 import { instantiateKernels } from './wasm.js';
 
 /**
  * Each pool thread maps the one shared memory it was given at start-up (and instantiates the SIMD kernels over
- * it); tasks carry only offsets. A `serve` task turns the thread into a server of its fast-path slot.
+ * it); tasks carry only offsets.
  */
 const { memory, module } = workerData as { memory: WebAssembly.Memory; module: WebAssembly.Module | null };
 const kernels = module ? instantiateKernels(module, memory) : undefined;
 
-export default function run(task: KernelTask | { serve: { control: SharedArrayBuffer; slot: number } }): number {
-  if ('serve' in task) {
-    serve(slotView(task.serve.control, task.serve.slot), (t) => runTask(memory.buffer, t, kernels));
-    return 0;
-  }
+export default function run(task: KernelTask): number {
   runTask(memory.buffer, task, kernels);
   return task.end - task.start;
 }

@@ -1,7 +1,7 @@
-import { generateTokens } from '@attnflow/decoder';
 import type { LoadedModel } from '@attnflow/models';
 import { mapsFromLayers, type AttentionMaps } from '@attnflow/viz';
 import { TaskError, type Task } from './task.js';
+import { runSeq2Seq } from './generationTasks.js';
 
 export interface NamedMaps {
   /** encoder (self), decoder (causal self) or cross (target × source). */
@@ -43,18 +43,7 @@ export async function attentionMaps(model: LoadedModel, text: string, options: A
   let target: number[];
   if (options.target !== undefined) target = model.tokenizer.encode(options.target).ids;
   else {
-    const encoded = await m.encode(inputs);
-    try {
-      const maxNewTokens = options.maxNewTokens ?? 20;
-      const { session, logits } = await m.start(encoded, { maxNewTokens });
-      try {
-        [target] = await generateTokens(session, logits, [[]], { maxNewTokens, eosTokenId: m.recipe.eosTokenId, padTokenId: m.recipe.padTokenId });
-      } finally {
-        session.dispose();
-      }
-    } finally {
-      encoded.dispose();
-    }
+    [target] = await runSeq2Seq(m, inputs, { maxNewTokens: options.maxNewTokens ?? 20, eosTokenId: m.recipe.eosTokenId, padTokenId: m.recipe.padTokenId });
     const end = target.indexOf(m.recipe.eosTokenId);
     if (end >= 0) target = target.slice(0, end + 1);
   }

@@ -1,5 +1,5 @@
-import { beamSearch, generateTokens, tokenStream, type GenerateOptions, type TokenEvent } from '@attnflow/decoder';
-import type { LoadedModel } from '@attnflow/models';
+import { beamSearch, generateTokens, tokenStream, type DecodingSession, type GenerateOptions, type TokenEvent } from '@attnflow/decoder';
+import type { LoadedModel, Seq2SeqInputs } from '@attnflow/models';
 import type { Observable } from 'rxjs';
 import { countTokens, requireKind, TaskError, type Task, type TextRecord } from './task.js';
 
@@ -59,6 +59,31 @@ async function decodeAll(m: LoadedModel, rows: number[][], stop?: string[]): Pro
   });
 }
 
+/** Greedy/sampled decoding, or beam search when numBeams > 1, over a started session, which it always frees. */
+async function decodeSession(started: Promise<{ session: DecodingSession; logits: Float32Array }>, prompts: number[][], gen: GenerateOptions): Promise<number[][]> {
+  const { session, logits } = await started;
+  try {
+    return (gen.numBeams ?? 1) > 1 ? await beamSearch(session, logits, prompts.length, gen) : await generateTokens(session, logits, prompts, gen);
+  } finally {
+    session.dispose();
+  }
+}
+
+/** Continuations of token prompts with a causal LM. */
+function runCausal(m: Causal, prompts: number[][], gen: GenerateOptions & { maxNewTokens: number; padTokenId: number }): Promise<number[][]> {
+  return decodeSession(m.model.start(prompts, { maxNewTokens: gen.maxNewTokens, padTokenId: gen.padTokenId, beams: gen.numBeams }), prompts, gen);
+}
+
+/** Outputs of an encoder-decoder for a right-padded batch of sources: encode once, decode, free both. */
+export async function runSeq2Seq(m: Seq2Seq['model'], inputs: Seq2SeqInputs, gen: GenerateOptions & { maxNewTokens: number }): Promise<number[][]> {
+  const encoded = await m.encode(inputs);
+  try {
+    return await decodeSession(m.start(encoded, { maxNewTokens: gen.maxNewTokens, beams: gen.numBeams }), Array.from({ length: inputs.batch }, () => []), gen);
+  } finally {
+    encoded.dispose();
+  }
+}
+
 /** Text generation with a causal LM (GPT-2): the continuation of each prompt. */
 export const generateTask: Task<GenerationOptions, GenerationResult> = {
   name: 'generate',
@@ -68,15 +93,8 @@ export const generateTask: Task<GenerationOptions, GenerationResult> = {
     const { eos, pad } = generationDefaults(m);
     const maxNewTokens = Math.min(options.maxNewTokens ?? 20, m.model.recipe.maxPositions);
     const prompts = records.map((r) => promptIds(m, r.text, Math.min(options.maxInputTokens ?? Infinity, m.model.recipe.maxPositions - maxNewTokens)));
-    const beams = options.numBeams ?? 1;
-    const { session, logits } = await m.model.start(prompts, { maxNewTokens, padTokenId: pad, beams });
-    try {
-      const gen = { ...options, maxNewTokens, eosTokenId: eos, padTokenId: pad, stopSequences: stopSequences(m, options.stop) };
-      const rows = beams > 1 ? await beamSearch(session, logits, records.length, gen) : await generateTokens(session, logits, prompts, gen);
-      return { results: await decodeAll(m, rows, options.stop), tokens: prompts.reduce((n, p) => n + p.length, 0) + rows.reduce((n, r) => n + r.length, 0) };
-    } finally {
-      session.dispose();
-    }
+    const rows = await runCausal(m, prompts, { ...options, maxNewTokens, eosTokenId: eos, padTokenId: pad, stopSequences: stopSequences(m, options.stop) });
+    return { results: await decodeAll(m, rows, options.stop), tokens: prompts.reduce((n, p) => n + p.length, 0) + rows.reduce((n, r) => n + r.length, 0) };
   },
 };
 
@@ -88,22 +106,9 @@ export const text2textTask: Task<GenerationOptions, GenerationResult> = {
     const m: Seq2Seq = requireKind(model, 'translate/summarize', ['seq2seq']);
     const maxLength = options.maxInputTokens ?? (m.model.recipe.maxPositions || 512);
     const enc = m.tokenizer.encodeBatch(records.map((r) => r.text), { maxLength, paddingSide: 'right' });
-    const encoded = await m.model.encode(enc);
-    const beams = options.numBeams ?? 1;
-    const maxNewTokens = options.maxNewTokens ?? 64;
-    try {
-      const { session, logits } = await m.model.start(encoded, { maxNewTokens, beams });
-      try {
-        const { eos, pad } = generationDefaults(m);
-        const gen = { ...options, maxNewTokens, eosTokenId: eos, padTokenId: pad, stopSequences: stopSequences(m, options.stop) };
-        const rows = beams > 1 ? await beamSearch(session, logits, records.length, gen) : await generateTokens(session, logits, records.map(() => []), gen);
-        return { results: await decodeAll(m, rows, options.stop), tokens: countTokens(enc.attentionMask) + rows.reduce((n, r) => n + r.length, 0) };
-      } finally {
-        session.dispose();
-      }
-    } finally {
-      encoded.dispose();
-    }
+    const { eos, pad } = generationDefaults(m);
+    const rows = await runSeq2Seq(m.model, enc, { ...options, maxNewTokens: options.maxNewTokens ?? 64, eosTokenId: eos, padTokenId: pad, stopSequences: stopSequences(m, options.stop) });
+    return { results: await decodeAll(m, rows, options.stop), tokens: countTokens(enc.attentionMask) + rows.reduce((n, r) => n + r.length, 0) };
   },
 };
 
@@ -116,28 +121,10 @@ export function generateStream(model: LoadedModel, prompt: string, options: Gene
   const { eos, pad } = generationDefaults(m);
   const maxNewTokens = options.maxNewTokens ?? 20;
   return tokenStream(async (onToken, signal) => {
-    const gen = { ...options, maxNewTokens, eosTokenId: eos, padTokenId: pad, stopSequences: stopSequences(m, options.stop), signal, onToken: (_: number, t: number) => { if (t !== eos) onToken(t); } };
-    if (m.kind === 'causal') {
-      const ids = promptIds(m, prompt, options.maxInputTokens);
-      const { session, logits } = await m.model.start([ids], { maxNewTokens, padTokenId: pad });
-      try {
-        await generateTokens(session, logits, [ids], gen);
-      } finally {
-        session.dispose();
-      }
-    } else {
-      const encoded = await m.model.encode(m.tokenizer.encodeBatch([prompt]));
-      try {
-        const { session, logits } = await m.model.start(encoded, { maxNewTokens });
-        try {
-          await generateTokens(session, logits, [[]], gen);
-        } finally {
-          session.dispose();
-        }
-      } finally {
-        encoded.dispose();
-      }
-    }
+    // Streaming shows one continuation as it grows, so it decodes greedily or by sampling, never by beams.
+    const gen = { ...options, numBeams: 1, maxNewTokens, eosTokenId: eos, padTokenId: pad, stopSequences: stopSequences(m, options.stop), signal, onToken: (_: number, t: number) => { if (t !== eos) onToken(t); } };
+    if (m.kind === 'causal') await runCausal(m, [promptIds(m, prompt, options.maxInputTokens)], gen);
+    else await runSeq2Seq(m.model, m.tokenizer.encodeBatch([prompt]), gen);
   }, (ids) => m.tokenizer.decode(ids));
 }
 

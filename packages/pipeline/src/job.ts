@@ -116,14 +116,22 @@ class DurableFile {
   }
 }
 
-function writeAtomically(path: string, text: string): void {
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, 'w');
-  writeSync(fd, text);
+/** Writes a whole file and fsyncs it before returning. */
+function writeDurably(path: string, data: string | Uint8Array): void {
+  const fd = openSync(path, 'w');
+  writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
   fsyncSync(fd);
   closeSync(fd);
-  renameSync(tmp, path);
 }
+
+/** Replaces a file so that a reader sees the old or the new content, never a torn one. */
+function writeAtomically(path: string, text: string): void {
+  writeDurably(`${path}.tmp`, text);
+  renameSync(`${path}.tmp`, path);
+}
+
+/** The i-th committed record batch of an Arrow sink. */
+const partFile = (dir: string, i: number) => join(dir, `part-${String(i).padStart(8, '0')}.arrows`);
 
 /**
  * Runs a job: source → shard → (skip what a previous run committed) → batches → task → output in input
@@ -155,7 +163,9 @@ export async function runJob(model: LoadedModel, cfg: JobConfig, run: RunOptions
   const dead = p.deadLetter ? new DurableFile(p.deadLetter, ck.deadLetterBytes) : undefined;
   if (p.parts) {
     mkdirSync(p.parts, { recursive: true });
-    for (const name of readdirSync(p.parts)) if (Number(name.slice(5, 13)) >= ck.parts) rmSync(join(p.parts, name));
+    // Parts written after the last checkpoint (a kill between part and checkpoint) are not part of the output.
+    const committed = new Set(Array.from({ length: ck.parts }, (_, i) => partFile(p.parts!, i)));
+    for (const name of readdirSync(p.parts)) if (!committed.has(join(p.parts, name))) rmSync(join(p.parts, name));
   }
   // A checkpoint exists before any output does, so a run killed before its first commit still resumes.
   if (p.checkpoint) writeAtomically(p.checkpoint, JSON.stringify(ck));
@@ -227,12 +237,7 @@ export async function runJob(model: LoadedModel, cfg: JobConfig, run: RunOptions
     out?.append(good.map((r) => `${JSON.stringify(jsonRecord(r, includeText))}\n`).join(''));
     dead?.append(bad.map((r) => `${JSON.stringify(deadLetterRecord(r))}\n`).join(''));
     if (p.parts && good.length) {
-      const bytes = RecordBatchStreamWriter.writeAll(arrowTable(cfg.task, good, includeText, dim)).toUint8Array(true);
-      const file = join(p.parts, `part-${String(ck.parts).padStart(8, '0')}.arrows`);
-      const fd = openSync(file, 'w');
-      writeSync(fd, bytes);
-      fsyncSync(fd);
-      closeSync(fd);
+      writeDurably(partFile(p.parts, ck.parts), RecordBatchStreamWriter.writeAll(arrowTable(cfg.task, good, includeText, dim)).toUint8Array(true));
       ck.parts++;
     }
     out?.sync();
@@ -317,7 +322,7 @@ async function combineParts(dir: string, output: string, count: number, empty: (
     const writer = new RecordBatchFileWriter();
     const written = pipeStreams(writer.toNodeStream(), createWriteStream(tmp));
     for (let i = 0; i < count; i++) {
-      for (const batch of tableFromIPC(readFileSync(join(dir, `part-${String(i).padStart(8, '0')}.arrows`))).batches) writer.write(batch);
+      for (const batch of tableFromIPC(readFileSync(partFile(dir, i))).batches) writer.write(batch);
     }
     writer.finish();
     await written;

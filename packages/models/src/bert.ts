@@ -3,7 +3,7 @@
  * the Hugging Face task classes. config.json → recipe → weights → forward, in that order.
  */
 import { Checkpoint, Weights } from '@attnflow/checkpoint';
-import { embed, rangePositions, type EmbeddingRecipe, type EmbeddingWeights } from '@attnflow/embedding';
+import { embed, maskedPositions, rangePositions, type EmbeddingRecipe, type EmbeddingWeights } from '@attnflow/embedding';
 import { encoderStack, type BlockRecipe, type BlockWeights } from '@attnflow/encoder';
 import { Activation, activationFromName, fuseLinears, loadLinear, loadNorm, runLinear, runNorm, sharedEngine, type Engine, type Linear, type Norm } from '@attnflow/kernels';
 import { Scope, type Tensor } from '@attnflow/tensor';
@@ -230,18 +230,12 @@ export class BertModel {
   }
 }
 
-/** RoBERTa: padding_idx + 1 + index among real tokens; padding keeps padding_idx (offset applied by embed). */
+/**
+ * RoBERTa numbers real tokens padding_idx + 1 + their index among real tokens and gives padding padding_idx;
+ * embed adds positionOffset (= padding_idx + 1), so these are the masked positions with padding at -1.
+ */
 function robertaPositions(mask: Int32Array, batch: number, length: number): Int32Array {
-  const out = new Int32Array(batch * length);
-  for (let b = 0; b < batch; b++) {
-    let seen = 0;
-    for (let i = 0; i < length; i++) {
-      const m = mask[b * length + i];
-      seen += m;
-      out[b * length + i] = m ? seen : 0;
-    }
-  }
-  // embed adds positionOffset (= padding_idx + 1); real tokens must land on padding_idx + 1 + i, padding on padding_idx.
-  for (let i = 0; i < out.length; i++) out[i] -= 1;
+  const out = maskedPositions(mask, batch, length);
+  for (let i = 0; i < out.length; i++) if (!mask[i]) out[i] = -1;
   return out;
 }

@@ -6,7 +6,7 @@ import { PNG } from 'pngjs';
 import { chromium } from 'playwright-core';
 import { tableFromIPC, tableToIPC } from 'apache-arrow';
 import { loadModel, explainToken } from '@attnflow/models';
-import { Engine } from '@attnflow/kernels';
+import { Engine, unpackPanels } from '@attnflow/kernels';
 import { attentionMaps } from '@attnflow/pipeline';
 import { attentionHtml, attentionTable, heatmapGrid, toPng, toSvg, tokenBars } from '@attnflow/viz';
 import { expectClose, fixture, readExpected, readJson } from './helpers/fixtures.js';
@@ -136,13 +136,14 @@ describe('explain: the walkthrough is the model\'s own computation', () => {
       expectClose(e.weights, probs, 1e-6, 'weights');
       // The head's contribution, from the layer's value weights and the forward pass's own probabilities.
       const w = bert.model.layers[layer].selfAttention.qkv;
+      const weight = unpackPanels(w.weight.data, 3 * H, H); // loaded layers are packed in panels
       const X = fwd.hiddenStates![layer];
       const expected = new Float64Array(D);
       for (let j = 0; j < L; j++)
         for (let d = 0; d < D; d++) {
           const row = 2 * H + head * D + d;
           let v = w.bias!.data[row];
-          for (let c = 0; c < H; c++) v += X[j * H + c] * w.weight.data[row * H + c];
+          for (let c = 0; c < H; c++) v += X[j * H + c] * weight[row * H + c];
           expected[d] += probs[j] * v;
         }
       expectClose(e.output, expected, 1e-5, 'output');

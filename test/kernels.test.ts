@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { Tensor } from '@attnflow/tensor';
-import { Activation, Engine, applyActivation, attention, erf, linear, linearReference, norm, type AttentionArgs } from '@attnflow/kernels';
+import { Activation, Engine, applyActivation, attention, erf, linear, linearReference, norm, packPanels, unpackPanels, type AttentionArgs } from '@attnflow/kernels';
 import { expectClose, randomArray, rng } from './helpers/fixtures.js';
 
 const rand = rng(42);
@@ -53,17 +53,33 @@ describe('kernels against naive loops, odd shapes', () => {
 
   for (const [M, K, N] of [[1, 1, 1], [3, 5, 7], [5, 17, 9], [13, 32, 37], [8, 64, 4]]) {
     for (const act of [Activation.none, Activation.gelu, Activation.geluTanh, Activation.silu, Activation.relu]) {
-      it(`linear ${M}x${K}x${N} act ${act}: fast = reference = naive`, () => {
+      it(`linear ${M}x${K}x${N} act ${act}: fast = reference = naive, rows and packed panels`, () => {
         const x = randomArray(M * K, rand), w = randomArray(N * K, rand), b = randomArray(N, rand);
         const expected = naiveLinear(x, w, b, M, K, N, act);
-        const fast = new Float32Array(M * N), ref = new Float32Array(M * N);
-        linear(fast, x, w, b, undefined, undefined, { M, K, N, activation: act });
-        linearReference(ref, x, w, b, undefined, undefined, { M, K, N, activation: act });
-        expectClose(fast, expected, 1e-5, 'fast');
-        expectClose(ref, expected, 1e-5, 'reference');
+        for (const packed of [false, true]) {
+          const weight = packed ? packPanels(w, N, K) : w;
+          const fast = new Float32Array(M * N), ref = new Float32Array(M * N);
+          linear(fast, x, weight, b, undefined, undefined, { M, K, N, activation: act, packed });
+          linearReference(ref, x, weight, b, undefined, undefined, { M, K, N, activation: act, packed });
+          expectClose(fast, expected, 1e-5, `fast packed=${packed}`);
+          expectClose(ref, expected, 1e-5, `reference packed=${packed}`);
+        }
       });
     }
   }
+
+  it('panels: packing (N, K) rows and (K, N) columns gives the same panels, zero past N; unpacking restores', () => {
+    const N = 11, K = 5;
+    const w = randomArray(N * K, rand);
+    const t = new Float32Array(K * N);
+    for (let j = 0; j < N; j++) for (let k = 0; k < K; k++) t[k * N + j] = w[j * K + k];
+    const p = packPanels(w, N, K);
+    expect(p.length).toBe(16 * K);
+    expect([...packPanels(t, N, K, true)]).toEqual([...p]);
+    expect(p[(K + 2) * 8 + 1]).toBe(w[9 * K + 2]); // W[9, 2]: panel 1, k 2, column 1
+    for (let k = 0; k < K; k++) for (let c = 3; c < 8; c++) expect(p[(K + k) * 8 + c]).toBe(0);
+    expect([...unpackPanels(p, N, K)]).toEqual([...w]);
+  });
 
   it('linear epilogue: gate, residual and strided rows', () => {
     const M = 5, K = 7, N = 6;
@@ -179,13 +195,16 @@ describe('WebAssembly SIMD kernels against the TypeScript reference, odd shapes'
 
   for (const [M, K, N] of [[1, 1, 1], [3, 5, 7], [5, 17, 9], [13, 37, 37], [9, 64, 130], [64, 384, 67]]) {
     for (const activation of [Activation.none, Activation.gelu, Activation.geluTanh, Activation.silu, Activation.relu, Activation.tanh]) {
-      it(`linear ${M}x${K}x${N} activation ${activation}, with gate and residual`, async () => {
-        const x = Tensor.from(randomArray(M * K, r, 2), [M, K]), w = Tensor.from(randomArray(N * K, r), [N, K]), b = Tensor.from(randomArray(N, r), [N]);
+      it(`linear ${M}x${K}x${N} activation ${activation}, with gate and residual, rows and packed panels`, async () => {
+        const x = Tensor.from(randomArray(M * K, r, 2), [M, K]), rows = randomArray(N * K, r), b = Tensor.from(randomArray(N, r), [N]);
         const gate = Tensor.from(randomArray(M * N, r), [M, N]), res = Tensor.from(randomArray(M * N, r), [M, N]);
-        const fast = Tensor.empty('float32', [M, N]), ref = Tensor.empty('float32', [M, N]);
-        await wasm.run('linear', { out: fast, x, w, bias: b, gate: activation === Activation.silu ? gate : undefined, residual: res }, { M, K, N, activation });
-        await js.run('linearReference', { out: ref, x, w, bias: b, gate: activation === Activation.silu ? gate : undefined, residual: res }, { M, K, N, activation });
-        expectClose(fast.data, ref.data, 2e-5 * Math.sqrt(K), 'linear');
+        for (const packed of [false, true]) {
+          const w = packed ? Tensor.from(packPanels(rows, N, K)) : Tensor.from(rows, [N, K]);
+          const fast = Tensor.empty('float32', [M, N]), ref = Tensor.empty('float32', [M, N]);
+          await wasm.run('linear', { out: fast, x, w, bias: b, gate: activation === Activation.silu ? gate : undefined, residual: res }, { M, K, N, activation, packed });
+          await js.run('linearReference', { out: ref, x, w, bias: b, gate: activation === Activation.silu ? gate : undefined, residual: res }, { M, K, N, activation, packed });
+          expectClose(fast.data, ref.data, 2e-5 * Math.sqrt(K), `linear packed=${packed}`);
+        }
       });
     }
   }
@@ -222,6 +241,25 @@ describe('WebAssembly SIMD kernels against the TypeScript reference, odd shapes'
 });
 
 describe('batch independence: the SIMD kernels give a text the same bits whatever its padding', () => {
+  it('a packed linear gives a row the same bits in every batch size and split (1, 3, 4, 63 and 130 rows; 2 workers)', async () => {
+    const wasm = new Engine({ workers: 0, backend: 'wasm' });
+    const pooled = new Engine({ workers: 2, backend: 'wasm', minPoolFlops: 0 });
+    const r = rng(5);
+    const K = 67, N = 45;
+    const rows = randomArray(130 * K, r);
+    const w = Tensor.from(packPanels(randomArray(N * K, r), N, K)), b = Tensor.from(randomArray(N, r), [N]);
+    const firstRows: number[][] = [];
+    for (const M of [1, 3, 4, 63, 130]) {
+      for (const engine of [wasm, pooled]) {
+        const x = Tensor.from(rows.subarray(0, M * K), [M, K]), out = Tensor.empty('float32', [M, N]);
+        await engine.run('linear', { out, x, w, bias: b }, { M, K, N, activation: Activation.gelu, packed: true });
+        firstRows.push(Array.from(out.data.subarray(0, N)));
+      }
+    }
+    await pooled.close();
+    for (const row of firstRows) expect(row).toEqual(firstRows[0]);
+  });
+
   it('attention over 5 real keys equals the same with 0–11 padded keys, exactly', async () => {
     const wasm = new Engine({ workers: 0, backend: 'wasm' });
     const r = rng(3);

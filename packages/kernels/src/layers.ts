@@ -1,13 +1,18 @@
 import type { Weights } from '@attnflow/checkpoint';
 import type { Engine } from './engine.js';
 import { Tensor, type Scope } from '@attnflow/tensor';
+import { packPanelsInto, PANEL, unpackPanels } from './linear.js';
 
-/** y = x Wᵀ + b, PyTorch layout: weight (outFeatures, inFeatures). */
+/**
+ * y = x Wᵀ + b. The weight is packed in panels (see LinearArgs) when `packed`, else PyTorch rows
+ * (outFeatures, inFeatures): a tied LM head reads the embedding table as it is, without a second copy.
+ */
 export interface Linear {
   weight: Tensor<'float32'>;
   bias?: Tensor<'float32'>;
   inFeatures: number;
   outFeatures: number;
+  packed?: boolean;
 }
 
 export interface Norm {
@@ -23,23 +28,19 @@ export interface LinearOptions {
   transposed?: boolean;
 }
 
-/** Loads `<name>.weight` (and `.bias`) under the scope `w`. */
+/** Loads `<name>.weight` (and `.bias`) under the scope `w`, the weight packed in panels. */
 export function loadLinear(w: Weights, inFeatures: number, outFeatures: number, options: LinearOptions = {}): Linear {
   const bias = options.bias ?? true;
-  let weight = w.get('weight', options.transposed ? [inFeatures, outFeatures] : [outFeatures, inFeatures]);
-  if (options.transposed) weight = transpose(weight);
-  return { weight, bias: bias ? w.get('bias', [outFeatures]) : undefined, inFeatures, outFeatures };
+  const stored = w.get('weight', options.transposed ? [inFeatures, outFeatures] : [outFeatures, inFeatures]);
+  const weight = pack(stored.data, outFeatures, inFeatures, stored.arena, options.transposed);
+  stored.dispose();
+  return { weight, bias: bias ? w.get('bias', [outFeatures]) : undefined, inFeatures, outFeatures, packed: true };
 }
 
-/** (rows, cols) -> (cols, rows), into a new tensor; the input is freed. */
-export function transpose(t: Tensor<'float32'>): Tensor<'float32'> {
-  const [rows, cols] = t.shape;
-  const out = Tensor.empty('float32', [cols, rows], t.arena);
-  const src = t.data;
-  const dst = out.data;
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) dst[c * rows + r] = src[r * cols + c];
-  t.dispose();
-  return out;
+function pack(rows: Float32Array, N: number, K: number, arena: Tensor['arena'], inOut = false): Tensor<'float32'> {
+  const packed = Tensor.zeros('float32', [Math.ceil(N / PANEL) * PANEL * K], arena);
+  packPanelsInto(packed.data, rows, N, K, inOut);
+  return packed;
 }
 
 /**
@@ -50,18 +51,18 @@ export function fuseLinears(parts: Linear[]): Linear {
   const inFeatures = parts[0].inFeatures;
   const outFeatures = parts.reduce((n, p) => n + p.outFeatures, 0);
   const arena = parts[0].weight.arena;
-  const weight = Tensor.empty('float32', [outFeatures, inFeatures], arena);
+  const rows = new Float32Array(outFeatures * inFeatures);
   const hasBias = parts.some((p) => p.bias);
   const bias = hasBias ? Tensor.zeros('float32', [outFeatures], arena) : undefined;
   let row = 0;
   for (const p of parts) {
-    weight.data.set(p.weight.data, row * inFeatures);
+    rows.set(p.packed ? unpackPanels(p.weight.data, p.outFeatures, inFeatures) : p.weight.data, row * inFeatures);
     if (p.bias) bias!.data.set(p.bias.data, row);
     row += p.outFeatures;
     p.weight.dispose();
     p.bias?.dispose();
   }
-  return { weight, bias, inFeatures, outFeatures };
+  return { weight: pack(rows, outFeatures, inFeatures, arena), bias, inFeatures, outFeatures, packed: true };
 }
 
 /** LayerNorm (`weight`/`bias`, or the old `gamma`/`beta`) or RMSNorm (`weight` only). */
@@ -89,7 +90,7 @@ export async function runLinear(engine: Engine, scope: Scope, x: Tensor<'float32
   const rows = x.size / layer.inFeatures;
   const out = call.out ?? scope.f32([rows, layer.outFeatures]);
   await engine.run('linear', { out, x, w: layer.weight, bias: layer.bias, residual: call.residual, gate: call.gate }, {
-    M: rows, K: layer.inFeatures, N: layer.outFeatures, activation: call.activation ?? 0,
+    M: rows, K: layer.inFeatures, N: layer.outFeatures, activation: call.activation ?? 0, packed: layer.packed,
   });
   return out;
 }

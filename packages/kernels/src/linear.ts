@@ -1,16 +1,21 @@
 import { applyActivation } from './activation.js';
 
 /**
- * The one GEMM form every layer uses, PyTorch `nn.Linear` layout (GPT-2's Conv1D weights are transposed
- * to it at load time):
- *   out (M, N) = act(x (M, K) @ W (N, K)ᵀ + bias (N,)) [* gate (M, N)] [+ residual (M, N)]
+ * The one GEMM form every layer uses:
+ *   out (M, N) = act(x (M, K) @ Wᵀ + bias (N,)) [* gate (M, N)] [+ residual (M, N)]
+ * W is either PyTorch `nn.Linear` rows (N, K), or — `packed` — in panels of PANEL output columns: panel p holds
+ * W[PANEL·p + c, k] at (p·K + k)·PANEL + c, zero past N (see packPanels). Loaded layers are packed (the SIMD
+ * kernel reads a panel as two vectors per k); weights shared with an embedding table stay rows.
  * Rows `rowStart..rowEnd` only, so a worker can take a slice. `x` and `out` rows may be strided (xStride,
  * outStride ≥ K, N) to read a column block of a wider tensor without a copy.
  */
+export const PANEL = 8;
+
 export interface LinearArgs {
   M: number;
   K: number;
   N: number;
+  packed?: boolean;
   xStride?: number;
   outStride?: number;
   activation?: number;
@@ -31,6 +36,11 @@ function storer(out: Float32Array, bias: Float32Array | undefined, gate: Float32
   };
 }
 
+/** Where W[j, 0] is and how far apart W[j, k] and W[j, k + 1] are, in either layout. */
+function weightRow(j: number, K: number, packed: boolean | undefined): [base: number, step: number] {
+  return packed ? [Math.floor(j / PANEL) * PANEL * K + (j % PANEL), PANEL] : [j * K, 1];
+}
+
 /** Readable reference: one dot product per output element. */
 export function linearReference(
   out: Float32Array, x: Float32Array, w: Float32Array, bias: Float32Array | undefined,
@@ -41,16 +51,17 @@ export function linearReference(
   const store = storer(out, bias, gate, residual, args.activation ?? 0, args.outStride ?? N);
   for (let i = args.rowStart ?? 0; i < (args.rowEnd ?? args.M); i++) {
     for (let j = args.colStart ?? 0; j < (args.colEnd ?? N); j++) {
+      const [base, step] = weightRow(j, K, args.packed);
       let acc = 0;
-      for (let k = 0; k < K; k++) acc += x[i * xs + k] * w[j * K + k];
+      for (let k = 0; k < K; k++) acc += x[i * xs + k] * w[base + k * step];
       store(i, j, acc);
     }
   }
 }
 
 /**
- * Fast JavaScript version: a 4×4 register tile (4 rows of x against 4 rows of W share every load), k innermost
- * over contiguous memory. Same results as the reference up to summation order.
+ * Fast JavaScript version: a 4×4 register tile (4 rows of x against 4 columns of W share every load), k
+ * innermost. Same results as the reference up to summation order.
  */
 export function linear(
   out: Float32Array, x: Float32Array, w: Float32Array, bias: Float32Array | undefined,
@@ -68,11 +79,13 @@ export function linear(
     const x0 = i * xs, x1 = x0 + xs, x2 = x1 + xs, x3 = x2 + xs;
     let j = colStart;
     for (; j + 4 <= colEnd; j += 4) {
-      const w0 = j * K, w1 = w0 + K, w2 = w1 + K, w3 = w2 + K;
+      // 4 columns starting at a multiple of 4 lie in one panel: W[j + c, k] is at w0 + c (packed) or w0 + cK
+      const [w0, step] = weightRow(j, K, args.packed);
+      const c1 = args.packed ? 1 : K, w1 = w0 + c1, w2 = w1 + c1, w3 = w2 + c1;
       let a00 = 0, a01 = 0, a02 = 0, a03 = 0, a10 = 0, a11 = 0, a12 = 0, a13 = 0;
       let a20 = 0, a21 = 0, a22 = 0, a23 = 0, a30 = 0, a31 = 0, a32 = 0, a33 = 0;
-      for (let k = 0; k < K; k++) {
-        const b0 = w[w0 + k], b1 = w[w1 + k], b2 = w[w2 + k], b3 = w[w3 + k];
+      for (let k = 0, o = 0; k < K; k++, o += step) {
+        const b0 = w[w0 + o], b1 = w[w1 + o], b2 = w[w2 + o], b3 = w[w3 + o];
         const c0 = x[x0 + k], c1 = x[x1 + k], c2 = x[x2 + k], c3 = x[x3 + k];
         a00 += c0 * b0; a01 += c0 * b1; a02 += c0 * b2; a03 += c0 * b3;
         a10 += c1 * b0; a11 += c1 * b1; a12 += c1 * b2; a13 += c1 * b3;
@@ -85,16 +98,43 @@ export function linear(
       store(i + 3, j, a30); store(i + 3, j + 1, a31); store(i + 3, j + 2, a32); store(i + 3, j + 3, a33);
     }
     for (; j < colEnd; j++) {
-      for (let r = 0; r < 4; r++) store(i + r, j, dot(x, (i + r) * xs, w, j * K, K));
+      for (let r = 0; r < 4; r++) store(i + r, j, dot(x, (i + r) * xs, w, weightRow(j, K, args.packed), K));
     }
   }
   for (; i < rowEnd; i++) {
-    for (let j = colStart; j < colEnd; j++) store(i, j, dot(x, i * xs, w, j * K, K));
+    for (let j = colStart; j < colEnd; j++) store(i, j, dot(x, i * xs, w, weightRow(j, K, args.packed), K));
   }
 }
 
-function dot(a: Float32Array, ai: number, b: Float32Array, bi: number, n: number): number {
+function dot(a: Float32Array, ai: number, b: Float32Array, [bi, step]: [number, number], n: number): number {
   let s = 0;
-  for (let k = 0; k < n; k++) s += a[ai + k] * b[bi + k];
+  for (let k = 0; k < n; k++) s += a[ai + k] * b[bi + k * step];
   return s;
+}
+
+/**
+ * W (N, K) rows — or (K, N) when `inOut`, GPT-2's Conv1D layout — into panels (see LinearArgs): ceil(N / PANEL)
+ * panels of K × PANEL floats, columns past N zero (the SIMD kernel reads whole panels).
+ */
+export function packPanels(w: Float32Array, N: number, K: number, inOut = false): Float32Array {
+  const packed = new Float32Array(Math.ceil(N / PANEL) * PANEL * K);
+  packPanelsInto(packed, w, N, K, inOut);
+  return packed;
+}
+
+export function packPanelsInto(packed: Float32Array, w: Float32Array, N: number, K: number, inOut = false): void {
+  for (let j = 0; j < N; j++) {
+    const [base] = weightRow(j, K, true);
+    for (let k = 0; k < K; k++) packed[base + k * PANEL] = inOut ? w[k * N + j] : w[j * K + k];
+  }
+}
+
+/** Panels back to (N, K) rows. */
+export function unpackPanels(packed: Float32Array, N: number, K: number): Float32Array {
+  const rows = new Float32Array(N * K);
+  for (let j = 0; j < N; j++) {
+    const [base] = weightRow(j, K, true);
+    for (let k = 0; k < K; k++) rows[j * K + k] = packed[base + k * PANEL];
+  }
+  return rows;
 }

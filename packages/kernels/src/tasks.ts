@@ -1,7 +1,7 @@
 import { isMainThread } from 'node:worker_threads';
 import type { TensorRef } from '@attnflow/tensor';
 import { attention, MOST_NEGATIVE_F32, type AttentionArgs } from './attention.js';
-import { linear, linearReference, type LinearArgs } from './linear.js';
+import { linear, linearReference, PANEL, type LinearArgs } from './linear.js';
 import { norm, type NormArgs } from './norm.js';
 import type { WasmKernels } from './wasm.js';
 
@@ -41,7 +41,7 @@ const f32opt = (v: Views, name: string) => v[name] as Float32Array | undefined;
  * its share of W.
  */
 const FEW_ROWS = 64;
-const COLUMN_BLOCK = 16;
+const COLUMN_BLOCK = 2 * PANEL;
 const linearRange = (a: LinearArgs, start: number, end: number) =>
   a.M >= FEW_ROWS
     ? { rowStart: start, rowEnd: end, colStart: 0, colEnd: a.N }
@@ -59,7 +59,7 @@ export const KERNELS = {
     ...linearSpec(linear),
     wasm: (k, t, a, start, end) => {
       const r = linearRange(a, start, end);
-      k.linear(ptr(t, 'out'), ptr(t, 'x'), ptr(t, 'w'), ptr(t, 'bias'), ptr(t, 'gate'), ptr(t, 'residual'), a.K, a.outStride ?? a.N, a.xStride ?? a.K, a.activation ?? 0, r.rowStart, r.rowEnd, r.colStart, r.colEnd);
+      k.linear(ptr(t, 'out'), ptr(t, 'x'), ptr(t, 'w'), ptr(t, 'bias'), ptr(t, 'gate'), ptr(t, 'residual'), a.K, a.outStride ?? a.N, a.xStride ?? a.K, a.activation ?? 0, r.rowStart, r.rowEnd, r.colStart, r.colEnd, a.packed ? 1 : 0);
     },
   } satisfies KernelSpec<LinearArgs>,
   /** The readable reference GEMM, for tests: never takes the WebAssembly path. */

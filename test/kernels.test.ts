@@ -149,7 +149,7 @@ describe('Engine: the worker pool on shared tensors', () => {
     const before = pooled.stats.tasks;
     await pooled.run('linear', { out: a, x, w, bias: b }, { M, K, N, activation: Activation.gelu });
     await inline.run('linear', { out: c, x, w, bias: b }, { M, K, N, activation: Activation.gelu });
-    expect(pooled.stats.tasks - before).toBe(2);
+    expect(pooled.stats.tasks - before).toBe(1); // a short call: the calling thread computes the other share
     expect([...a.data]).toEqual([...c.data]);
   });
 

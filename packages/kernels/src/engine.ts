@@ -3,14 +3,16 @@ import { Piscina } from 'piscina';
 import { sharedArena, Tensor, type SharedArena, type TensorRef } from '@attnflow/tensor';
 import { instantiateKernels, kernelsModule, type KernelsVariant, type WasmKernels } from './wasm.js';
 import { KERNELS, runTask, type Attrs, type KernelAttrs, type KernelName, type KernelSpec, type KernelTask } from './tasks.js';
+import { doneChanged, doneSeq, failure, post, SLOT_BYTES, slotView, waitDone, type SlotView } from './channel.js';
+import type { PoolTask } from './worker.js';
 
 export interface EngineOptions {
   arena?: SharedArena;
   /** Worker threads; 0 runs every kernel on the calling thread. Default: the number of cores. */
   workers?: number;
   /**
-   * Work below this many floating-point operations runs on the calling thread: posting a task costs about a
-   * tenth of a millisecond, which a small matmul does not repay. 0 sends everything to the pool (tests use this).
+   * Work below this many floating-point operations runs on the calling thread: handing a task to a pool thread
+   * costs tens of microseconds, which a small matmul does not repay. 0 sends everything to the pool (tests).
    */
   minPoolFlops?: number;
   /** 'wasm' (default where WebAssembly SIMD validates): the SIMD kernels; 'js': the TypeScript kernels. */
@@ -37,8 +39,15 @@ export class Engine {
   readonly backend: 'wasm' | 'js';
   /** Which WebAssembly build runs (relaxed-simd uses fused multiply-add), when backend is wasm. */
   readonly variant?: KernelsVariant;
-  private pool?: Piscina;
+  private pool?: Piscina<PoolTask, number>;
   private readonly kernels?: WasmKernels;
+  /**
+   * One fast-path slot per pool thread (channel.ts): `seq` numbers its tasks, `serving` is its serve loop on a
+   * pool thread ('stopped' when the loop left an idle slot, 'died' when the thread crashed).
+   */
+  private slots: { view: SlotView; seq: number; serving?: Promise<'stopped' | 'died'>; live: boolean }[] = [];
+  /** Pooled calls take the slots one call at a time. */
+  private queue: Promise<void> = Promise.resolve();
 
   constructor(options: EngineOptions = {}) {
     this.arena = options.arena ?? sharedArena();
@@ -50,9 +59,9 @@ export class Engine {
     if (options.backend === 'wasm' && !compiled) throw new Error('the WebAssembly SIMD kernels are not available here (dist/kernels.wasm missing or SIMD unsupported)');
     this.backend = compiled ? 'wasm' : 'js';
     this.variant = compiled?.variant;
-    // Break-even of a pool dispatch (~0.1 ms round trip) against computing inline: about 4 MFLOP for the SIMD
-    // kernels (~30 GFLOP/s a thread), 0.5 MFLOP for the TypeScript ones (~3 GFLOP/s). Measured by npm run bench.
-    this.minPoolFlops = options.minPoolFlops ?? (this.backend === 'wasm' ? 4_000_000 : 500_000);
+    // Break-even of a fast-path hand-over (tens of µs round trip) against computing inline: about 2 MFLOP for
+    // the SIMD kernels (~40 GFLOP/s a thread), 0.25 MFLOP for the TypeScript ones (~3 GFLOP/s). npm run bench.
+    this.minPoolFlops = options.minPoolFlops ?? (this.backend === 'wasm' ? 2_000_000 : 250_000);
     const module = compiled?.module ?? null;
     if (module) this.kernels = instantiateKernels(module, this.arena.memory);
     if (this.workers > 0) {
@@ -64,8 +73,13 @@ export class Engine {
         idleTimeout: 60_000,
         recordTiming: false,
       });
+      const control = new SharedArrayBuffer(SLOT_BYTES * this.workers);
+      this.control = control;
+      for (let i = 0; i < this.workers; i++) this.slots.push({ view: slotView(control, i), seq: 0, live: false });
     }
   }
+
+  private control?: SharedArrayBuffer;
 
   async run<K extends KernelName>(kernel: K, tensors: Record<string, TensorArg>, kernelAttrs: KernelAttrs<K>): Promise<void> {
     const spec = KERNELS[kernel] as unknown as KernelSpec<Attrs>;
@@ -83,28 +97,70 @@ export class Engine {
         runTask(this.arena.buffer, { kernel, tensors: refs, attrs, start: 0, end: units }, this.kernels);
         return;
       }
-      const jobs: Promise<unknown>[] = [];
-      for (let c = 0; c < chunks; c++) {
-        const start = Math.floor((c * units) / chunks);
-        const end = Math.floor(((c + 1) * units) / chunks);
-        jobs.push(this.dispatch({ kernel, tensors: refs, attrs, start, end }));
+      const previous = this.queue;
+      let release!: () => void;
+      this.queue = new Promise((r) => (release = r));
+      await previous;
+      try {
+        const part = (c: number): KernelTask => ({ kernel, tensors: refs, attrs, start: Math.floor((c * units) / chunks), end: Math.floor(((c + 1) * units) / chunks) });
+        if (this.kernels && units * spec.flopsPerUnit(attrs) < SHORT_FLOPS) {
+          // A short call: this thread computes the first share itself and waits for the others without going
+          // back to the event loop, which saves a wake-up on each side.
+          for (let c = 1; c < chunks; c++) this.post(c, part(c));
+          const own = settle(() => runTask(this.arena.buffer, part(0), this.kernels));
+          const others: PromiseSettledResult<void>[] = [];
+          for (let c = 1; c < chunks; c++) others.push(await settle(() => this.finish(c, kernel, SHORT_WAIT_MS)));
+          throwFirst([await own, ...others]);
+        } else {
+          for (let c = 0; c < chunks; c++) this.post(c, part(c));
+          // every share is waited for, failed or not: a slot is posted to again only when its thread is done
+          throwFirst(await Promise.allSettled(Array.from({ length: chunks }, (_, c) => this.finish(c, kernel))));
+        }
+      } finally {
+        release();
       }
-      await Promise.all(jobs);
     } finally {
       scratch?.dispose();
     }
   }
 
-  /** A task whose worker died is retried once on a fresh worker (Piscina replaces dead threads). */
-  private async dispatch(task: KernelTask): Promise<unknown> {
+  private post(i: number, task: KernelTask): void {
+    const slot = this.slots[i];
     this.stats.tasks++;
-    try {
-      return await this.pool!.run(task);
-    } catch (e) {
-      if (!isWorkerDeath(e)) throw e;
-      this.stats.retries++;
-      return await this.pool!.run(task);
+    post(slot.view, ++slot.seq, task);
+    if (!slot.live) this.serve(i);
+  }
+
+  /** Starts a serve loop for slot i on a pool thread; it first runs whatever task the slot is owed. */
+  private serve(i: number): void {
+    const slot = this.slots[i];
+    slot.live = true;
+    const serving = this.pool!.run({ serve: { control: this.control!, slot: i } }).then(() => 'stopped' as const, () => 'died' as const);
+    slot.serving = serving.finally(() => (slot.live = false));
+  }
+
+  /**
+   * Waits for slot i's current task (blocking up to `spinMs` first). A loop that left the slot is restarted; a
+   * task whose thread died is run once more on its replacement (Piscina replaces dead threads).
+   */
+  private async finish(i: number, kernel: KernelName, spinMs = 0): Promise<void> {
+    const slot = this.slots[i];
+    let retried = false;
+    if (spinMs > 0) waitDone(slot.view, slot.seq, spinMs);
+    for (let done = doneSeq(slot.view); done !== slot.seq; done = doneSeq(slot.view)) {
+      const outcome = await Promise.race([doneChanged(slot.view, done), slot.serving!]);
+      if (outcome !== 'stopped' && outcome !== 'died') continue;
+      if (doneSeq(slot.view) === slot.seq) break;
+      if (outcome === 'died') {
+        if (retried || !this.pool) throw new Error(`compute worker ${i} died twice while running ${kernel}`);
+        retried = true;
+        this.stats.retries++;
+      }
+      await slot.serving;
+      this.serve(i);
     }
+    const error = failure(slot.view);
+    if (error !== undefined) throw new Error(`${kernel}: ${error}`);
   }
 
   async close(): Promise<void> {
@@ -113,9 +169,23 @@ export class Engine {
   }
 }
 
-function isWorkerDeath(e: unknown): boolean {
-  return e instanceof Error && /worker.*(exit|terminat)/i.test(e.message);
+async function settle(f: () => unknown): Promise<PromiseSettledResult<void>> {
+  try {
+    await f();
+    return { status: 'fulfilled', value: undefined };
+  } catch (reason) {
+    return { status: 'rejected', reason };
+  }
 }
+
+function throwFirst(results: PromiseSettledResult<void>[]): void {
+  for (const r of results) if (r.status === 'rejected') throw r.reason;
+}
+
+/** Calls below this many FLOP (well under a millisecond) are short: see Engine.run. */
+const SHORT_FLOPS = 20_000_000;
+/** How long the calling thread blocks for a short call's other shares before it yields to the event loop. */
+const SHORT_WAIT_MS = 2;
 
 let defaultEngine: Engine | undefined;
 

@@ -172,6 +172,20 @@ describe('Engine: the worker pool on shared tensors', () => {
     big.dispose();
   });
 
+  it('a pool thread that left its idle slot is restarted by the next call; concurrent calls queue', async () => {
+    const M = 8, K = 16, N = 64;
+    const x = Tensor.from(randomArray(M * K, rand), [M, K]), w = Tensor.from(randomArray(N * K, rand), [N, K]);
+    const expected = Tensor.empty('float32', [M, N]);
+    await inline.run('linear', { out: expected, x, w }, { M, K, N });
+    const outs = Array.from({ length: 6 }, () => Tensor.empty('float32', [M, N]));
+    await pooled.run('linear', { out: outs[0], x, w }, { M, K, N });
+    await new Promise((r) => setTimeout(r, 400)); // longer than a serve loop waits before it leaves its slot
+    const before = pooled.stats.retries;
+    await Promise.all(outs.slice(1).map((out) => pooled.run('linear', { out, x, w }, { M, K, N })));
+    expect(pooled.stats.retries).toBe(before);
+    for (const out of outs) expect([...out.data]).toEqual([...expected.data]);
+  });
+
   it('replaces a crashed worker and retries its task', async () => {
     const flag = Tensor.fromInt32([1]);
     const before = pooled.stats.retries;

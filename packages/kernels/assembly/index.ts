@@ -17,22 +17,27 @@ const LOG2E: f32 = 1.44269504;
 const LN2_HI: f32 = 0.693359375;
 const LN2_LO: f32 = -2.12194440e-4;
 
-/** e^x per lane, Cephes' expf polynomial after Cody-Waite range reduction; exactly 0 below -87.3. */
+/**
+ * e^x per lane, Cephes' expf polynomial after Cody-Waite range reduction; exactly 0 below -87.3. The integer
+ * part n comes from adding 1.5·2²³ + 127 (float addition rounds to nearest, leaving n + 127 in the low mantissa
+ * bits), so 2ⁿ is that sum's bits shifted into the exponent field: no round or float-to-int conversion, which
+ * cost a dozen instructions each in V8's SIMD lowering, and softmax takes one exponential per score.
+ */
 // @ts-ignore: decorator
 @inline function vexp(x: v128): v128 {
   const under = f32x4.lt(x, f32x4.splat(-87.3));
   const xc = f32x4.min(f32x4.max(x, f32x4.splat(-87.3)), f32x4.splat(88.3));
-  const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(LOG2E)));
+  const shifted = fma(xc, f32x4.splat(LOG2E), f32x4.splat(12583039)); // 1.5·2²³ + 127 + n
+  const n = f32x4.sub(shifted, f32x4.splat(12583039));
   let r = f32x4.sub(xc, f32x4.mul(n, f32x4.splat(LN2_HI)));
   r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(LN2_LO)));
-  let p = f32x4.splat(1.9875691500e-4);
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
-  const y = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r), f32x4.splat(1));
-  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  let p = fma(f32x4.splat(1.9875691500e-4), r, f32x4.splat(1.3981999507e-3));
+  p = fma(p, r, f32x4.splat(8.3334519073e-3));
+  p = fma(p, r, f32x4.splat(4.1665795894e-2));
+  p = fma(p, r, f32x4.splat(1.6666665459e-1));
+  p = fma(p, r, f32x4.splat(5.0000001201e-1));
+  const y = f32x4.add(fma(f32x4.mul(p, r), r, r), f32x4.splat(1));
+  const scale = i32x4.shl(shifted, 23);
   return v128.andnot(f32x4.mul(y, scale), under);
 }
 
@@ -330,8 +335,26 @@ export function norm(out: usize, x: usize, residual: usize, weight: usize, bias:
 }
 
 // ---- attention: softmax(q kᵀ · scale + bias, masked) v per (batch, head) unit; see ../src/attention.ts ----
+// Queries go two at a time where they can: the two share every load of Kᵀ and of V. Each score and each output
+// lane is still one sequential fused multiply-add chain (over d, over keys), so a query gets the same bits
+// alone or paired, and with or without padded keys.
 
-/** out (D,) = Σ_j p_j v_j, 32 columns at a time in registers, the rest accumulated in memory. */
+/** Σ_j p_j v_j into out[d0..D) in memory, 4 columns at a time: the columns the register loops leave over. */
+function weightedSumRest(oi: usize, row: usize, v: usize, kvRow: i32, kLen: i32, d0: i32, D: i32): void {
+  if (d0 == D) return;
+  for (let d = d0; d < D; d++) store<f32>(at(oi, d), 0);
+  const rest4 = d0 + ((D - d0) & ~3);
+  for (let j = 0; j < kLen; j++) {
+    const p = load<f32>(at(row, j));
+    if (p == 0) continue;
+    const pv = f32x4.splat(p);
+    const vj = at(v, j * kvRow);
+    for (let d = d0; d < rest4; d += 4) v128.store(at(oi, d), fma(pv, v128.load(at(vj, d)), v128.load(at(oi, d))));
+    for (let d = rest4; d < D; d++) store<f32>(at(oi, d), load<f32>(at(oi, d)) + p * load<f32>(at(vj, d)));
+  }
+}
+
+/** out (D,) = Σ_j p_j v_j, 32 columns at a time in registers. */
 function weightedSum(oi: usize, row: usize, v: usize, kvRow: i32, kLen: i32, D: i32): void {
   let d0 = 0;
   for (; d0 + 32 <= D; d0 += 32) {
@@ -351,24 +374,125 @@ function weightedSum(oi: usize, row: usize, v: usize, kvRow: i32, kLen: i32, D: 
     v128.store(o, c0); v128.store(o, c1, 16); v128.store(o, c2, 32); v128.store(o, c3, 48);
     v128.store(o, c4, 64); v128.store(o, c5, 80); v128.store(o, c6, 96); v128.store(o, c7, 112);
   }
-  if (d0 == D) return;
-  for (let d = d0; d < D; d++) store<f32>(at(oi, d), 0);
-  const rest4 = d0 + ((D - d0) & ~3);
-  for (let j = 0; j < kLen; j++) {
-    const p = load<f32>(at(row, j));
-    if (p == 0) continue;
-    const pv = f32x4.splat(p);
-    const vj = at(v, j * kvRow);
-    for (let d = d0; d < rest4; d += 4) v128.store(at(oi, d), fma(pv, v128.load(at(vj, d)), v128.load(at(oi, d))));
-    for (let d = rest4; d < D; d++) store<f32>(at(oi, d), load<f32>(at(oi, d)) + p * load<f32>(at(vj, d)));
+  weightedSumRest(oi, row, v, kvRow, kLen, d0, D);
+}
+
+/** Two queries' Σ_j p_j v_j, 16 columns at a time: each V load serves both. */
+function weightedSum2(oa: usize, ob: usize, ra: usize, rb: usize, v: usize, kvRow: i32, kLen: i32, D: i32): void {
+  let d0 = 0;
+  for (; d0 + 16 <= D; d0 += 16) {
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+    for (let j = 0; j < kLen; j++) {
+      const pa = load<f32>(at(ra, j)), pb = load<f32>(at(rb, j));
+      // a zero weight adds exactly nothing (0·v + acc = acc), so skipping only when both are zero keeps the
+      // bits of a lone query, which skips its own zeros
+      if (pa == 0 && pb == 0) continue;
+      const va = f32x4.splat(pa), vb = f32x4.splat(pb);
+      const vj = at(v, j * kvRow + d0);
+      const v0 = v128.load(vj), v1 = v128.load(vj, 16), v2 = v128.load(vj, 32), v3 = v128.load(vj, 48);
+      a0 = fma(va, v0, a0); a1 = fma(va, v1, a1); a2 = fma(va, v2, a2); a3 = fma(va, v3, a3);
+      b0 = fma(vb, v0, b0); b1 = fma(vb, v1, b1); b2 = fma(vb, v2, b2); b3 = fma(vb, v3, b3);
+    }
+    let o = at(oa, d0);
+    v128.store(o, a0); v128.store(o, a1, 16); v128.store(o, a2, 32); v128.store(o, a3, 48);
+    o = at(ob, d0);
+    v128.store(o, b0); v128.store(o, b1, 16); v128.store(o, b2, 32); v128.store(o, b3, 48);
+  }
+  weightedSumRest(oa, ra, v, kvRow, kLen, d0, D);
+  weightedSumRest(ob, rb, v, kvRow, kLen, d0, D);
+}
+
+/** Raw scores q·k_j of one query against Kᵀ (D, kPad), 16 keys at a time. */
+function scores(row: usize, qi: usize, kt: usize, D: i32, kPad: i32): void {
+  const zero = f32x4.splat(0);
+  for (let j0 = 0; j0 < kPad; j0 += 16) {
+    let s0 = zero, s1 = zero, s2 = zero, s3 = zero;
+    for (let d = 0; d < D; d++) {
+      const qd = f32x4.splat(load<f32>(at(qi, d)));
+      const c = at(kt, d * kPad + j0);
+      s0 = fma(qd, v128.load(c), s0); s1 = fma(qd, v128.load(c, 16), s1);
+      s2 = fma(qd, v128.load(c, 32), s2); s3 = fma(qd, v128.load(c, 48), s3);
+    }
+    const o = at(row, j0);
+    v128.store(o, s0); v128.store(o, s1, 16); v128.store(o, s2, 32); v128.store(o, s3, 48);
   }
 }
 
-/** Floats of scratch one (batch, head) unit needs: Kᵀ (headDim × padded keys) and a row of scores. */
+/** The same for two queries, sharing each load of Kᵀ. */
+function scores2(ra: usize, rb: usize, qa: usize, qb: usize, kt: usize, D: i32, kPad: i32): void {
+  const zero = f32x4.splat(0);
+  for (let j0 = 0; j0 < kPad; j0 += 16) {
+    let a0 = zero, a1 = zero, a2 = zero, a3 = zero, b0 = zero, b1 = zero, b2 = zero, b3 = zero;
+    for (let d = 0; d < D; d++) {
+      const xa = f32x4.splat(load<f32>(at(qa, d))), xb = f32x4.splat(load<f32>(at(qb, d)));
+      const c = at(kt, d * kPad + j0);
+      const k0 = v128.load(c), k1 = v128.load(c, 16), k2 = v128.load(c, 32), k3 = v128.load(c, 48);
+      a0 = fma(xa, k0, a0); a1 = fma(xa, k1, a1); a2 = fma(xa, k2, a2); a3 = fma(xa, k3, a3);
+      b0 = fma(xb, k0, b0); b1 = fma(xb, k1, b1); b2 = fma(xb, k2, b2); b3 = fma(xb, k3, b3);
+    }
+    let o = at(ra, j0);
+    v128.store(o, a0); v128.store(o, a1, 16); v128.store(o, a2, 32); v128.store(o, a3, 48);
+    o = at(rb, j0);
+    v128.store(o, b0); v128.store(o, b1, 16); v128.store(o, b2, 32); v128.store(o, b3, 48);
+  }
+}
+
+/** Raw scores of one query by gathering four keys per vector from their rows (few queries: no transpose). */
+function scoresGather(row: usize, qi: usize, kBase: usize, kvRow: i32, D: i32, kLen: i32): void {
+  for (let j0 = 0; j0 < kLen; j0 += 4) {
+    const k0 = at(kBase, j0 * kvRow);
+    const n = min(4, kLen - j0);
+    let acc = f32x4.splat(0);
+    for (let d = 0; d < D; d++) {
+      let kv = f32x4.splat(load<f32>(at(k0, d)));
+      kv = f32x4.replace_lane(kv, 1, n > 1 ? load<f32>(at(k0, kvRow + d)) : 0);
+      kv = f32x4.replace_lane(kv, 2, n > 2 ? load<f32>(at(k0, 2 * kvRow + d)) : 0);
+      kv = f32x4.replace_lane(kv, 3, n > 3 ? load<f32>(at(k0, 3 * kvRow + d)) : 0);
+      acc = fma(f32x4.splat(load<f32>(at(qi, d))), kv, acc);
+    }
+    v128.store(at(row, j0), acc);
+  }
+}
+
+/**
+ * Scores row → probabilities in place: scale, bias, mask (a masked score becomes `fill`), softmax over the kLen
+ * keys; lanes ≥ kLen are ignored (the mask and bias rows are read up to 12 bytes past their end: still inside
+ * their 64-byte-aligned blocks).
+ */
+function softmaxRow(row: usize, biasRow: usize, maskRow: usize, kLen: i32, visible: i32, scale: f32, fill: f32): void {
+  const K4 = (kLen + 3) & ~3;
+  const lane = v128(0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0);
+  const zero = f32x4.splat(0);
+  const sc = f32x4.splat(scale), fv = f32x4.splat(fill), vis = i32x4.splat(min(visible, kLen)), len = i32x4.splat(kLen);
+  let mx = f32x4.splat(-Infinity);
+  for (let j = 0; j < K4; j += 4) {
+    const idx = i32x4.add(lane, i32x4.splat(j));
+    let sv = f32x4.mul(v128.load(at(row, j)), sc);
+    if (biasRow) sv = f32x4.add(sv, v128.load(at(biasRow, j)));
+    let keep = i32x4.lt_s(idx, vis);
+    if (maskRow) keep = v128.and(keep, i32x4.ne(v128.load(at(maskRow, j)), i32x4.splat(0)));
+    sv = v128.bitselect(sv, fv, keep);
+    v128.store(at(row, j), sv);
+    mx = f32x4.max(mx, v128.bitselect(sv, f32x4.splat(-Infinity), i32x4.lt_s(idx, len)));
+  }
+  const rowMax: f32 = max(max(f32x4.extract_lane(mx, 0), f32x4.extract_lane(mx, 1)), max(f32x4.extract_lane(mx, 2), f32x4.extract_lane(mx, 3)));
+  const mv = f32x4.splat(rowMax);
+  let sumv = zero;
+  for (let j = 0; j < K4; j += 4) {
+    const e = v128.bitselect(vexp(f32x4.sub(v128.load(at(row, j)), mv)), zero, i32x4.lt_s(i32x4.add(lane, i32x4.splat(j)), len));
+    v128.store(at(row, j), e);
+    sumv = f32x4.add(sumv, e);
+  }
+  const inv = f32x4.splat(1 / hsum(sumv));
+  for (let j = 0; j < K4; j += 4) v128.store(at(row, j), f32x4.mul(v128.load(at(row, j)), inv));
+}
+
+/** Floats of scratch one (batch, head) unit needs: Kᵀ (headDim × padded keys) and two rows of scores. */
 // @ts-ignore: decorator
 @inline function unitScratch(D: i32, kLen: i32): i32 {
   const kPad = (kLen + 15) & ~15;
-  return D * kPad + kPad;
+  return (D + 2) * kPad;
 }
 
 export function attention(
@@ -379,10 +503,7 @@ export function attention(
   // Every per-key number below is computed the same way whatever kLen is (vectors of 4 keys, lanes past the
   // end forced to zero), so a text gets bit-identical results in any batch, however much padding it has:
   // that is what makes a resumed job's output equal to an uninterrupted one.
-  const K4 = (kLen + 3) & ~3;
   const kPad = (kLen + 15) & ~15;
-  const lane = v128(0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0);
-  const zero = f32x4.splat(0);
   for (let u = unitStart; u < unitEnd; u++) {
     const b = u / H;
     const h = u % H;
@@ -394,7 +515,7 @@ export function attention(
     // four keys per vector instead, with the same arithmetic (a sequential fused multiply-add over d per lane).
     const transpose = qLen >= 4;
     const kt = at(scratch, u * unitScratch(D, kLen));
-    const row = at(kt, D * kPad);
+    const rows = at(kt, D * kPad);
     if (transpose) {
       for (let j = 0; j < kPad; j++) {
         if (j < kLen) for (let d = 0; d < D; d++) store<f32>(at(kt, d * kPad + j), load<f32>(at(kBase, j * kvRow + d)));
@@ -402,67 +523,27 @@ export function attention(
       }
     }
     const maskRow = keyMask ? at(keyMask, b * kLen) : 0;
-    for (let i = 0; i < qLen; i++) {
+    for (let i = 0; i < qLen; ) {
+      const pair = transpose && i + 1 < qLen;
       const qi = at(q, b * qBatch + i * qRow + h * hs);
-      // raw scores q·k_j
-      if (transpose) {
-        for (let j0 = 0; j0 < kPad; j0 += 16) {
-          let s0 = zero, s1 = zero, s2 = zero, s3 = zero;
-          for (let d = 0; d < D; d++) {
-            const qd = f32x4.splat(load<f32>(at(qi, d)));
-            const c = at(kt, d * kPad + j0);
-            s0 = fma(qd, v128.load(c), s0); s1 = fma(qd, v128.load(c, 16), s1);
-            s2 = fma(qd, v128.load(c, 32), s2); s3 = fma(qd, v128.load(c, 48), s3);
-          }
-          const o = at(row, j0);
-          v128.store(o, s0); v128.store(o, s1, 16); v128.store(o, s2, 32); v128.store(o, s3, 48);
-        }
-      } else {
-        for (let j0 = 0; j0 < kLen; j0 += 4) {
-          const k0 = at(kBase, j0 * kvRow);
-          const n = min(4, kLen - j0);
-          let acc = zero;
-          for (let d = 0; d < D; d++) {
-            let kv = f32x4.splat(load<f32>(at(k0, d)));
-            kv = f32x4.replace_lane(kv, 1, n > 1 ? load<f32>(at(k0, kvRow + d)) : 0);
-            kv = f32x4.replace_lane(kv, 2, n > 2 ? load<f32>(at(k0, 2 * kvRow + d)) : 0);
-            kv = f32x4.replace_lane(kv, 3, n > 3 ? load<f32>(at(k0, 3 * kvRow + d)) : 0);
-            acc = fma(f32x4.splat(load<f32>(at(qi, d))), kv, acc);
-          }
-          v128.store(at(row, j0), acc);
+      const ra = rows, rb = at(rows, kPad);
+      if (pair) scores2(ra, rb, qi, at(qi, qRow), kt, D, kPad);
+      else if (transpose) scores(ra, qi, kt, D, kPad);
+      else scoresGather(ra, qi, kBase, kvRow, D, kLen);
+      const n = pair ? 2 : 1;
+      for (let r = 0; r < n; r++) {
+        const row = r ? rb : ra;
+        const biasRow = positionBias ? at(positionBias, (h * qLen + i + r) * kLen) : 0;
+        softmaxRow(row, biasRow, maskRow, kLen, causal ? kLen - qLen + i + r + 1 : kLen, scale, fill);
+        if (probs) {
+          const pr = at(probs, ((b * H + h) * qLen + i + r) * kLen);
+          for (let j = 0; j < kLen; j++) store<f32>(at(pr, j), load<f32>(at(row, j)));
         }
       }
-      // scale, bias, mask (a masked score becomes `fill`), and the row maximum; lanes ≥ kLen are ignored (the
-      // mask and bias rows are read up to 12 bytes past their end: still inside their 64-byte-aligned blocks)
-      const visible = causal ? kLen - qLen + i + 1 : kLen;
-      const biasRow = positionBias ? at(positionBias, (h * qLen + i) * kLen) : 0;
-      const sc = f32x4.splat(scale), fv = f32x4.splat(fill), vis = i32x4.splat(min(visible, kLen)), len = i32x4.splat(kLen);
-      let mx = f32x4.splat(-Infinity);
-      for (let j = 0; j < K4; j += 4) {
-        const idx = i32x4.add(lane, i32x4.splat(j));
-        let sv = f32x4.mul(v128.load(at(row, j)), sc);
-        if (biasRow) sv = f32x4.add(sv, v128.load(at(biasRow, j)));
-        let keep = i32x4.lt_s(idx, vis);
-        if (maskRow) keep = v128.and(keep, i32x4.ne(v128.load(at(maskRow, j)), i32x4.splat(0)));
-        sv = v128.bitselect(sv, fv, keep);
-        v128.store(at(row, j), sv);
-        mx = f32x4.max(mx, v128.bitselect(sv, f32x4.splat(-Infinity), i32x4.lt_s(idx, len)));
-      }
-      const rowMax: f32 = max(max(f32x4.extract_lane(mx, 0), f32x4.extract_lane(mx, 1)), max(f32x4.extract_lane(mx, 2), f32x4.extract_lane(mx, 3)));
-      const mv = f32x4.splat(rowMax);
-      let sumv = zero;
-      for (let j = 0; j < K4; j += 4) {
-        const e = v128.bitselect(vexp(f32x4.sub(v128.load(at(row, j)), mv)), zero, i32x4.lt_s(i32x4.add(lane, i32x4.splat(j)), len));
-        v128.store(at(row, j), e);
-        sumv = f32x4.add(sumv, e);
-      }
-      const inv = f32x4.splat(1 / hsum(sumv));
-      for (let j = 0; j < K4; j += 4) v128.store(at(row, j), f32x4.mul(v128.load(at(row, j)), inv));
-      if (probs) {
-        const pr = at(probs, ((b * H + h) * qLen + i) * kLen);
-        for (let j = 0; j < kLen; j++) store<f32>(at(pr, j), load<f32>(at(row, j)));
-      }
-      weightedSum(at(out, b * outBatch + i * outRow + h * hs), row, vBase, kvRow, kLen, D);
+      const oi = at(out, b * outBatch + i * outRow + h * hs);
+      if (pair) weightedSum2(oi, at(oi, outRow), ra, rb, vBase, kvRow, kLen, D);
+      else weightedSum(oi, ra, vBase, kvRow, kLen, D);
+      i += n;
     }
   }
 }

@@ -11,13 +11,53 @@ import { KERNELS, type Attrs, type KernelName, type KernelTask } from './tasks.j
  * runs it, then writes `done` = n. Neither side ever resets a word, so no state can be mistaken for an older
  * one, and whichever thread serves a slot (a replacement after a crash, a restart after an idle exit) finds a
  * task still owed exactly when posted > done.
+ *
+ * A call's work is cut into pieces that the threads of the team (the caller and the pool threads it posted to)
+ * claim one at a time from a shared counter, so a thread that is slower today (a busy core, a cold cache) simply
+ * takes fewer. Each unit is computed the same whichever thread takes it: the bits do not depend on the split.
  */
+const MAX_PIECES = 1024;
+const TEAM_BYTES = 64 + 4 * MAX_PIECES;
 const POSTED = 0;
 const DONE = 1;
 const FAILED = 2;
 const MESSAGE_LENGTH = 3;
 const HEADER_BYTES = 16;
-export const SLOT_BYTES = 4096;
+const SLOT_BYTES = 4096;
+
+export const controlBytes = (threads: number) => TEAM_BYTES + threads * SLOT_BYTES;
+
+/** The team's next piece to claim, and a flag per piece set when it is done. */
+export interface TeamView {
+  next: Int32Array;
+  done: Int32Array;
+}
+
+export const teamView = (control: SharedArrayBuffer): TeamView => ({ next: new Int32Array(control, 0, 1), done: new Int32Array(control, 64, MAX_PIECES) });
+
+/** How many pieces a call of `units` units is cut into for `threads` threads (several each, to even out speed). */
+export const piecesFor = (units: number, threads: number) => Math.min(units, 4 * threads, MAX_PIECES);
+
+/** Piece c of a task's unit range. */
+export function piece(task: KernelTask, c: number): KernelTask {
+  const n = task.end - task.start, pieces = task.pieces!;
+  return { ...task, start: task.start + Math.floor((c * n) / pieces), end: task.start + Math.floor(((c + 1) * n) / pieces), pieces: undefined };
+}
+
+/** Before posting a call cut into pieces: nothing claimed, nothing done. */
+export function resetTeam(team: TeamView, pieces: number): void {
+  team.done.fill(0, 0, pieces);
+  Atomics.store(team.next, 0, 0);
+}
+
+/** Runs a task, or — when it is cut into pieces — claims and runs pieces until none are left. */
+export function runClaimed(team: TeamView, task: KernelTask, run: (task: KernelTask) => void): void {
+  if (!task.pieces) return run(task);
+  for (let c = Atomics.add(team.next, 0, 1); c < task.pieces; c = Atomics.add(team.next, 0, 1)) {
+    run(piece(task, c));
+    Atomics.store(team.done, c, 1);
+  }
+}
 
 export interface SlotView {
   state: Int32Array;
@@ -26,7 +66,7 @@ export interface SlotView {
 }
 
 export function slotView(control: SharedArrayBuffer, slot: number): SlotView {
-  const base = slot * SLOT_BYTES;
+  const base = TEAM_BYTES + slot * SLOT_BYTES;
   const payloadBytes = (SLOT_BYTES - HEADER_BYTES) / 2;
   return {
     state: new Int32Array(control, base, HEADER_BYTES / 4),
@@ -51,6 +91,7 @@ function encodeTask(task: KernelTask, p: Float64Array): void {
   p[at++] = task.start;
   p[at++] = task.end;
   p[at++] = task.reference ? 1 : 0;
+  p[at++] = task.pieces ?? 0;
   const tensors = Object.entries(task.tensors).filter(([, r]) => r);
   p[at++] = tensors.length;
   for (const [name, ref] of tensors) {
@@ -77,6 +118,7 @@ function decodeTask(p: Float64Array): KernelTask {
   const start = p[at++];
   const end = p[at++];
   const reference = p[at++] === 1;
+  const pieces = p[at++] || undefined;
   const tensors: Record<string, TensorRef> = {};
   for (let n = p[at++]; n > 0; n--) {
     const name = TENSOR_NAMES[p[at++]];
@@ -84,7 +126,7 @@ function decodeTask(p: Float64Array): KernelTask {
   }
   const attrs: Attrs = {};
   for (let n = p[at++]; n > 0; n--) attrs[ATTR_NAMES[p[at++]]] = p[at++];
-  return { kernel, tensors, attrs, start, end, reference };
+  return { kernel, tensors, attrs, start, end, reference, pieces };
 }
 
 /** Caller side: writes task number `seq` into the slot and wakes its thread. */

@@ -3,7 +3,7 @@ import { Piscina } from 'piscina';
 import { sharedArena, Tensor, type SharedArena, type TensorRef } from '@attnflow/tensor';
 import { instantiateKernels, kernelsModule, type KernelsVariant, type WasmKernels } from './wasm.js';
 import { KERNELS, runTask, type Attrs, type KernelAttrs, type KernelName, type KernelSpec, type KernelTask } from './tasks.js';
-import { doneChanged, doneSeq, failure, post, SLOT_BYTES, slotView, waitDone, type SlotView } from './channel.js';
+import { controlBytes, doneChanged, doneSeq, failure, piece, piecesFor, post, resetTeam, runClaimed, slotView, teamView, waitDone, type SlotView, type TeamView } from './channel.js';
 import type { PoolTask } from './worker.js';
 
 export interface EngineOptions {
@@ -73,13 +73,15 @@ export class Engine {
         idleTimeout: 60_000,
         recordTiming: false,
       });
-      const control = new SharedArrayBuffer(SLOT_BYTES * this.workers);
+      const control = new SharedArrayBuffer(controlBytes(this.workers));
       this.control = control;
+      this.team = teamView(control);
       for (let i = 0; i < this.workers; i++) this.slots.push({ view: slotView(control, i), seq: 0, live: false });
     }
   }
 
   private control?: SharedArrayBuffer;
+  private team?: TeamView;
 
   async run<K extends KernelName>(kernel: K, tensors: Record<string, TensorArg>, kernelAttrs: KernelAttrs<K>): Promise<void> {
     const spec = KERNELS[kernel] as unknown as KernelSpec<Attrs>;
@@ -102,20 +104,27 @@ export class Engine {
       this.queue = new Promise((r) => (release = r));
       await previous;
       try {
-        const part = (c: number): KernelTask => ({ kernel, tensors: refs, attrs, start: Math.floor((c * units) / chunks), end: Math.floor(((c + 1) * units) / chunks) });
-        if (this.kernels && units * spec.flopsPerUnit(attrs) < SHORT_FLOPS) {
-          // A short call: this thread computes the first share itself and waits for the others without going
-          // back to the event loop, which saves a wake-up on each side.
-          for (let c = 1; c < chunks; c++) this.post(c, part(c));
-          const own = settle(() => runTask(this.arena.buffer, part(0), this.kernels));
-          const others: PromiseSettledResult<void>[] = [];
-          for (let c = 1; c < chunks; c++) others.push(await settle(() => this.finish(c, kernel, SHORT_WAIT_MS)));
-          throwFirst([await own, ...others]);
+        const short = this.kernels && units * spec.flopsPerUnit(attrs) < SHORT_FLOPS;
+        const task: KernelTask = { kernel, tensors: refs, attrs, start: 0, end: units, pieces: piecesFor(units, chunks) };
+        const team = this.team!;
+        const run = (t: KernelTask) => runTask(this.arena.buffer, t, this.kernels);
+        resetTeam(team, task.pieces!);
+        let results: PromiseSettledResult<void>[];
+        if (short) {
+          // A short call: this thread is one of the team and waits for the others without going back to the
+          // event loop, which saves a wake-up on each side.
+          for (let c = 1; c < chunks; c++) this.post(c, task);
+          const own = await settle(() => runClaimed(team, task, run));
+          results = [own];
+          for (let c = 1; c < chunks; c++) results.push(await settle(() => this.finish(c, kernel, SHORT_WAIT_MS)));
         } else {
-          for (let c = 0; c < chunks; c++) this.post(c, part(c));
-          // every share is waited for, failed or not: a slot is posted to again only when its thread is done
-          throwFirst(await Promise.allSettled(Array.from({ length: chunks }, (_, c) => this.finish(c, kernel))));
+          for (let c = 0; c < chunks; c++) this.post(c, task);
+          // every thread is waited for, failed or not: a slot is posted to again only when its thread is done
+          results = await Promise.allSettled(Array.from({ length: chunks }, (_, c) => this.finish(c, kernel)));
         }
+        throwFirst(results);
+        // pieces a thread took and did not finish because it died are run here
+        for (let c = 0; c < task.pieces!; c++) if (Atomics.load(team.done, c) === 0) run(piece(task, c));
       } finally {
         release();
       }
@@ -140,21 +149,19 @@ export class Engine {
   }
 
   /**
-   * Waits for slot i's current task (blocking up to `spinMs` first). A loop that left the slot is restarted; a
-   * task whose thread died is run once more on its replacement (Piscina replaces dead threads).
+   * Waits for slot i's current task (polling up to `spinMs` first). A loop that left the slot before it saw the
+   * task is restarted; when the thread died, its pieces are left to the caller (Piscina replaces the thread).
    */
   private async finish(i: number, kernel: KernelName, spinMs = 0): Promise<void> {
     const slot = this.slots[i];
-    let retried = false;
     if (spinMs > 0) waitDone(slot.view, slot.seq, spinMs);
     for (let done = doneSeq(slot.view); done !== slot.seq; done = doneSeq(slot.view)) {
       const outcome = await Promise.race([doneChanged(slot.view, done), slot.serving!]);
       if (outcome !== 'stopped' && outcome !== 'died') continue;
       if (doneSeq(slot.view) === slot.seq) break;
       if (outcome === 'died') {
-        if (retried || !this.pool) throw new Error(`compute worker ${i} died twice while running ${kernel}`);
-        retried = true;
         this.stats.retries++;
+        return;
       }
       await slot.serving;
       this.serve(i);

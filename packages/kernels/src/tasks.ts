@@ -88,8 +88,8 @@ export const KERNELS = {
         a.numHeads, a.headDim, a.qLen, a.kLen, a.qRowStride, a.kvRowStride, a.outRowStride, a.qBatchStride, a.kvBatchStride, a.outBatchStride,
         a.headStride ?? a.headDim, a.scale, a.causal ? 1 : 0, a.maskFill ?? MOST_NEGATIVE_F32, start, end,
       ),
-    // per (batch, head): Kᵀ (headDim × keys padded to 16) and one row of scores; see assembly/index.ts
-    scratch: (a) => a.batch * a.numHeads * (a.headDim + 1) * Math.ceil(a.kLen / 16) * 16,
+    // per (batch, head): Kᵀ (headDim × keys padded to 16) and two rows of scores; see assembly/index.ts
+    scratch: (a) => a.batch * a.numHeads * (a.headDim + 2) * Math.ceil(a.kLen / 16) * 16,
   } satisfies KernelSpec<AttentionArgs>,
   /**
    * Fault injection for the reliability tests: the thread that runs it exits if the int32 `flag` is 1, after
@@ -116,6 +116,8 @@ export interface KernelTask {
   end: number;
   /** Run the TypeScript kernel even where a WebAssembly one exists (tests compare the two). */
   reference?: boolean;
+  /** The range is cut into this many pieces, claimed by the threads of a team (channel.ts). */
+  pieces?: number;
 }
 
 /**

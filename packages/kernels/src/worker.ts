@@ -1,5 +1,5 @@
 import { workerData } from 'node:worker_threads';
-import { serve, slotView } from './channel.js';
+import { runClaimed, serve, slotView, teamView } from './channel.js';
 import { runTask, type KernelTask } from './tasks.js';
 import { instantiateKernels } from './wasm.js';
 
@@ -14,7 +14,8 @@ export type PoolTask = KernelTask | { serve: { control: SharedArrayBuffer; slot:
 
 export default function run(task: PoolTask): number {
   if ('serve' in task) {
-    serve(slotView(task.serve.control, task.serve.slot), (t) => runTask(memory.buffer, t, kernels));
+    const team = teamView(task.serve.control);
+    serve(slotView(task.serve.control, task.serve.slot), (t) => runClaimed(team, t, (p) => runTask(memory.buffer, p, kernels)));
     return 0;
   }
   runTask(memory.buffer, task, kernels);

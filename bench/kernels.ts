@@ -20,7 +20,7 @@ export async function kernelsBench(): Promise<string> {
         for (const workers of [0, 1, 2]) {
           if (backend === 'js' && M * K * N > 1e9 && workers === 0) continue;
           const e = new Engine({ workers, backend, minPoolFlops: 0 });
-          const ms = await timeIt(() => e.run('linear', { out, x, w: weights[layout] }, { M, K, N, activation: Activation.gelu, packed: layout === 'panels' }), { warmup: 1, runs: 3, minMs: 300 });
+          const ms = await timeIt(() => e.run('linear', { out, x, w: weights[layout] }, { M, K, N, activation: Activation.gelu, packed: layout === 'panels' }), { warmup: 3, runs: 3, minMs: 300 });
           await e.close();
           base[backend] ??= ms;
           rows.push([`${M}×${K}×${N}`, backend === 'wasm' ? `wasm (${e.variant})` : 'typescript', layout, workers === 0 ? 'inline' : workers, ms, (2 * M * K * N) / ms / 1e6, `${(base[backend] / ms).toFixed(2)}×`]);

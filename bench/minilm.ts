@@ -34,6 +34,9 @@ function maxDiff(a: Float32Array, b: Float32Array): number {
   return a.length === b.length ? m : Infinity;
 }
 
+const ROUNDS = { throughput: 2, latency: 3 };
+export const RUNS = { throughput: 5, latency: 50 };
+
 type Result = { name: string; shape: Shape; threads: number; ms: number; out?: Float32Array };
 
 async function attnflow(dir: string, shape: Shape, workers: number): Promise<Result> {
@@ -41,7 +44,7 @@ async function attnflow(dir: string, shape: Shape, workers: number): Promise<Res
   const model = BertModel.load(dir, engine);
   const x = inputs(shape, model.recipe.vocabSize);
   let out: Float32Array | undefined;
-  const ms = await timeIt(async () => (out = (await model.forward(x)).lastHiddenState), { warmup: 2, runs: shape.batch > 1 ? 5 : 30 });
+  const ms = await timeIt(async () => (out = (await model.forward(x)).lastHiddenState), { warmup: 2, runs: shape.batch > 1 ? RUNS.throughput : RUNS.latency });
   model.dispose();
   await engine.close();
   return { name: 'attnflow (wasm simd)', shape, threads: workers, ms, out };
@@ -66,7 +69,13 @@ export async function minilmBench(dir: string): Promise<string> {
   for (const shape of [{ batch: 32, length: 128 }, { batch: 1, length: 16 }]) {
     const F = flops(shape, cfg.hiddenSize, cfg.intermediateSize, cfg.numLayers);
     for (const threads of [1, 2]) {
-      const results = [await attnflow(dir, shape, threads), ort('node', dir, shape, threads), ort('web', dir, shape, threads)];
+      // The three take turns, round after round, and each keeps its best round: on a shared VM a burst of load
+      // from elsewhere then costs whoever it hits one round, not the comparison.
+      let results: (Result & { error?: string })[] = [];
+      for (let round = 0; round < ROUNDS[shape.batch > 1 ? 'throughput' : 'latency']; round++) {
+        const now = [await attnflow(dir, shape, threads), ort('node', dir, shape, threads), ort('web', dir, shape, threads)];
+        results = results.length ? results.map((r, i) => (now[i].ms < r.ms || Number.isNaN(r.ms) ? now[i] : r)) : now;
+      }
       const node = results[1];
       const web = results[2];
       for (const r of results) {
@@ -79,5 +88,9 @@ export async function minilmBench(dir: string): Promise<string> {
       }
     }
   }
-  return [table(rows), ...lines, '"vs X" = X\'s time ÷ this row\'s time (above 1: faster than X). max|diff| against attnflow\'s output.'].join('\n');
+  return [
+    table(rows), ...lines,
+    `Each time is the median of ${RUNS.throughput} (32×128) or ${RUNS.latency} (1×16) runs, best of ${ROUNDS.throughput} or ${ROUNDS.latency} rounds taken in turns.`,
+    '"vs X" = X\'s time ÷ this row\'s time (above 1: faster than X). max|diff| against attnflow\'s output.',
+  ].join('\n');
 }

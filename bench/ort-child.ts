@@ -2,7 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { inputs } from './minilm.js';
+import { inputs, RUNS } from './minilm.js';
 import { timeIt } from './common.js';
 
 const [kind, dir, batch, length, threads] = process.argv.slice(2);
@@ -25,7 +25,7 @@ if (kind === 'node') {
   run = async () => (await session.run(feeds)).last_hidden_state.data as Float32Array;
 }
 let out: Float32Array = new Float32Array();
-const ms = await timeIt(async () => (out = await run()), { warmup: 2, runs: shape.batch > 1 ? 5 : 30 });
+const ms = await timeIt(async () => (out = await run()), { warmup: 2, runs: shape.batch > 1 ? RUNS.throughput : RUNS.latency });
 // The output goes through a file: megabytes on stdout can be cut short by process.exit.
 const file = join(tmpdir(), `attnflow-bench-${process.pid}.f32`);
 writeFileSync(file, new Uint8Array(out.buffer, out.byteOffset, out.byteLength));

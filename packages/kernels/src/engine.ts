@@ -104,7 +104,7 @@ export class Engine {
       this.queue = new Promise((r) => (release = r));
       await previous;
       try {
-        const short = this.kernels && units * spec.flopsPerUnit(attrs) < SHORT_FLOPS;
+        const short = units * spec.flopsPerUnit(attrs) < SHORT_FLOPS;
         const task: KernelTask = { kernel, tensors: refs, attrs, start: 0, end: units, pieces: piecesFor(units, chunks) };
         const team = this.team!;
         const run = (t: KernelTask) => runTask(this.arena.buffer, t, this.kernels);

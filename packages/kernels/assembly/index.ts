@@ -354,39 +354,19 @@ function weightedSumRest(oi: usize, row: usize, v: usize, kvRow: i32, kLen: i32,
   }
 }
 
-/** out (D,) = Σ_j p_j v_j, 32 columns at a time in registers. */
-function weightedSum(oi: usize, row: usize, v: usize, kvRow: i32, kLen: i32, D: i32): void {
-  let d0 = 0;
-  for (; d0 + 32 <= D; d0 += 32) {
-    let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
-    let c4 = f32x4.splat(0), c5 = f32x4.splat(0), c6 = f32x4.splat(0), c7 = f32x4.splat(0);
-    for (let j = 0; j < kLen; j++) {
-      const p = load<f32>(at(row, j));
-      if (p == 0) continue;
-      const pv = f32x4.splat(p);
-      const vj = at(v, j * kvRow + d0);
-      c0 = fma(pv, v128.load(vj), c0); c1 = fma(pv, v128.load(vj, 16), c1);
-      c2 = fma(pv, v128.load(vj, 32), c2); c3 = fma(pv, v128.load(vj, 48), c3);
-      c4 = fma(pv, v128.load(vj, 64), c4); c5 = fma(pv, v128.load(vj, 80), c5);
-      c6 = fma(pv, v128.load(vj, 96), c6); c7 = fma(pv, v128.load(vj, 112), c7);
-    }
-    const o = at(oi, d0);
-    v128.store(o, c0); v128.store(o, c1, 16); v128.store(o, c2, 32); v128.store(o, c3, 48);
-    v128.store(o, c4, 64); v128.store(o, c5, 80); v128.store(o, c6, 96); v128.store(o, c7, 112);
-  }
-  weightedSumRest(oi, row, v, kvRow, kLen, d0, D);
-}
-
-/** Two queries' Σ_j p_j v_j, 16 columns at a time: each V load serves both. */
-function weightedSum2(oa: usize, ob: usize, ra: usize, rb: usize, v: usize, kvRow: i32, kLen: i32, D: i32): void {
+/**
+ * out (D,) = Σ_j p_j v_j for two queries (a lone query passes itself twice), 16 columns at a time: each V load
+ * serves both.
+ */
+function weightedSumPair(oa: usize, ob: usize, ra: usize, rb: usize, v: usize, kvRow: i32, kLen: i32, D: i32): void {
   let d0 = 0;
   for (; d0 + 16 <= D; d0 += 16) {
     let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
     let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
     for (let j = 0; j < kLen; j++) {
       const pa = load<f32>(at(ra, j)), pb = load<f32>(at(rb, j));
-      // a zero weight adds exactly nothing (0·v + acc = acc), so skipping only when both are zero keeps the
-      // bits of a lone query, which skips its own zeros
+      // a zero weight adds exactly nothing (0·v + acc = acc), so skipping only when both are zero gives each
+      // query the bits it gets alone
       if (pa == 0 && pb == 0) continue;
       const va = f32x4.splat(pa), vb = f32x4.splat(pb);
       const vj = at(v, j * kvRow + d0);
@@ -403,24 +383,8 @@ function weightedSum2(oa: usize, ob: usize, ra: usize, rb: usize, v: usize, kvRo
   weightedSumRest(ob, rb, v, kvRow, kLen, d0, D);
 }
 
-/** Raw scores q·k_j of one query against Kᵀ (D, kPad), 16 keys at a time. */
-function scores(row: usize, qi: usize, kt: usize, D: i32, kPad: i32): void {
-  const zero = f32x4.splat(0);
-  for (let j0 = 0; j0 < kPad; j0 += 16) {
-    let s0 = zero, s1 = zero, s2 = zero, s3 = zero;
-    for (let d = 0; d < D; d++) {
-      const qd = f32x4.splat(load<f32>(at(qi, d)));
-      const c = at(kt, d * kPad + j0);
-      s0 = fma(qd, v128.load(c), s0); s1 = fma(qd, v128.load(c, 16), s1);
-      s2 = fma(qd, v128.load(c, 32), s2); s3 = fma(qd, v128.load(c, 48), s3);
-    }
-    const o = at(row, j0);
-    v128.store(o, s0); v128.store(o, s1, 16); v128.store(o, s2, 32); v128.store(o, s3, 48);
-  }
-}
-
-/** The same for two queries, sharing each load of Kᵀ. */
-function scores2(ra: usize, rb: usize, qa: usize, qb: usize, kt: usize, D: i32, kPad: i32): void {
+/** Raw scores q·k_j of two queries (a lone query passes itself twice) against Kᵀ (D, kPad), 16 keys at a time. */
+function scorePair(ra: usize, rb: usize, qa: usize, qb: usize, kt: usize, D: i32, kPad: i32): void {
   const zero = f32x4.splat(0);
   for (let j0 = 0; j0 < kPad; j0 += 16) {
     let a0 = zero, a1 = zero, a2 = zero, a3 = zero, b0 = zero, b1 = zero, b2 = zero, b3 = zero;
@@ -526,9 +490,8 @@ export function attention(
     for (let i = 0; i < qLen; ) {
       const pair = transpose && i + 1 < qLen;
       const qi = at(q, b * qBatch + i * qRow + h * hs);
-      const ra = rows, rb = at(rows, kPad);
-      if (pair) scores2(ra, rb, qi, at(qi, qRow), kt, D, kPad);
-      else if (transpose) scores(ra, qi, kt, D, kPad);
+      const ra = rows, rb = pair ? at(rows, kPad) : rows;
+      if (transpose) scorePair(ra, rb, qi, pair ? at(qi, qRow) : qi, kt, D, kPad);
       else scoresGather(ra, qi, kBase, kvRow, D, kLen);
       const n = pair ? 2 : 1;
       for (let r = 0; r < n; r++) {
@@ -541,8 +504,7 @@ export function attention(
         }
       }
       const oi = at(out, b * outBatch + i * outRow + h * hs);
-      if (pair) weightedSum2(oi, at(oi, outRow), ra, rb, vBase, kvRow, kLen, D);
-      else weightedSum(oi, ra, vBase, kvRow, kLen, D);
+      weightedSumPair(oi, pair ? at(oi, outRow) : oi, ra, rb, vBase, kvRow, kLen, D);
       i += n;
     }
   }

@@ -28,8 +28,8 @@ export interface EngineStats {
 export type TensorArg = Tensor | TensorRef | undefined;
 
 /**
- * Runs kernels on the shared tensors, split across a Piscina pool whose workers map the arena's memory.
- * Results land in the output tensors; nothing is copied or transferred.
+ * Runs kernels on the shared tensors, split across a Piscina pool whose workers map the arena's memory (and,
+ * for short calls, the calling thread). Results land in the output tensors; nothing is copied or transferred.
  */
 export class Engine {
   readonly arena: SharedArena;
@@ -48,6 +48,9 @@ export class Engine {
   private slots: { view: SlotView; seq: number; serving?: Promise<'stopped' | 'died'>; live: boolean }[] = [];
   /** Pooled calls take the slots one call at a time. */
   private queue: Promise<void> = Promise.resolve();
+  /** The slots and the team's piece counter live here (channel.ts). */
+  private control?: SharedArrayBuffer;
+  private team?: TeamView;
 
   constructor(options: EngineOptions = {}) {
     this.arena = options.arena ?? sharedArena();
@@ -79,9 +82,6 @@ export class Engine {
       for (let i = 0; i < this.workers; i++) this.slots.push({ view: slotView(control, i), seq: 0, live: false });
     }
   }
-
-  private control?: SharedArrayBuffer;
-  private team?: TeamView;
 
   async run<K extends KernelName>(kernel: K, tensors: Record<string, TensorArg>, kernelAttrs: KernelAttrs<K>): Promise<void> {
     const spec = KERNELS[kernel] as unknown as KernelSpec<Attrs>;

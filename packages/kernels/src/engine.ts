@@ -20,8 +20,11 @@ export interface EngineOptions {
 }
 
 export interface EngineStats {
+  /** Calls handed to a pool thread (a call split over two pool threads counts twice). */
   tasks: number;
+  /** Calls run on the calling thread alone, being too small to split. */
   inline: number;
+  /** Pool threads that died during a call; the pieces they left were run by the calling thread. */
   retries: number;
 }
 

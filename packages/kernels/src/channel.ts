@@ -36,7 +36,7 @@ export interface TeamView {
 export const teamView = (control: SharedArrayBuffer): TeamView => ({ next: new Int32Array(control, 0, 1), done: new Int32Array(control, 64, MAX_PIECES) });
 
 /** How many pieces a call of `units` units is cut into for `threads` threads (several each, to even out speed). */
-export const piecesFor = (units: number, threads: number) => Math.min(units, 4 * threads, MAX_PIECES);
+export const piecesFor = (units: number, threads: number) => Math.min(units, 8 * threads, MAX_PIECES);
 
 /** Piece c of a task's unit range. */
 export function piece(task: KernelTask, c: number): KernelTask {

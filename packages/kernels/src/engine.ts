@@ -65,9 +65,9 @@ export class Engine {
     if (options.backend === 'wasm' && !compiled) throw new Error('the WebAssembly SIMD kernels are not available here (dist/kernels.wasm missing or SIMD unsupported)');
     this.backend = compiled ? 'wasm' : 'js';
     this.variant = compiled?.variant;
-    // Break-even of a fast-path hand-over (tens of µs round trip) against computing inline: about 2 MFLOP for
-    // the SIMD kernels (~40 GFLOP/s a thread), 0.25 MFLOP for the TypeScript ones (~3 GFLOP/s). npm run bench.
-    this.minPoolFlops = options.minPoolFlops ?? (this.backend === 'wasm' ? 2_000_000 : 250_000);
+    // A hand-over costs ~10 µs (npm run bench): calls worth at least twice that are split, about 1 MFLOP for the
+    // SIMD kernels (~40 GFLOP/s a thread), 0.1 MFLOP for the TypeScript ones (~3 GFLOP/s).
+    this.minPoolFlops = options.minPoolFlops ?? (this.backend === 'wasm' ? 1_000_000 : 100_000);
     const module = compiled?.module ?? null;
     if (module) this.kernels = instantiateKernels(module, this.arena.memory);
     if (this.workers > 0) {

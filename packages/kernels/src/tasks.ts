@@ -54,6 +54,8 @@ const linearSpec = (impl: typeof linear): KernelSpec<LinearArgs> => ({
     impl(f32(v, 'out'), f32(v, 'x'), f32(v, 'w'), f32opt(v, 'bias'), f32opt(v, 'gate'), f32opt(v, 'residual'), { ...a, ...linearRange(a, start, end) }),
 });
 
+const SCORE_OVERHEAD_FLOPS = 512;
+
 export const KERNELS = {
   linear: {
     ...linearSpec(linear),
@@ -73,7 +75,9 @@ export const KERNELS = {
   } satisfies KernelSpec<NormArgs>,
   attention: {
     units: (a) => a.batch * a.numHeads,
-    flopsPerUnit: (a) => 4 * a.qLen * a.kLen * a.headDim,
+    // q·k and p·v, plus what each score costs besides (scale, mask, exponential, normalisation, its share of the
+    // Kᵀ copy): about 500 GEMM FLOPs' worth of time (npm run bench), so the split is decided on time, not arithmetic
+    flopsPerUnit: (a) => a.qLen * a.kLen * (4 * a.headDim + SCORE_OVERHEAD_FLOPS),
     run: (v, a, start, end) =>
       attention(
         {

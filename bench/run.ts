@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --model ../shared/bench/minilm-l6] [--only kernels,minilm,tokenizers,decode,memory] [--memory-lines N]
+ * npm run bench [-- --model ../shared/bench/minilm-l6] [--only kernels,minilm,profile,tokenizers,decode,memory] [--memory-lines N]
  * Prints tables; every figure is measured in this run, peers side by side on identical inputs.
  */
 import { existsSync } from 'node:fs';
@@ -9,6 +9,7 @@ import { decodeBench } from './decode.js';
 import { kernelsBench } from './kernels.js';
 import { memoryBench } from './memory.js';
 import { minilmBench } from './minilm.js';
+import { profileBench } from './profile.js';
 import { tokenizersBench } from './tokenizers.js';
 
 const only = arg('only')?.split(',');
@@ -16,6 +17,7 @@ const model = arg('model') ?? (existsSync('../shared/bench/minilm-l6') ? '../sha
 const sections: [string, string, () => Promise<string>][] = [
   ['kernels', 'Kernels: GEMM GFLOP/s and pool dispatch', kernelsBench],
   ['minilm', `MiniLM-L6 (last_hidden_state) vs ONNX Runtime on the same weights${model ? ` — ${model}` : ''}`, () => (model ? minilmBench(model) : Promise.resolve('(skipped: pass --model DIR with model.safetensors and onnx/model.onnx)'))],
+  ['profile', 'Where a MiniLM forward pass spends its time', () => (model ? profileBench(model) : Promise.resolve('(skipped: pass --model DIR)'))],
   ['tokenizers', 'Tokenizers vs transformers.js on the same tokenizer.json', tokenizersBench],
   ['decode', 'GPT-2 decoding with the key/value cache', decodeBench],
   ['memory', 'Pipeline memory: peak RSS vs corpus size', () => memoryBench(Number(arg('memory-lines') ?? 100_000))],

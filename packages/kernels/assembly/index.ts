@@ -355,51 +355,38 @@ function weightedSumRest(oi: usize, row: usize, v: usize, kvRow: i32, kLen: i32,
 }
 
 /**
- * out (D,) = Σ_j p_j v_j for two queries (a lone query passes itself twice), 16 columns at a time: each V load
- * serves both.
+ * The 2 × 16 register tile both products of attention use: oa[0..16) = Σ_t xa[t]·B[t, 0..16) and the same for
+ * xb, each B row (row stride bStride) loaded once for both. With skipZeros, steps where both weights are zero are
+ * skipped: a zero weight adds exactly nothing (0·b + acc = acc), so each row still gets the bits it gets alone.
  */
+// @ts-ignore: decorator
+@inline function pairTile(oa: usize, ob: usize, xa: usize, xb: usize, b: usize, bStride: i32, n: i32, skipZeros: bool): void {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+  for (let t = 0; t < n; t++) {
+    const sa = load<f32>(at(xa, t)), sb = load<f32>(at(xb, t));
+    if (skipZeros && sa == 0 && sb == 0) continue;
+    const va = f32x4.splat(sa), vb = f32x4.splat(sb);
+    const c = at(b, t * bStride);
+    const k0 = v128.load(c), k1 = v128.load(c, 16), k2 = v128.load(c, 32), k3 = v128.load(c, 48);
+    a0 = fma(va, k0, a0); a1 = fma(va, k1, a1); a2 = fma(va, k2, a2); a3 = fma(va, k3, a3);
+    b0 = fma(vb, k0, b0); b1 = fma(vb, k1, b1); b2 = fma(vb, k2, b2); b3 = fma(vb, k3, b3);
+  }
+  v128.store(oa, a0); v128.store(oa, a1, 16); v128.store(oa, a2, 32); v128.store(oa, a3, 48);
+  v128.store(ob, b0); v128.store(ob, b1, 16); v128.store(ob, b2, 32); v128.store(ob, b3, 48);
+}
+
+/** out (D,) = Σ_j p_j v_j for two queries (a lone query passes itself twice), 16 columns at a time. */
 function weightedSumPair(oa: usize, ob: usize, ra: usize, rb: usize, v: usize, kvRow: i32, kLen: i32, D: i32): void {
   let d0 = 0;
-  for (; d0 + 16 <= D; d0 += 16) {
-    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-    let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
-    for (let j = 0; j < kLen; j++) {
-      const pa = load<f32>(at(ra, j)), pb = load<f32>(at(rb, j));
-      // a zero weight adds exactly nothing (0·v + acc = acc), so skipping only when both are zero gives each
-      // query the bits it gets alone
-      if (pa == 0 && pb == 0) continue;
-      const va = f32x4.splat(pa), vb = f32x4.splat(pb);
-      const vj = at(v, j * kvRow + d0);
-      const v0 = v128.load(vj), v1 = v128.load(vj, 16), v2 = v128.load(vj, 32), v3 = v128.load(vj, 48);
-      a0 = fma(va, v0, a0); a1 = fma(va, v1, a1); a2 = fma(va, v2, a2); a3 = fma(va, v3, a3);
-      b0 = fma(vb, v0, b0); b1 = fma(vb, v1, b1); b2 = fma(vb, v2, b2); b3 = fma(vb, v3, b3);
-    }
-    let o = at(oa, d0);
-    v128.store(o, a0); v128.store(o, a1, 16); v128.store(o, a2, 32); v128.store(o, a3, 48);
-    o = at(ob, d0);
-    v128.store(o, b0); v128.store(o, b1, 16); v128.store(o, b2, 32); v128.store(o, b3, 48);
-  }
+  for (; d0 + 16 <= D; d0 += 16) pairTile(at(oa, d0), at(ob, d0), ra, rb, at(v, d0), kvRow, kLen, true);
   weightedSumRest(oa, ra, v, kvRow, kLen, d0, D);
   weightedSumRest(ob, rb, v, kvRow, kLen, d0, D);
 }
 
 /** Raw scores q·k_j of two queries (a lone query passes itself twice) against Kᵀ (D, kPad), 16 keys at a time. */
 function scorePair(ra: usize, rb: usize, qa: usize, qb: usize, kt: usize, D: i32, kPad: i32): void {
-  const zero = f32x4.splat(0);
-  for (let j0 = 0; j0 < kPad; j0 += 16) {
-    let a0 = zero, a1 = zero, a2 = zero, a3 = zero, b0 = zero, b1 = zero, b2 = zero, b3 = zero;
-    for (let d = 0; d < D; d++) {
-      const xa = f32x4.splat(load<f32>(at(qa, d))), xb = f32x4.splat(load<f32>(at(qb, d)));
-      const c = at(kt, d * kPad + j0);
-      const k0 = v128.load(c), k1 = v128.load(c, 16), k2 = v128.load(c, 32), k3 = v128.load(c, 48);
-      a0 = fma(xa, k0, a0); a1 = fma(xa, k1, a1); a2 = fma(xa, k2, a2); a3 = fma(xa, k3, a3);
-      b0 = fma(xb, k0, b0); b1 = fma(xb, k1, b1); b2 = fma(xb, k2, b2); b3 = fma(xb, k3, b3);
-    }
-    let o = at(ra, j0);
-    v128.store(o, a0); v128.store(o, a1, 16); v128.store(o, a2, 32); v128.store(o, a3, 48);
-    o = at(rb, j0);
-    v128.store(o, b0); v128.store(o, b1, 16); v128.store(o, b2, 32); v128.store(o, b3, 48);
-  }
+  for (let j0 = 0; j0 < kPad; j0 += 16) pairTile(at(ra, j0), at(rb, j0), qa, qb, at(kt, j0), kPad, D, false);
 }
 
 /** Raw scores of one query by gathering four keys per vector from their rows (few queries: no transpose). */

@@ -97,7 +97,8 @@ export const KERNELS = {
   } satisfies KernelSpec<AttentionArgs>,
   /**
    * Fault injection for the reliability tests: the thread that runs it exits if the int32 `flag` is 1, after
-   * clearing it, so the retried task succeeds. Exiting is only done off the main thread.
+   * clearing it, so the re-run of what the dead thread left (by the calling thread) succeeds. Exiting is only done
+   * off the main thread.
    */
   exitOnce: {
     units: (_: Record<string, never>) => 1,

@@ -69,6 +69,18 @@ describe('kill and resume', () => {
     expect(readFileSync(join(s.dir, 'interrupted.jsonl')).equals(readFileSync(join(s.dir, 'reference.jsonl')))).toBe(true);
   }, 120_000);
 
+  it('--resume after a run finished (a kill while it exits leaves no checkpoint) reports it complete and changes nothing', async () => {
+    for (const sinkType of ['jsonl', 'arrow'] as const) {
+      const s = setup(sinkType);
+      expect(cli(['run', s.reference, '--no-progress']).code).toBe(3);
+      const before = readFileSync(join(s.dir, `reference.${s.ext}`));
+      const again = cli(['run', s.reference, '--no-progress', '--resume']);
+      expect(again.code, again.stderr).toBe(3); // the finished run's dead letter still counts
+      expect(again.stderr).toContain(`nothing to resume: ${join(s.dir, `reference.${s.ext}`)} is already complete (3999 records, 1 dead-lettered`);
+      expect(readFileSync(join(s.dir, `reference.${s.ext}`)).equals(before)).toBe(true);
+    }
+  }, 120_000);
+
   it('--resume refuses a checkpoint written by a different pipeline', async () => {
     const s = setup('jsonl');
     await runUntilKilled(['run', s.interrupted, '--no-progress'], 1200, 'SIGKILL');

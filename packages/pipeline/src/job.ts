@@ -54,6 +54,8 @@ export interface JobSummary {
   deadLetter?: string;
   /** True when stopped early (signal); a checkpoint remains for --resume. */
   interrupted: boolean;
+  /** --resume found the run already finished (output there, checkpoint removed): nothing was run. */
+  alreadyComplete?: boolean;
 }
 
 interface Checkpoint {
@@ -139,6 +141,14 @@ const partFile = (dir: string, i: number) => join(dir, `part-${String(i).padStar
  * so a run killed at any point (even SIGKILL) resumes to exactly the output an uninterrupted run writes:
  * chunks depend only on record order, and each record's numbers do not depend on its batch.
  */
+const countLines = (path: string) => readFileSync(path).reduce((n, byte) => n + (byte === 0x0a ? 1 : 0), 0);
+
+function finishedRun(output: string, deadLetter: string | undefined, sinkType: string): JobSummary {
+  const ok = sinkType === 'arrow' ? tableFromIPC(readFileSync(output)).numRows : countLines(output);
+  const failed = deadLetter && existsSync(deadLetter) ? countLines(deadLetter) : 0;
+  return { records: ok + failed, ok, failed, tokens: 0, seconds: 0, output, deadLetter: failed ? deadLetter : undefined, interrupted: false, alreadyComplete: true };
+}
+
 export async function runJob(model: LoadedModel, cfg: JobConfig, run: RunOptions = {}): Promise<JobSummary> {
   const task = TASKS[cfg.task];
   if (!task) throw new JobError(`unknown task "${cfg.task}"`);
@@ -148,6 +158,9 @@ export async function runJob(model: LoadedModel, cfg: JobConfig, run: RunOptions
   const chunkSize = run.chunkSize ?? 256;
   const fp = fingerprint(cfg, run.shard);
   let ck: Checkpoint = { version: 1, fingerprint: fp, committed: 0, ok: 0, failed: 0, tokens: 0, outputBytes: 0, deadLetterBytes: 0, parts: 0 };
+  // A run removes its checkpoint as its very last step, so a kill after that (while the process exits) leaves a
+  // finished output and no checkpoint: --resume then has nothing to do, and says so with the finished run's counts.
+  if (run.resume && p.checkpoint && !existsSync(p.checkpoint) && p.output && existsSync(p.output)) return finishedRun(p.output, p.deadLetter, cfg.sink.type);
   if (p.checkpoint && existsSync(p.checkpoint) && run.resume) {
     const saved = JSON.parse(readFileSync(p.checkpoint, 'utf8')) as Checkpoint;
     if (saved.fingerprint !== fp) throw new JobError(`${p.checkpoint}: written by a run with another pipeline (model, task, source, sink, options or shard changed); use --overwrite to start again`);

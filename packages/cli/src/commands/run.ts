@@ -2,6 +2,10 @@ import { pipelineFromFile, type JobSummary } from '@attnflow/pipeline';
 import { EXIT, UsageError, int, type Command } from '../cli.js';
 
 export function printSummary(s: JobSummary): void {
+  if (s.alreadyComplete) {
+    process.stderr.write(`nothing to resume: ${s.output} is already complete (${s.ok} records${s.failed ? `, ${s.failed} dead-lettered in ${s.deadLetter}` : ''})\n`);
+    return;
+  }
   const lines = [
     `${s.interrupted ? 'stopped' : 'done'}: ${s.records} records (${s.ok} ok, ${s.failed} dead-lettered), ${s.tokens} tokens in ${s.seconds.toFixed(1)}s`,
   ];

@@ -42,7 +42,7 @@ export class Engine {
   readonly backend: 'wasm' | 'js';
   /** Which WebAssembly build runs (relaxed-simd uses fused multiply-add), when backend is wasm. */
   readonly variant?: KernelsVariant;
-  private pool?: Piscina<PoolTask, number>;
+  private pool?: Piscina<PoolTask, void>;
   private readonly kernels?: WasmKernels;
   /**
    * One fast-path slot per pool thread (channel.ts): `seq` numbers its tasks, `serving` is its serve loop on a
@@ -166,8 +166,7 @@ export class Engine {
         this.stats.retries++;
         return;
       }
-      await slot.serving;
-      this.serve(i);
+      this.serve(i); // the race was won by `serving`, so the old loop has ended
     }
     const error = failure(slot.view);
     if (error !== undefined) throw new Error(`${kernel}: ${error}`);

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { closeSync, createWriteStream, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, ftruncateSync, writeSync, writeFileSync } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, statSync, ftruncateSync, writeSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pipeline as pipeStreams } from 'node:stream/promises';
-import { RecordBatchFileWriter, RecordBatchStreamWriter, tableFromIPC, tableToIPC, type Table } from 'apache-arrow';
+import { RecordBatchFileWriter, RecordBatchReader, RecordBatchStreamWriter, tableFromIPC, tableToIPC, type Table } from 'apache-arrow';
 import type { LoadedModel } from '@attnflow/models';
 import { concatMap, filter, from, lastValueFrom, merge, mergeMap, Observable, share, tap } from 'rxjs';
 import { batchRecords, type BatchingOptions } from './batching.js';
@@ -141,10 +141,29 @@ const partFile = (dir: string, i: number) => join(dir, `part-${String(i).padStar
  * so a run killed at any point (even SIGKILL) resumes to exactly the output an uninterrupted run writes:
  * chunks depend only on record order, and each record's numbers do not depend on its batch.
  */
-const countLines = (path: string) => readFileSync(path).reduce((n, byte) => n + (byte === 0x0a ? 1 : 0), 0);
+/** Newlines in a file, read in 1 MiB pieces (outputs can be far larger than memory should hold). */
+function countLines(path: string): number {
+  const fd = openSync(path, 'r');
+  const buffer = Buffer.alloc(1 << 20);
+  let lines = 0;
+  try {
+    for (let n = readSync(fd, buffer); n > 0; n = readSync(fd, buffer)) {
+      for (let at = buffer.indexOf(0x0a); at >= 0 && at < n; at = buffer.indexOf(0x0a, at + 1)) lines++;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return lines;
+}
 
-function finishedRun(output: string, deadLetter: string | undefined, sinkType: string): JobSummary {
-  const ok = sinkType === 'arrow' ? tableFromIPC(readFileSync(output)).numRows : countLines(output);
+async function arrowRows(path: string): Promise<number> {
+  let rows = 0;
+  for await (const batch of await RecordBatchReader.from(createReadStream(path))) rows += batch.numRows;
+  return rows;
+}
+
+async function finishedRun(output: string, deadLetter: string | undefined, sinkType: string): Promise<JobSummary> {
+  const ok = sinkType === 'arrow' ? await arrowRows(output) : countLines(output);
   const failed = deadLetter && existsSync(deadLetter) ? countLines(deadLetter) : 0;
   return { records: ok + failed, ok, failed, tokens: 0, seconds: 0, output, deadLetter: failed ? deadLetter : undefined, interrupted: false, alreadyComplete: true };
 }
@@ -160,7 +179,7 @@ export async function runJob(model: LoadedModel, cfg: JobConfig, run: RunOptions
   let ck: Checkpoint = { version: 1, fingerprint: fp, committed: 0, ok: 0, failed: 0, tokens: 0, outputBytes: 0, deadLetterBytes: 0, parts: 0 };
   // A run removes its checkpoint as its very last step, so a kill after that (while the process exits) leaves a
   // finished output and no checkpoint: --resume then has nothing to do, and says so with the finished run's counts.
-  if (run.resume && p.checkpoint && !existsSync(p.checkpoint) && p.output && existsSync(p.output)) return finishedRun(p.output, p.deadLetter, cfg.sink.type);
+  if (run.resume && p.checkpoint && !existsSync(p.checkpoint) && p.output && existsSync(p.output)) return await finishedRun(p.output, p.deadLetter, cfg.sink.type);
   if (p.checkpoint && existsSync(p.checkpoint) && run.resume) {
     const saved = JSON.parse(readFileSync(p.checkpoint, 'utf8')) as Checkpoint;
     if (saved.fingerprint !== fp) throw new JobError(`${p.checkpoint}: written by a run with another pipeline (model, task, source, sink, options or shard changed); use --overwrite to start again`);

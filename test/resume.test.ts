@@ -83,7 +83,12 @@ describe('kill and resume', () => {
 
   it('--resume refuses a checkpoint written by a different pipeline', async () => {
     const s = setup('jsonl');
-    await runUntilKilled(['run', s.interrupted, '--no-progress'], 1200, 'SIGKILL');
+    // killed once its checkpoint exists (a fixed delay could land before start-up ends on a loaded machine)
+    const child = cliProcess(['run', s.interrupted, '--no-progress']);
+    const checkpoint = join(s.dir, 'interrupted.jsonl.checkpoint.json');
+    while (!existsSync(checkpoint) && child.exitCode === null) await new Promise((r) => setTimeout(r, 10));
+    child.kill('SIGKILL');
+    await once(child, 'exit');
     const text = readFileSync(s.interrupted, 'utf8').replace('batchSize: 16', 'batchSize: 8');
     writeFileSync(s.interrupted, text.replace('task: embed', 'task: embed\nstages: { head: { normalize: false } }'));
     expect(existsSync(join(s.dir, 'interrupted.jsonl.checkpoint.json'))).toBe(true);

@@ -1,4 +1,3 @@
-export * from './cache.js';
 export * from './stack.js';
 export * from './sampling.js';
 export * from './generate.js';

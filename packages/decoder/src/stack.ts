@@ -1,5 +1,5 @@
-import { block, type BlockRecipe, type BlockWeights, type KVCache } from '@attnflow/encoder';
-import { runNorm, type Engine, type Norm } from '@attnflow/kernels';
+import type { Engine } from '@attnflow/kernels';
+import { block, runNorm, type BlockRecipe, type BlockWeights, type KVCache, type Norm } from '@attnflow/layers';
 import type { Scope, Tensor } from '@attnflow/tensor';
 
 export interface DecoderStackInputs {

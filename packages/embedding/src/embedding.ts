@@ -1,4 +1,5 @@
-import { runNorm, type Engine, type Norm } from '@attnflow/kernels';
+import type { Engine } from '@attnflow/kernels';
+import { runNorm, type Norm } from '@attnflow/layers';
 import type { Scope, Tensor } from '@attnflow/tensor';
 import type { PositionKind } from './positions.js';
 

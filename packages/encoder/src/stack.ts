@@ -1,7 +1,6 @@
 import type { Engine } from '@attnflow/kernels';
 import type { Scope, Tensor } from '@attnflow/tensor';
-import { block, type BlockInputs, type BlockRecipe, type BlockWeights } from './block.js';
-import { runNorm, type Norm } from '@attnflow/kernels';
+import { block, runNorm, type BlockInputs, type BlockRecipe, type BlockWeights, type Norm } from '@attnflow/layers';
 
 export interface StackOptions {
   /** Keep the input of every block and the final output (Hugging Face's hidden_states). */

@@ -5,5 +5,4 @@ export * from './softmax.js';
 export * from './attention.js';
 export * from './tasks.js';
 export * from './engine.js';
-export * from './layers.js';
 export * from './wasm.js';

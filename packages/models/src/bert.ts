@@ -4,8 +4,9 @@
  */
 import { Checkpoint, Weights } from '@attnflow/checkpoint';
 import { embed, maskedPositions, rangePositions, type EmbeddingRecipe, type EmbeddingWeights } from '@attnflow/embedding';
-import { encoderStack, type BlockRecipe, type BlockWeights } from '@attnflow/encoder';
-import { Activation, activationFromName, fuseLinears, loadLinear, loadNorm, runLinear, runNorm, sharedEngine, type Engine, type Linear, type Norm } from '@attnflow/kernels';
+import { encoderStack } from '@attnflow/encoder';
+import { Activation, sharedEngine, type Engine } from '@attnflow/kernels';
+import { activationFromName, fuseLinears, loadLinear, loadNorm, runLinear, runNorm, type BlockRecipe, type BlockWeights, type Linear, type Norm } from '@attnflow/layers';
 import { Scope, type Tensor } from '@attnflow/tensor';
 import { ConfigError, ConfigReader } from './config.js';
 

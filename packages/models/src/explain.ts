@@ -3,8 +3,7 @@
  * q = X·Wqᵀ + bq, every word's key and value, the scores q·k, their scaling, the softmax, and the output
  * Σ weight·value. The weights come from the same attention kernel the forward pass runs.
  */
-import { attend, columns } from '@attnflow/encoder';
-import { runLinear } from '@attnflow/kernels';
+import { attend, columns, runLinear } from '@attnflow/layers';
 import { Scope } from '@attnflow/tensor';
 import { findToken, type Tokenizer } from '@attnflow/tokenizer';
 import type { BertModel } from './bert.js';

@@ -4,10 +4,10 @@
  * (in, out) and transposed once at load.
  */
 import { Checkpoint, Weights } from '@attnflow/checkpoint';
-import { createCache, decoderStack, disposeCache, reorderCache, type DecodingSession } from '@attnflow/decoder';
+import { decoderStack, type DecodingSession } from '@attnflow/decoder';
 import { embed, maskedPositions, type EmbeddingRecipe, type EmbeddingWeights } from '@attnflow/embedding';
-import type { BlockRecipe, BlockWeights, KVCache } from '@attnflow/encoder';
-import { activationFromName, loadLinear, loadNorm, runLinear, sharedEngine, type Activation, type Engine, type Linear, type Norm } from '@attnflow/kernels';
+import { sharedEngine, type Activation, type Engine } from '@attnflow/kernels';
+import { activationFromName, createCache, disposeCache, loadLinear, loadNorm, reorderCache, runLinear, type BlockRecipe, type BlockWeights, type KVCache, type Linear, type Norm } from '@attnflow/layers';
 import { Scope, type Tensor } from '@attnflow/tensor';
 import { ConfigError, ConfigReader } from './config.js';
 

@@ -8,8 +8,8 @@
  *   - `fc_out` (with bias) over the concatenated heads.
  */
 import { Checkpoint, Weights } from '@attnflow/checkpoint';
-import { attend, type AttentionRecipe } from '@attnflow/encoder';
-import { loadLinear, runLinear, sharedEngine, type Engine, type Linear } from '@attnflow/kernels';
+import { sharedEngine, type Engine } from '@attnflow/kernels';
+import { attend, loadLinear, runLinear, type AttentionRecipe, type Linear } from '@attnflow/layers';
 import { Scope, type Tensor } from '@attnflow/tensor';
 import { ConfigError } from './config.js';
 

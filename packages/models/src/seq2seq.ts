@@ -6,10 +6,11 @@
  *          pre-LN, no biases, unscaled scores, ReLU or gated-GELU FFN.
  */
 import { Checkpoint, Weights } from '@attnflow/checkpoint';
-import { createCache, decoderStack, disposeCache, reorderCache, type DecodingSession } from '@attnflow/decoder';
+import { decoderStack, type DecodingSession } from '@attnflow/decoder';
 import { embed, rangePositions, relativePositionBias, sinusoidalTable, type EmbeddingRecipe, type EmbeddingWeights } from '@attnflow/embedding';
-import { crossKeyValues, encoderStack, type BlockRecipe, type BlockWeights, type CrossAttentionWeights, type KVCache } from '@attnflow/encoder';
-import { Activation, activationFromName, fuseLinears, loadLinear, loadNorm, runLinear, sharedEngine, type Engine, type Linear, type Norm } from '@attnflow/kernels';
+import { encoderStack } from '@attnflow/encoder';
+import { Activation, sharedEngine, type Engine } from '@attnflow/kernels';
+import { activationFromName, createCache, crossKeyValues, disposeCache, fuseLinears, loadLinear, loadNorm, reorderCache, runLinear, type BlockRecipe, type BlockWeights, type CrossAttentionWeights, type KVCache, type Linear, type Norm } from '@attnflow/layers';
 import { Scope, Tensor } from '@attnflow/tensor';
 import { ConfigError, ConfigReader } from './config.js';
 

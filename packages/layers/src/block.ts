@@ -2,7 +2,7 @@ import type { Engine } from '@attnflow/kernels';
 import type { Scope, Tensor } from '@attnflow/tensor';
 import { crossAttention, selfAttention, type AttentionContext, type AttentionRecipe, type CrossAttentionWeights, type SelfAttentionWeights } from './attention.js';
 import { feedForward, type FeedForwardWeights } from './feedforward.js';
-import { runNorm, type Norm } from '@attnflow/kernels';
+import { runNorm, type Norm } from './norm.js';
 
 /**
  * One Transformer block as data. Post-LN (the paper, BERT, BART, Marian): x = norm(x + sublayer(x)).

@@ -1,7 +1,7 @@
 import type { Weights } from '@attnflow/checkpoint';
-import type { Engine } from './engine.js';
+import type { Engine } from '@attnflow/kernels';
 import { Tensor, type Scope } from '@attnflow/tensor';
-import { packPanelsInto, PANEL, unpackPanels } from './linear.js';
+import { packPanelsInto, PANEL, unpackPanels } from '@attnflow/kernels';
 
 /**
  * y = x Wᵀ + b. The weight is packed in panels (see LinearArgs) when `packed`, else PyTorch rows
@@ -13,13 +13,6 @@ export interface Linear {
   inFeatures: number;
   outFeatures: number;
   packed?: boolean;
-}
-
-export interface Norm {
-  weight: Tensor<'float32'>;
-  bias?: Tensor<'float32'>;
-  eps: number;
-  rms: boolean;
 }
 
 export interface LinearOptions {
@@ -65,16 +58,6 @@ export function fuseLinears(parts: Linear[]): Linear {
   return { weight: pack(rows, outFeatures, inFeatures, arena), bias, inFeatures, outFeatures, packed: true };
 }
 
-/** LayerNorm (`weight`/`bias`, or the old `gamma`/`beta`) or RMSNorm (`weight` only). */
-export function loadNorm(w: Weights, size: number, eps: number, rms = false): Norm {
-  return {
-    weight: w.get('weight', [size], ['gamma']),
-    bias: rms ? undefined : w.get('bias', [size], ['beta']),
-    eps,
-    rms,
-  };
-}
-
 export interface LinearCall {
   /** (rows, outFeatures) output; a new tensor of the scope when absent. */
   out?: Tensor<'float32'>;
@@ -93,12 +76,4 @@ export async function runLinear(engine: Engine, scope: Scope, x: Tensor<'float32
     M: rows, K: layer.inFeatures, N: layer.outFeatures, activation: call.activation ?? 0, packed: layer.packed,
   });
   return out;
-}
-
-/** norm(x [+ residual]) over rows; in place when `out` is x. */
-export async function runNorm(engine: Engine, scope: Scope, x: Tensor<'float32'>, layer: Norm, residual?: Tensor<'float32'>, out?: Tensor<'float32'>): Promise<Tensor<'float32'>> {
-  const dim = layer.weight.size;
-  const target = out ?? scope.f32(x.shape);
-  await engine.run('norm', { out: target, x, residual, weight: layer.weight, bias: layer.bias }, { rows: x.size / dim, dim, eps: layer.eps, rms: layer.rms });
-  return target;
 }

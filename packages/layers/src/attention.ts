@@ -1,6 +1,7 @@
 import type { Engine } from '@attnflow/kernels';
 import type { Scope, Tensor, TensorRef } from '@attnflow/tensor';
-import { runLinear, type Linear } from '@attnflow/kernels';
+import type { KVCache } from './cache.js';
+import { runLinear, type Linear } from './linear.js';
 
 /** How a model's attention computes scores: the variants are numbers, not subclasses. */
 export interface AttentionRecipe {
@@ -23,15 +24,6 @@ export interface CrossAttentionWeights {
   query: Linear;
   keyValue: Linear;
   out: Linear;
-}
-
-/** Keys and values of the positions seen so far, per batch row: key/value (batch, capacity, inner). */
-export interface KVCache {
-  key: Tensor<'float32'>;
-  value: Tensor<'float32'>;
-  capacity: number;
-  /** Positions filled. */
-  length: number;
 }
 
 export interface AttentionContext {

@@ -1,5 +1,13 @@
 import { Tensor, type SharedArena } from '@attnflow/tensor';
-import type { KVCache } from '@attnflow/encoder';
+
+/** Keys and values of the positions seen so far, per batch row: key/value (batch, capacity, inner). */
+export interface KVCache {
+  key: Tensor<'float32'>;
+  value: Tensor<'float32'>;
+  capacity: number;
+  /** Positions filled. */
+  length: number;
+}
 
 /** An empty key/value cache for `rows` sequences of up to `capacity` positions: key/value (rows, capacity, inner). */
 export function createCache(rows: number, capacity: number, inner: number, arena?: SharedArena): KVCache {

@@ -1,6 +1,6 @@
 import type { Engine } from '@attnflow/kernels';
 import type { Scope, Tensor } from '@attnflow/tensor';
-import { runLinear, type Linear } from '@attnflow/kernels';
+import { runLinear, type Linear } from './linear.js';
 
 /** Position-wise FFN: down(act(up x)), or the gated form down(act(gate x) * (up x)) (T5 v1.1, Llama). */
 export interface FeedForwardWeights {

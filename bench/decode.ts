@@ -56,8 +56,7 @@ export async function decodeBench(): Promise<string> {
       let first = 0;
       let count = 0;
       let t1 = 0;
-      await generateTokens(session, logits, [prompt], {
-        maxNewTokens: newTokens, padTokenId: 0,
+      await generateTokens(session, logits, [prompt], { maxNewTokens: newTokens, padTokenId: 0 }, {
         onToken: () => {
           if (count++ === 0) {
             first = performance.now() - t0;

@@ -13,7 +13,7 @@ describe('one-call task helpers on the fixture models', () => {
     const exp = readJson('bert', 'expected.json');
     const ref = readExpected('bert', 'expected.safetensors').get('batch.sentence_embedding')!.data;
     for (const batchSize of [1, 2, 32]) {
-      const out = await embed(fixture('bert'), exp.texts, { batchSize });
+      const out = await embed(fixture('bert'), exp.texts, { batching: { batchSize } });
       expect(out.length).toBe(exp.texts.length);
       expectClose(Float32Array.from(out.flatMap((e) => [...e])), ref, 1e-4, `batchSize ${batchSize}`);
     }
@@ -48,20 +48,21 @@ describe('one-call task helpers on the fixture models', () => {
 
   it('generate, translate, summarize reproduce the greedy reference', async () => {
     const g = readJson('gpt2', 'expected.json');
-    const out = await generate(fixture('gpt2'), [g.prompts[1]], { maxNewTokens: 16 });
+    const out = await generate(fixture('gpt2'), [g.prompts[1]], { decoder: { maxNewTokens: 16 } });
     expect(out[0].tokens).toEqual(g['prompt1.greedy_ids'].slice(g['prompt1.input_ids'].length));
     const m = readJson('marian', 'expected.json');
-    const tr = await translate(fixture('marian'), m.sources, { maxNewTokens: 12 });
+    const tr = await translate(fixture('marian'), m.sources, { decoder: { maxNewTokens: 12 } });
     tr.forEach((r, j) => expect(r.tokens).toEqual(m.greedy_ids[j].slice(1, 1 + r.tokens.length)));
     const b = readJson('bart', 'expected.json');
-    const su = await summarize(fixture('bart'), b.sources, { maxNewTokens: 12, numBeams: 3 });
-    su.forEach((r, j) => expect([3, ...r.tokens]).toEqual(b.beam3_ids[j].slice(0, 1 + r.tokens.length)));
+    const su = await summarize(fixture('bart'), b.sources, { decoder: { maxNewTokens: 12, numBeams: 3 } });
+    const start = readJson('bart', 'config.json').decoder_start_token_id;
+    su.forEach((r, j) => expect([start, ...r.tokens]).toEqual(b.beam3_ids[j].slice(0, 1 + r.tokens.length)));
   });
 
   it('generateStream emits tokens as they are produced and can be cancelled', async () => {
     const g = readJson('gpt2', 'expected.json');
     const model = loadModel(fixture('gpt2'));
-    const events = await firstValueFrom(generateStream(model, g.prompts[2], { maxNewTokens: 16 }).pipe(toArray()));
+    const events = await firstValueFrom(generateStream(model, g.prompts[2], { decoder: { maxNewTokens: 16 } }).pipe(toArray()));
     expect(events.filter((e) => e.token >= 0).map((e) => e.token)).toEqual(g['prompt2.greedy_ids'].slice(g['prompt2.input_ids'].length));
     expect(events.map((e) => e.text).join('')).toBe(g['prompt2.greedy_text']);
   });

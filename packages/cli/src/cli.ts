@@ -7,6 +7,12 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
+/** Parsed flags, as node:util's parseArgs gives them. */
+export type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+/** A flag that takes one value (strings only: parseArgs gives booleans for boolean flags). */
+export const str = (x: Values[string]): string | undefined => (typeof x === 'string' ? x : undefined);
+
 export interface Command {
   name: string;
   summary: string;
@@ -14,7 +20,7 @@ export interface Command {
   options: NonNullable<ParseArgsConfig['options']>;
   /** Lines of option help, aligned by hand. */
   help: string;
-  run(values: Record<string, any>, positionals: string[]): Promise<number>;
+  run(values: Values, positionals: string[]): Promise<number>;
 }
 
 export function parse(cmd: Command, argv: string[]) {
@@ -29,14 +35,16 @@ export function commandHelp(cmd: Command): string {
   return `attnflow ${cmd.name} — ${cmd.summary}\n\nUsage: ${cmd.usage}\n\n${cmd.help.trimEnd()}\n  -h, --help            this help\n`;
 }
 
-export const int = (v: string | undefined, name: string, min = 0): number | undefined => {
+export const int = (raw: Values[string], name: string, min = 0): number | undefined => {
+  const v = str(raw);
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer ≥ ${min}, got "${v}"`);
   return n;
 };
 
-export const num = (v: string | undefined, name: string): number | undefined => {
+export const num = (raw: Values[string], name: string): number | undefined => {
+  const v = str(raw);
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got "${v}"`);

@@ -1,5 +1,6 @@
 import { logSoftmax } from '@attnflow/kernels';
-import { applyRepetitionPenalty, argmax, sample, samplingDistribution, seededRandom, type SamplingOptions } from './sampling.js';
+import { eosIds, type GenerationConfig } from './config.js';
+import { applyRepetitionPenalty, argmax, sample, samplingDistribution, seededRandom } from './sampling.js';
 
 /**
  * What generation needs from a model: feed new tokens for every row, get the logits of each row's last
@@ -15,18 +16,8 @@ export interface DecodingSession {
   dispose(): void;
 }
 
-export interface GenerateOptions extends SamplingOptions {
-  maxNewTokens?: number;
-  /** Sample instead of taking the most likely token. Default false (greedy). */
-  doSample?: boolean;
-  seed?: number;
-  repetitionPenalty?: number;
-  eosTokenId?: number | number[];
-  padTokenId?: number;
-  /** Beam search with this many beams (> 1). */
-  numBeams?: number;
-  lengthPenalty?: number;
-  earlyStopping?: boolean;
+/** What a caller can attach to one decoding run, besides the configuration. */
+export interface DecodeHooks {
   /** Called as each row produces a token (not for beam search, whose tokens are known only at the end). */
   onToken?: (row: number, token: number) => void;
   /** Stops a row when its generated tokens end with any of these sequences (stop strings, tokenized). */
@@ -35,24 +26,25 @@ export interface GenerateOptions extends SamplingOptions {
   signal?: AbortSignal;
 }
 
-const eosSet = (eos: number | number[] | undefined) => new Set(eos === undefined ? [] : [eos].flat());
+/** A configuration with its length settled: how many tokens this run may generate at most. */
+export type DecodeConfig = GenerationConfig & { maxNewTokens: number };
 
 /**
  * Greedy decoding or sampling for every row of a session. `prompts` are each row's tokens so far (for the
  * repetition penalty); the session has already consumed them and `first` holds the logits after them.
  * Returns the generated tokens per row; rows that finished early are padded with padTokenId.
  */
-export async function generateTokens(session: DecodingSession, first: Float32Array, prompts: number[][], options: GenerateOptions = {}): Promise<number[][]> {
-  const { maxNewTokens = 20, doSample = false, repetitionPenalty = 1, padTokenId = 0 } = options;
-  const eos = eosSet(options.eosTokenId);
-  const random = seededRandom(options.seed ?? 0);
+export async function generateTokens(session: DecodingSession, first: Float32Array, prompts: number[][], config: DecodeConfig, hooks: DecodeHooks = {}): Promise<number[][]> {
+  const { maxNewTokens, doSample = false, repetitionPenalty = 1, padTokenId = 0 } = config;
+  const eos = eosIds(config);
+  const random = seededRandom(config.seed ?? 0);
   const V = session.vocabSize;
   const rows = session.rows;
   const out: number[][] = Array.from({ length: rows }, () => []);
   const done = new Array<boolean>(rows).fill(false);
   let logits = first;
   for (let step = 0; step < maxNewTokens; step++) {
-    options.signal?.throwIfAborted();
+    hooks.signal?.throwIfAborted();
     const next = new Int32Array(rows);
     for (let r = 0; r < rows; r++) {
       if (done[r]) {
@@ -61,11 +53,11 @@ export async function generateTokens(session: DecodingSession, first: Float32Arr
       }
       const row = logits.subarray(r * V, (r + 1) * V);
       if (repetitionPenalty !== 1) applyRepetitionPenalty(row, [...prompts[r], ...out[r]], repetitionPenalty);
-      const token = doSample ? sample(samplingDistribution(row, options), random) : argmax(row);
+      const token = doSample ? sample(samplingDistribution(row, config), random) : argmax(row);
       next[r] = token;
       out[r].push(token);
-      options.onToken?.(r, token);
-      if (eos.has(token) || endsWithStop(out[r], options.stopSequences)) done[r] = true;
+      hooks.onToken?.(r, token);
+      if (eos.has(token) || endsWithStop(out[r], hooks.stopSequences)) done[r] = true;
     }
     if (done.every(Boolean) || step === maxNewTokens - 1) break;
     logits = await session.step(next, 1);
@@ -88,11 +80,11 @@ interface Hypothesis {
  * beams of one input adjacent, and has consumed the prompts; `first` holds the logits after them.
  * Returns the best finished hypothesis (generated tokens only) per input.
  */
-export async function beamSearch(session: DecodingSession, first: Float32Array, inputs: number, options: GenerateOptions = {}): Promise<number[][]> {
-  const { maxNewTokens = 20, lengthPenalty = 1, earlyStopping = true } = options;
-  const K = options.numBeams ?? 1;
-  const eos = eosSet(options.eosTokenId);
-  const pad = options.padTokenId ?? 0;
+export async function beamSearch(session: DecodingSession, first: Float32Array, inputs: number, config: DecodeConfig, hooks: DecodeHooks = {}): Promise<number[][]> {
+  const { maxNewTokens, lengthPenalty = 1, earlyStopping = true } = config;
+  const K = config.numBeams ?? 1;
+  const eos = eosIds(config);
+  const pad = config.padTokenId ?? 0;
   const V = session.vocabSize;
   if (session.rows !== inputs * K) throw new RangeError(`beam search needs ${inputs * K} session rows, got ${session.rows}`);
   const scores = Float64Array.from({ length: inputs * K }, (_, r) => (r % K === 0 ? 0 : -1e9));
@@ -111,7 +103,7 @@ export async function beamSearch(session: DecodingSession, first: Float32Array, 
   const logp = new Float64Array(V);
   let logits = first;
   for (let step = 0; step < maxNewTokens; step++) {
-    options.signal?.throwIfAborted();
+    hooks.signal?.throwIfAborted();
     const order: number[] = [];
     const next = new Int32Array(inputs * K);
     const nextScores = new Float64Array(inputs * K);
@@ -169,4 +161,19 @@ export async function beamSearch(session: DecodingSession, first: Float32Array, 
     logits = await session.step(next, 1);
   }
   return finished.map((list) => list[0]?.tokens ?? []);
+}
+
+/**
+ * Greedy/sampled decoding, or beam search when numBeams > 1, over a session that has read its prompts; the
+ * session is always freed. `prompts` are the rows' tokens so far (for the repetition penalty).
+ */
+export async function decode(
+  started: Promise<{ session: DecodingSession; logits: Float32Array }>, prompts: number[][], config: DecodeConfig, hooks: DecodeHooks = {},
+): Promise<number[][]> {
+  const { session, logits } = await started;
+  try {
+    return (config.numBeams ?? 1) > 1 ? await beamSearch(session, logits, prompts.length, config, hooks) : await generateTokens(session, logits, prompts, config, hooks);
+  } finally {
+    session.dispose();
+  }
 }

@@ -2,3 +2,4 @@ export * from './stack.js';
 export * from './sampling.js';
 export * from './generate.js';
 export * from './stream.js';
+export * from './config.js';

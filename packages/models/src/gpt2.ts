@@ -4,12 +4,14 @@
  * (in, out) and transposed once at load.
  */
 import { Checkpoint, Weights } from '@attnflow/checkpoint';
-import { decoderStack, type DecodingSession } from '@attnflow/decoder';
+import { decoderStack, type DecodeHooks, type DecodingSession, type GenerationConfig, type TokenEvent } from '@attnflow/decoder';
 import { embed, maskedPositions, type EmbeddingRecipe, type EmbeddingWeights } from '@attnflow/embedding';
 import { sharedEngine, type Activation, type Engine } from '@attnflow/kernels';
 import { activationFromName, createCache, disposeCache, loadLinear, loadNorm, reorderCache, runLinear, type BlockRecipe, type BlockWeights, type KVCache, type Linear, type Norm } from '@attnflow/layers';
 import { Scope, type Tensor } from '@attnflow/tensor';
 import { ConfigError, ConfigReader } from './config.js';
+import type { Observable } from 'rxjs';
+import { generateCausal, readGenerationConfig, streamGeneration, type CausalLM } from './generation.js';
 
 export interface Gpt2Recipe {
   vocabSize: number;
@@ -45,7 +47,7 @@ export function gpt2Recipe(cfg: ConfigReader): Gpt2Recipe {
   });
 }
 
-export class Gpt2Model {
+export class Gpt2Model implements CausalLM {
   readonly blockRecipe: BlockRecipe;
   readonly embeddingRecipe: EmbeddingRecipe;
   readonly lmHead: Linear;
@@ -56,6 +58,7 @@ export class Gpt2Model {
     readonly layers: BlockWeights[],
     readonly finalNorm: Norm,
     readonly engine: Engine,
+    readonly generationConfig: GenerationConfig,
     private readonly owned: Tensor[],
   ) {
     this.blockRecipe = { attention: { numHeads: recipe.numHeads, headDim: recipe.headDim, scale: 1 / Math.sqrt(recipe.headDim) }, placement: 'pre', activation: recipe.activation };
@@ -83,7 +86,7 @@ export class Gpt2Model {
     const finalNorm = loadNorm(t.scope('ln_f'), H, r.layerNormEps);
     // Causal-mask buffers of old checkpoints and a stored copy of the tied LM head carry no information.
     root.ignore(/(^|\.)attn\.(bias|masked_bias)$|^lm_head\.weight$/);
-    return new Gpt2Model(r, embeddings, layers, finalNorm, engine, root.finish());
+    return new Gpt2Model(r, embeddings, layers, finalNorm, engine, readGenerationConfig(dir, cfg), root.finish());
   }
 
   /**
@@ -128,6 +131,15 @@ export class Gpt2Model {
       session.dispose();
       throw e;
     }
+  }
+
+  /** Continuations of token prompts with this model's generation settings under `config`. */
+  generate(prompts: number[][], config?: GenerationConfig, hooks?: DecodeHooks): Promise<number[][]> {
+    return generateCausal(this, prompts, config, hooks);
+  }
+
+  generateStream(prompts: number[][], config: GenerationConfig | undefined, decodeText: (ids: number[]) => string, stopSequences?: number[][]): Observable<TokenEvent> {
+    return streamGeneration(this, (c, hooks) => this.generate(prompts, c, hooks), config, decodeText, stopSequences);
   }
 
   dispose(): void {

@@ -4,6 +4,7 @@ import { sharedEngine, type Engine } from '@attnflow/kernels';
 import { Tokenizer } from '@attnflow/tokenizer';
 import { BERT_ARCHITECTURES, BertModel } from './bert.js';
 import { ConfigError, ConfigReader } from './config.js';
+import type { CausalLM } from './generation.js';
 import { Gpt2Model } from './gpt2.js';
 import { SEQ2SEQ_ARCHITECTURES, Seq2SeqModel } from './seq2seq.js';
 
@@ -17,7 +18,7 @@ export interface SentenceTransformerSettings {
 
 export type LoadedModel =
   | { kind: 'encoder'; dir: string; model: BertModel; tokenizer: Tokenizer; config: ConfigReader; sentence?: SentenceTransformerSettings }
-  | { kind: 'causal'; dir: string; model: Gpt2Model; tokenizer: Tokenizer; config: ConfigReader }
+  | { kind: 'causal'; dir: string; model: CausalLM; tokenizer: Tokenizer; config: ConfigReader }
   | { kind: 'seq2seq'; dir: string; model: Seq2SeqModel; tokenizer: Tokenizer; config: ConfigReader };
 
 export const SUPPORTED_ARCHITECTURES = [...BERT_ARCHITECTURES, 'GPT2LMHeadModel', 'GPT2Model', ...SEQ2SEQ_ARCHITECTURES];
@@ -55,8 +56,4 @@ function readSentenceTransformer(dir: string): SentenceTransformerSettings | und
     pooling = cfg.pooling_mode_cls_token ? 'cls' : cfg.pooling_mode_max_tokens ? 'max' : 'mean';
   }
   return { pooling, normalize: modules.some((m) => m.type.endsWith('Normalize')) };
-}
-
-export function disposeModel(m: LoadedModel): void {
-  m.model.dispose();
 }

@@ -6,13 +6,15 @@
  *          pre-LN, no biases, unscaled scores, ReLU or gated-GELU FFN.
  */
 import { Checkpoint, Weights } from '@attnflow/checkpoint';
-import { decoderStack, type DecodingSession } from '@attnflow/decoder';
+import { decoderStack, resolveGenerationConfig, type DecodeHooks, type DecodingSession, type GenerationConfig, type TokenEvent } from '@attnflow/decoder';
 import { embed, rangePositions, relativePositionBias, sinusoidalTable, type EmbeddingRecipe, type EmbeddingWeights } from '@attnflow/embedding';
 import { encoderStack } from '@attnflow/encoder';
 import { Activation, sharedEngine, type Engine } from '@attnflow/kernels';
 import { activationFromName, createCache, crossKeyValues, disposeCache, fuseLinears, loadLinear, loadNorm, reorderCache, runLinear, type BlockRecipe, type BlockWeights, type CrossAttentionWeights, type KVCache, type Linear, type Norm } from '@attnflow/layers';
 import { Scope, Tensor } from '@attnflow/tensor';
 import { ConfigError, ConfigReader } from './config.js';
+import type { Observable } from 'rxjs';
+import { generateSeq2Seq, readGenerationConfig, streamGeneration, type Seq2SeqLM } from './generation.js';
 
 export type Seq2SeqFamily = 'bart' | 'marian' | 't5';
 
@@ -154,7 +156,7 @@ export interface Encoded {
   dispose(): void;
 }
 
-export class Seq2SeqModel {
+export class Seq2SeqModel implements Seq2SeqLM<Seq2SeqInputs, Encoded> {
   readonly blockRecipe: BlockRecipe;
   readonly embeddingRecipe: EmbeddingRecipe;
   readonly lmHead: Linear;
@@ -166,6 +168,7 @@ export class Seq2SeqModel {
     lmHeadWeight: Tensor<'float32'>,
     finalLogitsBias: Tensor<'float32'> | undefined,
     readonly engine: Engine,
+    readonly generationConfig: GenerationConfig,
     private readonly owned: Tensor[],
   ) {
     this.blockRecipe = { attention: { numHeads: recipe.numHeads, headDim: recipe.headDim, scale: recipe.attentionScale }, placement: recipe.placement, activation: recipe.activation };
@@ -262,7 +265,9 @@ export class Seq2SeqModel {
       finalLogitsBias = flb?.reshape([r.vocabSize]);
     }
     owned.push(...root.finish());
-    return new Seq2SeqModel(r, encoder, decoder, lmHead, finalLogitsBias, engine, owned);
+    const { decoderStartTokenId, eosTokenId, padTokenId } = r;
+    const generation = resolveGenerationConfig({ decoderStartTokenId, eosTokenId, padTokenId }, readGenerationConfig(dir, cfg));
+    return new Seq2SeqModel(r, encoder, decoder, lmHead, finalLogitsBias, engine, generation, owned);
   }
 
   /** Runs the encoder once over a right-padded batch (with its attention weights when asked). */
@@ -314,16 +319,26 @@ export class Seq2SeqModel {
    * A decoding session for the encoded batch (each input repeated `beams` times), after the decoder start token:
    * the session and the logits for the first generated token.
    */
-  async start(encoded: Encoded, options: { maxNewTokens: number; beams?: number }): Promise<{ session: DecodingSession; logits: Float32Array }> {
+  async start(encoded: Encoded, options: { maxNewTokens: number; beams?: number; decoderStartTokenId?: number }): Promise<{ session: DecodingSession; logits: Float32Array }> {
     const beams = options.beams ?? 1;
     const session = await Seq2SeqSession.create(this, encoded, beams, options.maxNewTokens + 1);
     try {
-      const start = new Int32Array(encoded.batch * beams).fill(this.recipe.decoderStartTokenId);
+      const start = new Int32Array(encoded.batch * beams).fill(options.decoderStartTokenId ?? this.recipe.decoderStartTokenId);
       return { session, logits: await session.feed(start, 1, false) };
     } catch (e) {
       session.dispose();
       throw e;
     }
+  }
+
+  /** Outputs for a right-padded batch of sources with this model's generation settings under `config`. */
+  generate(inputs: Seq2SeqInputs, config?: GenerationConfig, hooks?: DecodeHooks): Promise<number[][]> {
+    return generateSeq2Seq(this, inputs, config, hooks);
+  }
+
+  /** One source's output as it is produced. */
+  generateStream(inputs: Seq2SeqInputs, config: GenerationConfig | undefined, decodeText: (ids: number[]) => string, stopSequences?: number[][]): Observable<TokenEvent> {
+    return streamGeneration(this, (c, hooks) => this.generate(inputs, c, hooks), config, decodeText, stopSequences);
   }
 
   dispose(): void {

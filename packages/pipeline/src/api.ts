@@ -1,9 +1,9 @@
-import { loadModel, type LoadedModel } from '@attnflow/models';
+import { loadModel, type LoadedModel, type TokenEvent } from '@attnflow/models';
 import type { Answer, Entity } from '@attnflow/head';
-import { from, lastValueFrom, toArray } from 'rxjs';
+import { from, lastValueFrom, toArray, type Observable } from 'rxjs';
 import { runTask } from './operators.js';
 import type { BatchingOptions } from './batching.js';
-import type { ClassifyOptions, EmbedOptions, EncodeOptions, FillMaskOptions, FillMaskPrediction, GenerationOptions, GenerationResult, QaOptions, TaskName } from './tasks/index.js';
+import { mergeTaskOptions, promptStream, type FillMaskPrediction, type GenerationResult, type TaskName, type TaskOptionsInput, type TaskResults } from './tasks/index.js';
 
 /** A loaded model, or the path of a Hugging Face model directory (loaded once and kept). */
 export type ModelRef = LoadedModel | string;
@@ -19,41 +19,59 @@ export function resolveModel(ref: ModelRef): LoadedModel {
   return m;
 }
 
-async function all<R>(ref: ModelRef, task: TaskName, records: { text: string; pair?: string }[], options: object): Promise<R[]> {
+/**
+ * Options of an API call: the stages of a pipeline file (`tokenizer`, `decoder`, `head`) with the same names and
+ * types, and `batching`.
+ * @example embed('models/mini-bert', texts, { head: { pooling: 'cls' }, batching: { batchSize: 8 } })
+ */
+export type CallOptions<N extends TaskName> = TaskOptionsInput<N> & { batching?: BatchingOptions };
+
+async function all<N extends TaskName>(ref: ModelRef, task: N, records: { text: string; pair?: string }[], options: CallOptions<N>): Promise<TaskResults[N][]> {
   const model = resolveModel(ref);
-  const rows = await lastValueFrom(from(records.map((r, index) => ({ ...r, index }))).pipe(runTask(model, task, options as never), toArray()), { defaultValue: [] });
-  return rows.map((r) => r.result as R);
+  const rows = await lastValueFrom(from(records.map((r, index) => ({ ...r, index }))).pipe(runTask(model, task, mergeTaskOptions(options), options.batching), toArray()), { defaultValue: [] });
+  return rows.map((r) => r.result);
 }
 
-/** Sentence embeddings (mean-pooled and L2-normalised unless the model or options say otherwise). */
-export async function embed(model: ModelRef, texts: string[], options: EmbedOptions & BatchingOptions = {}): Promise<Float32Array[]> {
-  return (await all<{ embedding: Float32Array }>(model, 'embed', texts.map((text) => ({ text })), options)).map((r) => r.embedding);
+const texts = (list: string[]) => list.map((text) => ({ text }));
+
+/** Sentence embeddings (the model's pooling, else mean, L2-normalised unless the model or options say otherwise). */
+export async function embed(model: ModelRef, list: string[], options: CallOptions<'embed'> = {}): Promise<Float32Array[]> {
+  return (await all(model, 'embed', texts(list), options)).map((r) => r.embedding);
 }
 
-export function classify(model: ModelRef, texts: string[], options: ClassifyOptions & BatchingOptions = {}) {
-  return all<{ label: string; score: number; labels: { label: string; score: number }[] }>(model, 'classify', texts.map((text) => ({ text })), options);
+export function classify(model: ModelRef, list: string[], options: CallOptions<'classify'> = {}) {
+  return all(model, 'classify', texts(list), options);
 }
 
-export async function extractEntities(model: ModelRef, texts: string[], options: EncodeOptions & BatchingOptions = {}): Promise<Entity[][]> {
-  return (await all<{ entities: Entity[] }>(model, 'ner', texts.map((text) => ({ text })), options)).map((r) => r.entities);
+export async function extractEntities(model: ModelRef, list: string[], options: CallOptions<'ner'> = {}): Promise<Entity[][]> {
+  return (await all(model, 'ner', texts(list), options)).map((r) => r.entities);
 }
 
-export async function answer(model: ModelRef, question: string, context: string, options: QaOptions = {}): Promise<Answer | { answer: null; score: 0 }> {
-  return (await all<Answer>(model, 'qa', [{ text: question, pair: context }], options))[0];
+export async function answer(model: ModelRef, question: string, context: string, options: CallOptions<'qa'> = {}): Promise<Answer | { answer: null; score: 0 }> {
+  return (await all(model, 'qa', [{ text: question, pair: context }], options))[0];
 }
 
-export async function fillMask(model: ModelRef, texts: string[], options: FillMaskOptions & BatchingOptions = {}): Promise<FillMaskPrediction[][][]> {
-  return (await all<{ masks: FillMaskPrediction[][] }>(model, 'fill-mask', texts.map((text) => ({ text })), options)).map((r) => r.masks);
+export async function fillMask(model: ModelRef, list: string[], options: CallOptions<'fill-mask'> = {}): Promise<FillMaskPrediction[][][]> {
+  return (await all(model, 'fill-mask', texts(list), options)).map((r) => r.masks);
 }
 
-export function generate(model: ModelRef, prompts: string[], options: GenerationOptions & BatchingOptions = {}): Promise<GenerationResult[]> {
-  return all<GenerationResult>(model, 'generate', prompts.map((text) => ({ text })), options);
+export function generate(model: ModelRef, prompts: string[], options: CallOptions<'generate'> = {}): Promise<GenerationResult[]> {
+  return all(model, 'generate', texts(prompts), options);
 }
 
-export function translate(model: ModelRef, texts: string[], options: GenerationOptions & BatchingOptions = {}): Promise<GenerationResult[]> {
-  return all<GenerationResult>(model, 'translate', texts.map((text) => ({ text })), options);
+export function translate(model: ModelRef, list: string[], options: CallOptions<'translate'> = {}): Promise<GenerationResult[]> {
+  return all(model, 'translate', texts(list), options);
 }
 
-export function summarize(model: ModelRef, texts: string[], options: GenerationOptions & BatchingOptions = {}): Promise<GenerationResult[]> {
-  return all<GenerationResult>(model, 'summarize', texts.map((text) => ({ text })), options);
+export function summarize(model: ModelRef, list: string[], options: CallOptions<'summarize'> = {}): Promise<GenerationResult[]> {
+  return all(model, 'summarize', texts(list), options);
+}
+
+/**
+ * Tokens of one prompt as they are produced, with text deltas that never split a character; unsubscribing
+ * stops generation (greedy or sampled; beams are for the batch functions).
+ */
+export function generateStream(model: ModelRef, prompt: string, options: CallOptions<'generate'> = {}): Observable<TokenEvent> {
+  const { tokenizer, decoder } = mergeTaskOptions(options);
+  return promptStream(resolveModel(model), prompt, tokenizer, decoder);
 }

@@ -9,7 +9,7 @@ import { batchRecords, type BatchingOptions } from './batching.js';
 import { arrowTable, deadLetterRecord, jsonRecord, type OutputRow } from './outputs.js';
 import { createProgress, type Progress } from './progress.js';
 import { readSource, sourceBytes, type SourceConfig, type SourceRecord } from './sources.js';
-import { TASKS, TaskError, type TaskName, type TextRecord } from './tasks/index.js';
+import { checkTask, runTaskBatch, type TaskName, type TaskOptions, type TaskResults, type TextRecord } from './tasks/index.js';
 
 export interface SinkConfig {
   type: 'jsonl' | 'arrow' | 'stdout';
@@ -20,13 +20,13 @@ export interface SinkConfig {
   includeText?: boolean;
 }
 
-export interface JobConfig {
+export interface JobConfig<N extends TaskName = TaskName> {
   model: string;
-  task: TaskName;
+  task: N;
   source: SourceConfig;
   sink: SinkConfig;
-  /** Options of the task (from the pipeline's stages). */
-  options: Record<string, unknown>;
+  /** Options of the task's stages (from the pipeline file's `stages`, or CLI flags). */
+  options: TaskOptions<N>;
   batching: BatchingOptions;
 }
 
@@ -169,9 +169,7 @@ async function finishedRun(output: string, deadLetter: string | undefined, sinkT
 }
 
 export async function runJob(model: LoadedModel, cfg: JobConfig, run: RunOptions = {}): Promise<JobSummary> {
-  const task = TASKS[cfg.task];
-  if (!task) throw new JobError(`unknown task "${cfg.task}"`);
-  if (!task.kinds.includes(model.kind)) throw new TaskError(`task "${cfg.task}" cannot run on ${model.dir} (${model.config.architecture}); it needs ${task.kinds.join(' or ')} models`);
+  checkTask(model, cfg.task, cfg.options);
   const p = paths(cfg.sink);
   if (run.resume && !p.checkpoint) throw new JobError('--resume needs a file sink (jsonl or arrow), not stdout');
   const chunkSize = run.chunkSize ?? 256;
@@ -248,12 +246,12 @@ export async function runJob(model: LoadedModel, cfg: JobConfig, run: RunOptions
     tap((r) => bySeq.set(r.seq, r)),
     mergeMap((r) => from([{ index: r.seq, text: r.text, pair: r.pair, source: { file: r.file, line: r.line } } satisfies TextRecord])),
     batchRecords(cfg.batching),
-    concatMap(async (batch) => runIsolating(model, cfg.task, batch, cfg.options)),
+    concatMap(async (batch) => runIsolating(model, cfg, batch)),
     mergeMap((rows) => from(rows)),
     mergeMap(({ record, result, error, tokens }) => {
       const src = bySeq.get(record.index)!;
       bySeq.delete(record.index);
-      return from([{ seq: record.index, row: rowOf(src, error ? { error } : { result: result as Record<string, unknown> }), tokens }]);
+      return from([{ seq: record.index, row: rowOf(src, error ? { error } : { result }), tokens }]);
     }),
   );
 
@@ -328,20 +326,19 @@ export async function runJob(model: LoadedModel, cfg: JobConfig, run: RunOptions
  */
 interface BatchRow {
   record: TextRecord;
-  result: unknown;
+  result?: TaskResults[TaskName];
   error?: string;
   tokens: number;
 }
 
-async function runIsolating(model: LoadedModel, name: TaskName, batch: TextRecord[], options: Record<string, unknown>): Promise<BatchRow[]> {
-  const task = TASKS[name];
+async function runIsolating(model: LoadedModel, job: Pick<JobConfig, 'task' | 'options'>, batch: TextRecord[]): Promise<BatchRow[]> {
   try {
-    const out = await task.run(model, batch, options as never);
+    const out = await runTaskBatch(model, job.task, batch, job.options);
     return batch.map((record, i) => ({ record, result: out.results[i], tokens: i === 0 ? out.tokens : 0 }));
   } catch (e) {
     if (batch.length === 1) return [{ record: batch[0], result: undefined, error: (e as Error).message, tokens: 0 }];
     const rows: BatchRow[] = [];
-    for (const record of batch) rows.push(...(await runIsolating(model, name, [record], options)));
+    for (const record of batch) rows.push(...(await runIsolating(model, job, [record])));
     return rows;
   }
 }

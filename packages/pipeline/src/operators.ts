@@ -1,12 +1,14 @@
 import type { EncoderResult, LoadedModel } from '@attnflow/models';
-import { l2Normalize, pool, type PoolingMode } from '@attnflow/head';
 import type { BatchEncoding } from '@attnflow/tokenizer';
 import { concatMap, from, mergeMap, type OperatorFunction } from 'rxjs';
-import { TASKS, type TaskName, type TextRecord } from './tasks/index.js';
 import { batchRecords, inOrder, type BatchingOptions } from './batching.js';
+import { checkTask, runTaskBatch, sentenceEmbeddings, type HeadOptions, type TaskName, type TaskOptions, type TaskResults, type TextRecord } from './tasks/index.js';
 
-/** A batch after the encoder: its encoding and the model's outputs. */
+type Encoder = Extract<LoadedModel, { kind: 'encoder' }>;
+
+/** A batch after the encoder: the model, the batch's encoding and the model's outputs. */
 export interface EncodedBatch {
+  model: Encoder;
   encoding: BatchEncoding;
   output: EncoderResult;
 }
@@ -15,18 +17,13 @@ export interface EncodedBatch {
  * Stage: padded batches → encoder outputs (embeddings + encoder stack + the checkpoint's head).
  * @example from(texts).pipe(tokenize(tok), encode(model), poolEmbeddings())
  */
-export function encode(model: Extract<LoadedModel, { kind: 'encoder' }>, options: { outputAttentions?: boolean; outputHiddenStates?: boolean } = {}): OperatorFunction<BatchEncoding, EncodedBatch> {
-  return concatMap(async (encoding) => ({ encoding, output: await model.model.forward(encoding, options) }));
+export function encode(model: Encoder, options: { outputAttentions?: boolean; outputHiddenStates?: boolean } = {}): OperatorFunction<BatchEncoding, EncodedBatch> {
+  return concatMap(async (encoding) => ({ model, encoding, output: await model.model.forward(encoding, options) }));
 }
 
-/** Stage: encoder outputs → one sentence embedding per text (mean/cls/max pooling, optional L2 normalisation). */
-export function poolEmbeddings(options: { pooling?: PoolingMode; normalize?: boolean } = {}): OperatorFunction<EncodedBatch, Float32Array> {
-  return mergeMap(({ encoding, output }) => {
-    const H = output.hiddenSize;
-    const pooled = pool(options.pooling ?? 'mean', output.lastHiddenState, encoding.attentionMask, encoding.batch, encoding.length, H);
-    if (options.normalize ?? true) l2Normalize(pooled, H);
-    return from(Array.from({ length: encoding.batch }, (_, i) => pooled.slice(i * H, (i + 1) * H)));
-  });
+/** Stage: encoder outputs → one sentence embedding per text (the model's pooling unless `head` says otherwise). */
+export function poolEmbeddings(head: HeadOptions['embed'] = {}): OperatorFunction<EncodedBatch, Float32Array> {
+  return mergeMap(({ model, encoding, output }) => from(sentenceEmbeddings(model, encoding, output, head)));
 }
 
 export interface TaskResult<R = unknown> {
@@ -42,15 +39,15 @@ export interface TaskResult<R = unknown> {
  * run one at a time — the worker pool parallelises inside a batch — so a slow model holds back the source.
  */
 export function runTask<N extends TaskName>(
-  model: LoadedModel, name: N, options: Parameters<(typeof TASKS)[N]['run']>[2] & BatchingOptions = {} as never, firstIndex = 0,
-): OperatorFunction<TextRecord, TaskResult> {
-  const task = TASKS[name];
+  model: LoadedModel, name: N, options: TaskOptions<N>, batching: BatchingOptions = {}, firstIndex = 0,
+): OperatorFunction<TextRecord, TaskResult<TaskResults[N]>> {
+  checkTask(model, name, options);
   return (source) =>
     source.pipe(
-      batchRecords(options),
+      batchRecords(batching),
       concatMap(async (records) => {
-        const out = await task.run(model, records, options as never);
-        return records.map((record, i): TaskResult => ({ record, result: out.results[i], tokens: i === 0 ? out.tokens : 0 }));
+        const out = await runTaskBatch(model, name, records, options);
+        return records.map((record, i): TaskResult<TaskResults[N]> => ({ record, result: out.results[i], tokens: i === 0 ? out.tokens : 0 }));
       }),
       mergeMap((rows) => from(rows)),
       inOrder((r) => r.record.index, firstIndex),

@@ -1,15 +1,15 @@
 import { Field, FixedSizeList, Float32, Int32, Int64, List, Struct, Table, Utf8, makeData, makeVector, vectorFromArray, type DataType, type Vector } from 'apache-arrow';
-import type { TaskName } from './tasks/index.js';
+import type { TaskName, TaskResults } from './tasks/index.js';
 
 /** One finished record: where it came from and what the task produced (or why it failed). */
-export interface OutputRow {
+export interface OutputRow<R = TaskResults[TaskName]> {
   /** Position in the whole input (global, also across shards). */
   index: number;
   file: string;
   line: number;
   text: string;
   pair?: string;
-  result?: Record<string, unknown>;
+  result?: R;
   error?: string;
 }
 
@@ -29,54 +29,54 @@ export function deadLetterRecord(row: OutputRow): Record<string, unknown> {
 const f = (name: string, type: DataType) => new Field(name, type, true);
 const list = (type: DataType) => new List(f('item', type));
 
+type Columns<N extends TaskName> = (results: TaskResults[N][], dim: number) => Record<string, Vector>;
+
+const generated: Columns<'generate' | 'translate' | 'summarize'> = (rs) => ({
+  generated: vectorFromArray(rs.map((x) => x.generated), new Utf8()),
+  tokens: vectorFromArray(rs.map((x) => x.tokens), list(new Int32())),
+});
+
 /** The typed Arrow columns of each task's results. */
-function resultColumns(task: TaskName, rows: OutputRow[], dim: number): Record<string, Vector> {
-  const r = (row: OutputRow) => row.result as any;
-  switch (task) {
-    case 'embed': {
-      const values = new Float32Array(rows.length * dim);
-      rows.forEach((row, i) => values.set(r(row).embedding, i * dim));
-      const child = makeData({ type: new Float32(), length: values.length, nullCount: 0, data: values });
-      return { embedding: makeVector(makeData({ type: new FixedSizeList(dim, new Field('item', new Float32(), false)), length: rows.length, nullCount: 0, child })) };
-    }
-    case 'classify':
-      return {
-        label: vectorFromArray(rows.map((x) => r(x).label), new Utf8()),
-        score: vectorFromArray(rows.map((x) => r(x).score), new Float32()),
-        labels: vectorFromArray(rows.map((x) => r(x).labels), list(new Struct([f('label', new Utf8()), f('score', new Float32())]))),
-      };
-    case 'ner':
-      return {
-        entities: vectorFromArray(rows.map((x) => r(x).entities), list(new Struct([f('group', new Utf8()), f('score', new Float32()), f('word', new Utf8()), f('start', new Int32()), f('end', new Int32())]))),
-      };
-    case 'qa':
-      return {
-        answer: vectorFromArray(rows.map((x) => r(x).answer), new Utf8()),
-        score: vectorFromArray(rows.map((x) => r(x).score), new Float32()),
-        start: vectorFromArray(rows.map((x) => r(x).start ?? null), new Int32()),
-        end: vectorFromArray(rows.map((x) => r(x).end ?? null), new Int32()),
-      };
-    case 'fill-mask':
-      return {
-        masks: vectorFromArray(rows.map((x) => r(x).masks), list(list(new Struct([f('tokenId', new Int32()), f('token', new Utf8()), f('score', new Float32()), f('sequence', new Utf8())])))),
-      };
-    case 'attention':
-      return {
-        tokens: vectorFromArray(rows.map((x) => r(x).tokens), list(new Utf8())),
-        attention: vectorFromArray(rows.map((x) => r(x).attention), list(new Struct([f('layer', new Int32()), f('head', new Int32()), f('query', new Int32()), f('key', new Int32()), f('weight', new Float32())]))),
-      };
-    case 'generate':
-    case 'translate':
-    case 'summarize':
-      return {
-        generated: vectorFromArray(rows.map((x) => r(x).generated), new Utf8()),
-        tokens: vectorFromArray(rows.map((x) => r(x).tokens), list(new Int32())),
-      };
-  }
+const COLUMNS: { [N in TaskName]: Columns<N> } = {
+  embed: (rs, dim) => {
+    const values = new Float32Array(rs.length * dim);
+    rs.forEach((x, i) => values.set(x.embedding, i * dim));
+    const child = makeData({ type: new Float32(), length: values.length, nullCount: 0, data: values });
+    return { embedding: makeVector(makeData({ type: new FixedSizeList(dim, new Field('item', new Float32(), false)), length: rs.length, nullCount: 0, child })) };
+  },
+  classify: (rs) => ({
+    label: vectorFromArray(rs.map((x) => x.label), new Utf8()),
+    score: vectorFromArray(rs.map((x) => x.score), new Float32()),
+    labels: vectorFromArray(rs.map((x) => x.labels), list(new Struct([f('label', new Utf8()), f('score', new Float32())]))),
+  }),
+  ner: (rs) => ({
+    entities: vectorFromArray(rs.map((x) => x.entities), list(new Struct([f('group', new Utf8()), f('score', new Float32()), f('word', new Utf8()), f('start', new Int32()), f('end', new Int32())]))),
+  }),
+  qa: (rs) => ({
+    answer: vectorFromArray(rs.map((x) => x.answer), new Utf8()),
+    score: vectorFromArray(rs.map((x) => x.score), new Float32()),
+    start: vectorFromArray(rs.map((x) => ('start' in x ? x.start : null)), new Int32()),
+    end: vectorFromArray(rs.map((x) => ('end' in x ? x.end : null)), new Int32()),
+  }),
+  'fill-mask': (rs) => ({
+    masks: vectorFromArray(rs.map((x) => x.masks), list(list(new Struct([f('tokenId', new Int32()), f('token', new Utf8()), f('score', new Float32()), f('sequence', new Utf8())])))),
+  }),
+  attention: (rs) => ({
+    tokens: vectorFromArray(rs.map((x) => x.tokens), list(new Utf8())),
+    attention: vectorFromArray(rs.map((x) => x.attention), list(new Struct([f('layer', new Int32()), f('head', new Int32()), f('query', new Int32()), f('key', new Int32()), f('weight', new Float32())]))),
+  }),
+  generate: generated,
+  translate: generated,
+  summarize: generated,
+};
+
+function resultColumns<N extends TaskName>(task: N, rows: OutputRow<TaskResults[N]>[], dim: number): Record<string, Vector> {
+  const build: Columns<N> = COLUMNS[task];
+  return build(rows.map((row) => row.result!), dim);
 }
 
 /** A record batch of finished rows: index (Int64), file, line, text, then the task's columns (dim: embedding width). */
-export function arrowTable(task: TaskName, rows: OutputRow[], includeText: boolean, dim: number): Table {
+export function arrowTable<N extends TaskName>(task: N, rows: OutputRow<TaskResults[N]>[], includeText: boolean, dim: number): Table {
   const cols: Record<string, Vector> = {
     index: vectorFromArray(rows.map((x) => BigInt(x.index)), new Int64()),
     file: vectorFromArray(rows.map((x) => x.file), new Utf8()),

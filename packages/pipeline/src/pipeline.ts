@@ -31,7 +31,7 @@ export class Pipeline {
     const source = (async function* (job: JobConfig) {
       for await (const r of readSource(job.source)) if (!r.error) yield { index: r.index, text: r.text, pair: r.pair, source: { file: r.file, line: r.line } };
     })(this.job);
-    return from(source).pipe(runTask(this.model(), this.job.task, { ...this.job.options, ...this.job.batching } as never));
+    return from(source).pipe(runTask(this.model(), this.job.task, this.job.options, this.job.batching));
   }
 
   async close(): Promise<void> {

@@ -1,31 +1,38 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
-import { isMap, LineCounter, parseDocument, type Document } from 'yaml';
+import { isMap, isNode, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import type { BatchingOptions } from './batching.js';
 import type { JobConfig, SinkConfig } from './job.js';
 import type { SourceConfig } from './sources.js';
-import type { TaskName } from './tasks/index.js';
+import { GENERATION_TASKS, HEAD_KEYS, mergeTaskOptions, type TaskName, type TaskOptions, type TaskOptionsInput } from './tasks/index.js';
 
 /** The JSON Schema of pipeline files (also published as @attnflow/pipeline/pipeline.schema.json). */
-export const PIPELINE_SCHEMA = JSON.parse(readFileSync(new URL('../pipeline.schema.json', import.meta.url), 'utf8')) as Record<string, any>;
+export const PIPELINE_SCHEMA = JSON.parse(readFileSync(new URL('../pipeline.schema.json', import.meta.url), 'utf8')) as JsonSchema;
+
+/** The parts of a JSON Schema that messages walk through. */
+interface JsonSchema {
+  properties?: Record<string, JsonSchema>;
+  items?: JsonSchema;
+  [keyword: string]: unknown;
+}
 
 export interface PipelineSpec {
   version?: 1;
   model: string;
   task: TaskName;
   source: SourceConfig;
-  stages?: {
-    tokenizer?: { maxLength?: number; truncation?: boolean };
-    embedding?: Record<string, never>;
-    encoder?: Record<string, never>;
-    decoder?: Record<string, unknown>;
-    head?: { pooling?: 'mean' | 'cls' | 'max'; normalize?: boolean; topK?: number; maxAnswerTokens?: number };
-  };
+  stages?: Stages;
   batching?: BatchingOptions;
   sink: SinkConfig;
   workers?: number;
 }
+
+/**
+ * `stages` of a pipeline file, in data-path order: the task's options (tokenizer, decoder, head) and the stages
+ * the model configures by itself (embedding, encoder), which take no options yet.
+ */
+export type Stages<N extends TaskName = TaskName> = TaskOptionsInput<N> & { embedding?: Record<string, never>; encoder?: Record<string, never> };
 
 export class PipelineError extends Error {
   override name = 'PipelineError';
@@ -39,18 +46,18 @@ const validateSchema = ajv.compile(PIPELINE_SCHEMA);
 
 /** Where in the file a path of keys points (1-based line:column), for error messages. */
 function locate(doc: Document, lines: LineCounter, path: (string | number)[], key?: string): string {
-  let node: any = path.length ? doc.getIn(path, true) : doc.contents;
-  if (key !== undefined && isMap(node)) node = node.items.find((p: any) => p.key?.value === key)?.key ?? node;
-  const offset = node?.range?.[0];
+  let node: unknown = path.length ? doc.getIn(path, true) : doc.contents;
+  if (key !== undefined && isMap(node)) node = node.items.find((p) => isScalar(p.key) && p.key.value === key)?.key ?? node;
+  const offset = isNode(node) ? node.range?.[0] : undefined;
   if (offset === undefined) return '';
   const { line, col } = lines.linePos(offset);
   return `${line}:${col}`;
 }
 
-function schemaAt(path: (string | number)[]): Record<string, any> {
-  let s = PIPELINE_SCHEMA;
-  for (const p of path) s = s?.properties?.[p] ?? s?.items ?? {};
-  return s;
+function schemaAt(path: (string | number)[]): JsonSchema {
+  let s: JsonSchema | undefined = PIPELINE_SCHEMA;
+  for (const p of path) s = s?.properties?.[p] ?? s?.items;
+  return s ?? {};
 }
 
 function describe(e: ErrorObject, path: (string | number)[]): { message: string; key?: string } {
@@ -85,10 +92,63 @@ export function validatePipeline(value: unknown, file = '<pipeline>', doc?: Docu
   }
   if (problems.length) throw new PipelineError(`invalid pipeline:\n  ${[...new Set(problems)].join('\n  ')}`, [...new Set(problems)]);
   const spec = value as PipelineSpec;
+  problems.push(...stageProblems(spec.task, spec.stages).map((m) => `${file}: ${m}`));
+  if (problems.length) throw new PipelineError(`invalid pipeline:\n  ${problems.join('\n  ')}`, problems);
   if (spec.source.type !== 'stdin' && !spec.source.path) throw new PipelineError(`${file}: source needs "path" for type ${spec.source.type}`);
   if (spec.sink.type !== 'stdout' && !spec.sink.path) throw new PipelineError(`${file}: sink needs "path" for type ${spec.sink.type}`);
   if (spec.task === 'qa' && !spec.source.pairField) throw new PipelineError(`${file}: task qa needs source.pairField (the context column)`);
   return spec;
+}
+
+/**
+ * What the schema cannot say because it depends on the task: which head options it has, and whether it decodes.
+ * Shared by pipeline files and CLI flags, so both refuse the same things with the same words.
+ */
+export function stageProblems(task: TaskName, stages: Stages | undefined): string[] {
+  const problems: string[] = [];
+  const allowed: readonly string[] = HEAD_KEYS[task];
+  for (const key of Object.keys(stages?.head ?? {})) {
+    if (!allowed.includes(key)) problems.push(`stages.head.${key} is not an option of task ${task} (its head options: ${allowed.join(', ') || 'none'})`);
+  }
+  if (stages?.decoder && Object.keys(stages.decoder).length && !GENERATION_TASKS.includes(task)) {
+    problems.push(`stages.decoder applies to tasks that decode (${GENERATION_TASKS.join(', ')}), not to ${task}`);
+  }
+  return problems;
+}
+
+/** A pipeline's stages as task options: the same names and types, nothing renamed or flattened. */
+export function taskOptionsOf<N extends TaskName>(stages: Stages<N> | undefined): TaskOptions<N> {
+  return mergeTaskOptions<N>({ tokenizer: stages?.tokenizer, decoder: stages?.decoder, head: stages?.head });
+}
+
+/** The settings of one task run, wherever they were written: a pipeline file, CLI flags, an API call. */
+export interface TaskSettings<N extends TaskName = TaskName> {
+  options: TaskOptions<N>;
+  batching: BatchingOptions;
+  workers?: number;
+}
+
+const validateSettingsSchema = ajv.compile({
+  type: 'object',
+  additionalProperties: false,
+  properties: { stages: PIPELINE_SCHEMA.properties?.stages, batching: PIPELINE_SCHEMA.properties?.batching, workers: PIPELINE_SCHEMA.properties?.workers },
+});
+
+/**
+ * Checks settings given outside a pipeline file (CLI flags) against the same schema and task rules as pipeline
+ * files, so both have one set of limits; `nameOf` turns a key path (`stages.decoder.numBeams`) into the name
+ * the user wrote (`--beams`).
+ */
+export function validateSettings<N extends TaskName>(task: N, value: unknown, nameOf: (path: string) => string): TaskSettings<N> {
+  if (!validateSettingsSchema(value)) {
+    const problems = (validateSettingsSchema.errors ?? []).map((e) => `${nameOf(e.instancePath.split('/').slice(1).join('.'))} ${e.message}`);
+    throw new PipelineError(problems.join('\n'), problems);
+  }
+  // The schema has checked the shape: from here on the value is what it describes.
+  const settings = value as { stages?: Stages<N>; batching?: BatchingOptions; workers?: number };
+  const problems = stageProblems(task, settings.stages);
+  if (problems.length) throw new PipelineError(problems.join('\n'), problems);
+  return { options: taskOptionsOf(settings.stages), batching: settings.batching ?? {}, workers: settings.workers };
 }
 
 /** Reads and validates a pipeline file: YAML syntax errors and schema errors name the line and column. */
@@ -111,13 +171,6 @@ export function readPipelineFile(file: string): PipelineSpec {
 /** Turns a validated spec into a job, with paths resolved against `baseDir` (the pipeline file's folder). */
 export function jobFromSpec(spec: PipelineSpec, baseDir: string): JobConfig {
   const at = (p: string | undefined) => (p === undefined || isAbsolute(p) ? p : join(baseDir, p));
-  const st = spec.stages ?? {};
-  const options: Record<string, unknown> = { ...st.decoder, ...st.head };
-  if (st.tokenizer?.maxLength !== undefined) {
-    options.maxLength = st.tokenizer.maxLength;
-    options.maxInputTokens = st.tokenizer.maxLength;
-  }
-  if (st.tokenizer?.truncation !== undefined) options.truncation = st.tokenizer.truncation;
   const model = at(spec.model)!;
   if (!existsSync(model)) throw new PipelineError(`model directory ${model} does not exist`);
   return {
@@ -125,7 +178,7 @@ export function jobFromSpec(spec: PipelineSpec, baseDir: string): JobConfig {
     task: spec.task,
     source: { ...spec.source, path: at(spec.source.path) },
     sink: { ...spec.sink, path: at(spec.sink.path), deadLetter: at(spec.sink.deadLetter) },
-    options,
+    options: taskOptionsOf(spec.stages),
     batching: spec.batching ?? {},
   };
 }

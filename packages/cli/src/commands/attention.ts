@@ -6,7 +6,7 @@ import { loadModel } from '@attnflow/models';
 import { attentionMaps } from '@attnflow/pipeline';
 import { findToken } from '@attnflow/tokenizer';
 import { attentionHtml, attentionTable, heatmapGrid, toPng, toSvg, tokenBars } from '@attnflow/viz';
-import { EXIT, UsageError, int, type Command } from '../cli.js';
+import { EXIT, UsageError, int, str, type Command } from '../cli.js';
 import { modelFor } from '../defaults.js';
 
 const FORMATS = ['png', 'svg', 'html', 'arrow'];
@@ -34,15 +34,15 @@ Options:
   --target TEXT         encoder-decoders: the output to attend from (default: the model's own greedy output)`,
   async run(v, pos) {
     if (pos.length !== 1) throw new UsageError('attention takes one text, in quotes');
-    const formats = (v.format ?? FORMATS.join(',')).split(',');
+    const formats = (str(v.format) ?? FORMATS.join(',')).split(',');
     for (const f of formats) if (!FORMATS.includes(f)) throw new UsageError(`--format: "${f}" is not one of ${FORMATS.join(', ')}`);
-    const outDir = v.out ?? 'out/attention';
+    const outDir = str(v.out) ?? 'out/attention';
     const layer = int(v.layer, 'layer') ?? 0;
     const head = int(v.head, 'head') ?? 0;
     const engine = new Engine({ workers: int(v.workers, 'workers') ?? 1 });
     try {
-      const model = loadModel(modelFor('attention', v.model), engine);
-      const stacks = await attentionMaps(model, pos[0], { target: v.target });
+      const model = loadModel(modelFor('attention', str(v.model)), engine);
+      const stacks = await attentionMaps(model, pos[0], { target: str(str(v.target)) });
       mkdirSync(outDir, { recursive: true });
       const written: string[] = [];
       const write = (name: string, data: string | Uint8Array) => {
@@ -57,9 +57,10 @@ Options:
         if (formats.includes('svg')) write(`attention-${name}.svg`, toSvg(grid));
         if (formats.includes('html')) write(`attention-${name}.html`, attentionHtml(maps, title));
         if (formats.includes('arrow')) write(`attention-${name}.arrow`, tableToIPC(attentionTable(maps), 'file'));
-        if (v.token !== undefined && name !== 'cross') {
-          const bars = tokenBars(maps, findToken(maps.queryTokens, v.token), layer, head);
-          const safe = v.token.replace(/[^\p{L}\p{N}_-]+/gu, '_');
+        const token = str(v.token);
+        if (token !== undefined && name !== 'cross') {
+          const bars = tokenBars(maps, findToken(maps.queryTokens, token), layer, head);
+          const safe = token.replace(/[^\p{L}\p{N}_-]+/gu, '_');
           if (formats.includes('png')) write(`attention-${name}-${safe}.png`, await toPng(bars));
           if (formats.includes('svg')) write(`attention-${name}-${safe}.svg`, toSvg(bars));
         }

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { Engine } from '@attnflow/kernels';
 import { explainToken, loadModel, type Explanation } from '@attnflow/models';
 import { toPng, toSvg, tokenBars } from '@attnflow/viz';
-import { EXIT, UsageError, int, type Command } from '../cli.js';
+import { EXIT, UsageError, int, str, type Command } from '../cli.js';
 import { modelFor } from '../defaults.js';
 
 const vec = (xs: number[], n = 6) => `[${xs.slice(0, n).map((x) => x.toFixed(4).padStart(8)).join(',')}${xs.length > n ? `, … (${xs.length} numbers)` : ''} ]`;
@@ -49,20 +49,22 @@ Options:
   --picture FILE        also draw the word's attention as a bar chart (.png or .svg)`,
   async run(v, pos) {
     if (pos.length !== 1) throw new UsageError('explain takes one text, in quotes');
-    if (!v.token) throw new UsageError('explain needs --token WORD (the word whose attention to explain)');
+    const token = str(v.token);
+    if (!token) throw new UsageError('explain needs --token WORD (the word whose attention to explain)');
     const engine = new Engine({ workers: 1 });
     try {
-      const dir = modelFor('explain', v.model);
+      const dir = modelFor('explain', str(v.model));
       const model = loadModel(dir, engine);
       if (model.kind !== 'encoder') throw new UsageError(`explain walks through BERT-family encoders; ${dir} is ${model.config.architecture} (use "attnflow attention" for it)`);
-      const e = await explainToken(model.model, model.tokenizer, pos[0], v.token, int(v.layer, 'layer') ?? 0, int(v.head, 'head') ?? 0);
-      process.stdout.write(v.json ? `${JSON.stringify(e, null, 1)}\n` : `${explanationText(e, dir.split('/').filter(Boolean).pop()!)}\n`);
-      if (v.picture) {
+      const e = await explainToken(model.model, model.tokenizer, pos[0], token, int(v.layer, 'layer') ?? 0, int(v.head, 'head') ?? 0);
+      process.stdout.write(v.json === true ? `${JSON.stringify(e, null, 1)}\n` : `${explanationText(e, dir.split('/').filter(Boolean).pop()!)}\n`);
+      const picture = str(v.picture);
+      if (picture) {
         const maps = { kind: 'self' as const, queryTokens: e.tokens, keyTokens: e.tokens, layers: 1, heads: 1, weights: new Float32Array(e.tokens.length * e.tokens.length) };
         maps.weights.set(e.weights, e.tokenIndex * e.tokens.length);
         const chart = tokenBars(maps, e.tokenIndex, 0, 0, `"${e.token}" attends to… (layer ${e.layer}, head ${e.head})`);
-        writeFileSync(v.picture, v.picture.endsWith('.svg') ? toSvg(chart) : await toPng(chart));
-        process.stderr.write(`picture: ${v.picture}\n`);
+        writeFileSync(picture, picture.endsWith('.svg') ? toSvg(chart) : await toPng(chart));
+        process.stderr.write(`picture: ${picture}\n`);
       }
       return EXIT.ok;
     } finally {

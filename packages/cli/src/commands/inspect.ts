@@ -27,11 +27,11 @@ Options:
       dir, architecture: m.config.architecture, kind: m.kind, parameters,
       recipe,
       tokenizer: { vocabSize: m.tokenizer.vocabSize, model: m.tokenizer.model.constructor.name, file: join(dir, 'tokenizer.json'), sentenceTransformers: existsSync(join(dir, 'modules.json')) },
-      ...(v.tensors ? { tensors } : {}),
+      ...(v.tensors === true ? { tensors } : {}),
     };
     m.model.dispose();
     await engine.close();
-    if (v.json) {
+    if (v.json === true) {
       process.stdout.write(`${JSON.stringify(info, null, 2)}\n`);
       return EXIT.ok;
     }
@@ -42,7 +42,7 @@ Options:
       `  recipe        ${Object.entries(recipe).filter(([, x]) => typeof x !== 'object').map(([k, x]) => `${k}=${x}`).join(' ')}`,
       `  tokenizer     vocabulary ${m.tokenizer.vocabSize}${info.tokenizer.sentenceTransformers ? ', sentence-transformers modules.json' : ''}`,
     ];
-    if (v.tensors) for (const t of tensors) lines.push(`    ${t.name.padEnd(60)} ${t.dtype} [${t.shape.join(', ')}]`);
+    if (v.tensors === true) for (const t of tensors) lines.push(`    ${t.name.padEnd(60)} ${t.dtype} [${t.shape.join(', ')}]`);
     process.stdout.write(`${lines.join('\n')}\n`);
     return EXIT.ok;
   },

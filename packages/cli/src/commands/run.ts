@@ -1,5 +1,5 @@
 import { pipelineFromFile, type JobSummary } from '@attnflow/pipeline';
-import { EXIT, UsageError, int, type Command } from '../cli.js';
+import { EXIT, UsageError, int, str, type Command } from '../cli.js';
 
 export function printSummary(s: JobSummary): void {
   if (s.alreadyComplete) {
@@ -64,15 +64,15 @@ Exit codes: 0 done, 1 error, 2 bad usage, 3 done but some records were dead-lett
   async run(v, pos) {
     if (pos.length !== 1) throw new UsageError('run takes one pipeline file: attnflow run pipelines/embed.yaml');
     const pipeline = pipelineFromFile(pos[0]);
-    if (v.input) pipeline.job.source.path = v.input;
-    if (v.output) {
-      pipeline.job.sink.path = v.output;
+    if (str(v.input)) pipeline.job.source.path = str(v.input);
+    if (str(v.output)) {
+      pipeline.job.sink.path = str(v.output);
       if (!pipeline.spec.sink.deadLetter) pipeline.job.sink.deadLetter = undefined;
     }
     const workers = int(v.workers, 'workers');
     if (workers !== undefined) pipeline.spec.workers = workers;
     try {
-      const summary = await pipeline.run({ resume: v.resume, overwrite: v.overwrite, shard: parseShard(v.shard), progress: v['no-progress'] ? false : undefined, signal: interruptSignal() });
+      const summary = await pipeline.run({ resume: (v.resume === true), overwrite: (v.overwrite === true), shard: parseShard(str(v.shard)), progress: v['no-progress'] === true ? false : undefined, signal: interruptSignal() });
       printSummary(summary);
       return exitCodeOf(summary);
     } finally {

@@ -1,7 +1,7 @@
 import { Checkpoint } from '@attnflow/checkpoint';
 import { Engine } from '@attnflow/kernels';
 import { SelfAttentionModule } from '@attnflow/models';
-import { EXIT, UsageError, int, type Command } from '../cli.js';
+import { EXIT, UsageError, int, str, type Command } from '../cli.js';
 
 export const selfAttentionCommand: Command = {
   name: 'self-attention',
@@ -22,24 +22,26 @@ Options:
   --padding-mask JSON   e.g. [[1,1,1,0,0]]: 0 = masked key
 Prints the output (N, len, embed) and the attention (N, heads, len, len) as JSON.`,
   async run(v) {
-    if (!v.weights || !v.input) throw new UsageError('self-attention needs --weights and --input');
+    const weights = str(v.weights);
+    const input = str(v.input);
+    if (!weights || !input) throw new UsageError('self-attention needs --weights and --input');
     const E = int(v['embed-size'], 'embed-size', 1);
     const heads = int(v.heads, 'heads', 1);
     if (E === undefined || heads === undefined) throw new UsageError('self-attention needs --embed-size and --heads');
     const engine = new Engine({ workers: 1 });
     try {
-      const m = SelfAttentionModule.load(v.weights, { embedSize: E, heads }, engine);
-      const ckpt = Checkpoint.openFile(v.input, engine.arena);
+      const m = SelfAttentionModule.load(weights, { embedSize: E, heads }, engine);
+      const ckpt = Checkpoint.openFile(input, engine.arena);
       const get = (name: string) => (ckpt.has(name) ? (ckpt.load(name).toArray() as Float32Array) : undefined);
-      const names = v.separate ? ['values', 'keys', 'query'] : ['x', 'x', 'x'];
+      const names = v.separate === true ? ['values', 'keys', 'query'] : ['x', 'x', 'x'];
       const [values, keys, query] = names.map(get);
-      if (!values || !keys || !query) throw new UsageError(`${v.input}: needs ${v.separate ? 'tensors "values", "keys" and "query"' : 'a tensor "x" (or pass --separate)'}`);
+      if (!values || !keys || !query) throw new UsageError(`${str(v.input)}: needs ${v.separate === true ? 'tensors "values", "keys" and "query"' : 'a tensor "x" (or pass --separate)'}`);
       const shape = ckpt.tensors.get(names[2])!.shape;
-      if (shape.length !== 3 || shape[2] !== E) throw new UsageError(`${v.input}: input shape [${shape}] is not (N, len, ${E})`);
+      if (shape.length !== 3 || shape[2] !== E) throw new UsageError(`${str(v.input)}: input shape [${shape}] is not (N, len, ${E})`);
       const [N, L] = shape;
-      const mask = v.mask ?? 'none';
+      const mask = str(v.mask) ?? 'none';
       if (!['none', 'padding', 'causal'].includes(mask)) throw new UsageError(`--mask must be none, padding or causal, got "${mask}"`);
-      const padding = mask === 'padding' ? Int32Array.from((JSON.parse(v['padding-mask'] ?? 'null') as number[][] | null ?? []).flat()) : undefined;
+      const padding = mask === 'padding' ? Int32Array.from((JSON.parse(str(v['padding-mask']) ?? 'null') as number[][] | null ?? []).flat()) : undefined;
       if (padding && padding.length !== N * L) throw new UsageError(`--padding-mask must be ${N} rows of ${L} zeros/ones`);
       const { output, attention } = await m.forward(values, keys, query, N, L, L, { padding, causal: mask === 'causal' });
       process.stdout.write(`${JSON.stringify({ outputShape: [N, L, E], output: Array.from(output), attentionShape: [N, heads, L, L], attention: Array.from(attention) })}\n`);

@@ -1,25 +1,88 @@
 import { extname } from 'node:path';
 import { Engine } from '@attnflow/kernels';
-import { loadModel } from '@attnflow/models';
-import { generateStream, runJob, TASKS, type JobConfig, type SourceConfig, type TaskName } from '@attnflow/pipeline';
+import { ConfigError, loadModel } from '@attnflow/models';
+import { checkTask, GENERATION_TASKS, TaskError, generateStream, runJob, runTask, validateSettings, type JobConfig, type SourceConfig, type TaskName } from '@attnflow/pipeline';
 import { from, lastValueFrom, tap, toArray } from 'rxjs';
-import { runTask } from '@attnflow/pipeline';
-import { EXIT, UsageError, int, num, type Command } from '../cli.js';
+import { EXIT, UsageError, str, type Command, type Values } from '../cli.js';
 import { modelFor } from '../defaults.js';
 import { exitCodeOf, interruptSignal, printSummary } from './run.js';
 
-const GENERATION = new Set<TaskName>(['generate', 'translate', 'summarize']);
+type CliTask = Exclude<TaskName, 'attention'>;
 
-const SUMMARIES: Record<Exclude<TaskName, 'attention'>, string> = {
-  embed: 'sentence embeddings (mean-pooled, L2-normalised)',
+const SUMMARIES: Record<CliTask, string> = {
+  embed: 'sentence embeddings (the model\'s pooling, else mean; L2-normalised)',
   classify: 'text classification / sentiment with a *ForSequenceClassification model',
   ner: 'named entities with a *ForTokenClassification model',
   qa: 'extractive question answering with a *ForQuestionAnswering model',
   'fill-mask': 'top tokens for each [MASK] with a *ForMaskedLM model',
-  generate: 'text generation with GPT-2 (streams tokens)',
+  generate: 'text generation with a causal language model (streams tokens)',
   translate: 'translation with an encoder-decoder (Marian, T5, BART)',
   summarize: 'summarisation with an encoder-decoder (BART, T5)',
 };
+
+/**
+ * A flag that sets a task setting: where it lands in a pipeline file's shape (`stages.decoder.numBeams`), so CLI
+ * flags and pipeline files are checked by one schema and reach the task as the same typed options.
+ */
+interface SettingFlag {
+  flag: string;
+  path: string;
+  kind: 'int' | 'number' | 'string' | 'true' | 'false' | 'strings';
+  help: string;
+  tasks: readonly CliTask[];
+}
+
+const ALL: readonly CliTask[] = ['embed', 'classify', 'ner', 'qa', 'fill-mask', 'generate', 'translate', 'summarize'];
+const DECODING = GENERATION_TASKS.filter((t): t is CliTask => t !== 'attention');
+
+const SETTINGS: SettingFlag[] = [
+  { flag: 'batch-size', path: 'batching.batchSize', kind: 'int', help: 'texts per batch (default 32)', tasks: ALL },
+  { flag: 'workers', path: 'workers', kind: 'int', help: 'compute threads (default: all cores)', tasks: ALL },
+  { flag: 'max-length', path: 'stages.tokenizer.maxLength', kind: 'int', help: 'tokens per text at most (longer texts are truncated)', tasks: ALL },
+  { flag: 'pooling', path: 'stages.head.pooling', kind: 'string', help: "mean|cls|max: how token states become one vector (default: the model's, else mean)", tasks: ['embed'] },
+  { flag: 'no-normalize', path: 'stages.head.normalize', kind: 'false', help: 'keep the raw pooled vector', tasks: ['embed'] },
+  { flag: 'top-k', path: 'stages.head.topK', kind: 'int', help: 'labels/tokens to return (default 1 / 5)', tasks: ['classify', 'fill-mask'] },
+  { flag: 'max-answer-tokens', path: 'stages.head.maxAnswerTokens', kind: 'int', help: 'longest answer, in tokens', tasks: ['qa'] },
+  { flag: 'max-new-tokens', path: 'stages.decoder.maxNewTokens', kind: 'int', help: "tokens to generate at most (default: the model's generation config, else 20 / 64)", tasks: DECODING },
+  { flag: 'min-new-tokens', path: 'stages.decoder.minNewTokens', kind: 'int', help: 'no end of sequence before this many tokens', tasks: DECODING },
+  { flag: 'sample', path: 'stages.decoder.doSample', kind: 'true', help: 'sample instead of greedy decoding (with --temperature, --top-k, --top-p, --seed)', tasks: DECODING },
+  { flag: 'temperature', path: 'stages.decoder.temperature', kind: 'number', help: 'sampling temperature', tasks: DECODING },
+  { flag: 'top-k', path: 'stages.decoder.topK', kind: 'int', help: 'sample among the k most likely tokens', tasks: DECODING },
+  { flag: 'top-p', path: 'stages.decoder.topP', kind: 'number', help: 'sample among the most likely tokens reaching probability p', tasks: DECODING },
+  { flag: 'seed', path: 'stages.decoder.seed', kind: 'int', help: 'seed of the sampler', tasks: DECODING },
+  { flag: 'beams', path: 'stages.decoder.numBeams', kind: 'int', help: 'beam search with N beams', tasks: DECODING },
+  { flag: 'length-penalty', path: 'stages.decoder.lengthPenalty', kind: 'number', help: 'beam scores are divided by length^X', tasks: DECODING },
+  { flag: 'repetition-penalty', path: 'stages.decoder.repetitionPenalty', kind: 'number', help: 'discourage repeats (1 = off)', tasks: DECODING },
+  { flag: 'no-repeat-ngram-size', path: 'stages.decoder.noRepeatNgramSize', kind: 'int', help: 'no n-gram of this size twice', tasks: DECODING },
+  { flag: 'stop', path: 'stages.decoder.stopStrings', kind: 'strings', help: 'stop when the output ends with TEXT (repeatable)', tasks: DECODING },
+];
+
+function settingValue(s: SettingFlag, raw: Values[string]): unknown {
+  if (s.kind === 'true' || s.kind === 'false') return raw ? s.kind === 'true' : undefined;
+  if (s.kind === 'strings' || s.kind === 'string' || typeof raw !== 'string') return raw;
+  const n = Number(raw);
+  if (raw.trim() === '' || Number.isNaN(n)) throw new UsageError(`--${s.flag} must be a number, got "${raw}"`);
+  return n;
+}
+
+/** The flags' settings in a pipeline file's shape, checked by the pipeline schema; errors name the flags. */
+function settingsFromFlags<N extends CliTask>(task: N, flags: SettingFlag[], v: Values) {
+  const tree: Record<string, unknown> = {};
+  for (const s of flags) {
+    const value = settingValue(s, v[s.flag]);
+    if (value === undefined) continue;
+    const keys = s.path.split('.');
+    let node = tree;
+    for (const k of keys.slice(0, -1)) node = (node[k] ??= {}) as Record<string, unknown>;
+    node[keys[keys.length - 1]] = value;
+  }
+  const byPath = new Map(flags.map((s) => [s.path, `--${s.flag}`]));
+  try {
+    return validateSettings(task, tree, (path) => byPath.get(path) ?? path);
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\nRun "attnflow ${task} --help" for the options.`);
+  }
+}
 
 function sourceFor(file: string, field: string | undefined, pairField: string | undefined): SourceConfig {
   const ext = extname(file).toLowerCase();
@@ -27,44 +90,25 @@ function sourceFor(file: string, field: string | undefined, pairField: string | 
   return { type, path: file, field, pairField };
 }
 
-export function taskCommand(task: Exclude<TaskName, 'attention'>): Command {
-  const generation = GENERATION.has(task);
+const pad = (s: string) => (s.length < 22 ? s.padEnd(22) : `${s} `);
+
+export function taskCommand<N extends CliTask>(task: N): Command {
+  const flags = SETTINGS.filter((s) => s.tasks.includes(task));
   const options: Command['options'] = {
     model: { type: 'string', short: 'm' },
     input: { type: 'string', short: 'i' },
     output: { type: 'string', short: 'o' },
     field: { type: 'string' },
-    workers: { type: 'string' },
-    'batch-size': { type: 'string' },
-    'max-length': { type: 'string' },
     resume: { type: 'boolean' },
     overwrite: { type: 'boolean' },
   };
+  for (const s of flags) options[s.flag] = s.kind === 'true' || s.kind === 'false' ? { type: 'boolean' } : { type: 'string', multiple: s.kind === 'strings' };
   let extra = '';
   if (task === 'qa') {
     Object.assign(options, { question: { type: 'string' }, context: { type: 'string' }, 'context-field': { type: 'string' } });
     extra += '  --question TEXT       the question (with --context)\n  --context TEXT        the passage to answer from\n  --context-field NAME  with --input: the column/field holding the context\n';
   }
-  if (task === 'classify' || task === 'fill-mask') {
-    options['top-k'] = { type: 'string' };
-    extra += '  --top-k N             labels/tokens to return (default 1 / 5)\n';
-  }
-  if (task === 'embed') {
-    Object.assign(options, { pooling: { type: 'string' }, 'no-normalize': { type: 'boolean' } });
-    extra += '  --pooling mean|cls|max  how token states become one vector (default: the model\'s, else mean)\n  --no-normalize        keep the raw pooled vector\n';
-  }
-  if (generation) {
-    Object.assign(options, {
-      'max-new-tokens': { type: 'string' }, sample: { type: 'boolean' }, temperature: { type: 'string' }, 'top-k': { type: 'string' },
-      'top-p': { type: 'string' }, seed: { type: 'string' }, beams: { type: 'string' }, 'repetition-penalty': { type: 'string' }, stop: { type: 'string', multiple: true },
-    });
-    extra += `  --max-new-tokens N    tokens to generate (default 20)
-  --sample              sample instead of greedy decoding (with --temperature, --top-k, --top-p, --seed)
-  --beams N             beam search with N beams
-  --repetition-penalty X  discourage repeats (1 = off)
-  --stop TEXT           stop when the output ends with TEXT (repeatable)
-`;
-  }
+  const valueOf = (s: SettingFlag) => ({ int: ' N', number: ' X', string: ' MODE', strings: ' TEXT', true: '', false: '' })[s.kind];
   return {
     name: task,
     summary: SUMMARIES[task],
@@ -75,60 +119,47 @@ export function taskCommand(task: Exclude<TaskName, 'attention'>): Command {
   -i, --input FILE      read texts from a file (.txt lines, .jsonl, .csv, .arrow) instead of arguments
   -o, --output FILE     write results there (.jsonl or .arrow; default: JSON lines on stdout)
   --field NAME          with --input: the JSON field / CSV or Arrow column holding the text (default "text")
-  --batch-size N        texts per batch (default 32)
-  --max-length N        tokens per text at most (longer texts are truncated)
-  --workers N           compute threads (default: all cores)
   --resume, --overwrite as for "attnflow run"
-${extra}`,
+${extra}${flags.map((s) => `  ${pad(`--${s.flag}${valueOf(s)}`)}${s.help}`).join('\n')}
+Each setting has the same name, type and limits as in a pipeline file (attnflow validate --help).`,
     async run(v, pos) {
-      const modelDir = modelFor(task, v.model);
-      const taskOptions: Record<string, unknown> = {
-        maxLength: int(v['max-length'], 'max-length', 1),
-        maxInputTokens: int(v['max-length'], 'max-length', 1),
-        topK: int(v['top-k'], 'top-k', 0),
-        pooling: v.pooling,
-        normalize: v['no-normalize'] ? false : undefined,
-        maxNewTokens: int(v['max-new-tokens'], 'max-new-tokens', 1),
-        doSample: v.sample,
-        temperature: num(v.temperature, 'temperature'),
-        topP: num(v['top-p'], 'top-p'),
-        seed: int(v.seed, 'seed'),
-        numBeams: int(v.beams, 'beams', 1),
-        repetitionPenalty: num(v['repetition-penalty'], 'repetition-penalty'),
-        stop: v.stop,
-      };
-      if (v.pooling !== undefined && !['mean', 'cls', 'max'].includes(v.pooling)) throw new UsageError(`--pooling must be mean, cls or max, got "${v.pooling}"`);
-      for (const k of Object.keys(taskOptions)) if (taskOptions[k] === undefined) delete taskOptions[k];
-      const batching = { batchSize: int(v['batch-size'], 'batch-size', 1) };
-      const engine = new Engine({ workers: int(v.workers, 'workers') });
+      const modelDir = modelFor(task, str(v.model));
+      const { options: taskOptions, batching, workers } = settingsFromFlags(task, flags, v);
+      const engine = new Engine({ workers });
       try {
         const model = loadModel(modelDir, engine);
-        if (!TASKS[task].kinds.includes(model.kind)) throw new UsageError(`${modelDir} (${model.config.architecture}) cannot do "${task}"; it needs ${TASKS[task].kinds.join(' or ')} models`);
-        if (v.input) {
-          const out = v.output as string | undefined;
-          const job: JobConfig = {
-            model: modelDir, task, source: sourceFor(v.input, v.field, v['context-field']),
+        try {
+          checkTask(model, task, taskOptions);
+        } catch (e) {
+          throw e instanceof TaskError || e instanceof ConfigError ? new UsageError((e as Error).message) : e;
+        }
+        const input = str(v.input);
+        if (input) {
+          const out = str(v.output);
+          const job: JobConfig<N> = {
+            model: modelDir, task, source: sourceFor(input, str(v.field), str(v['context-field'])),
             sink: out ? { type: out.endsWith('.arrow') ? 'arrow' : 'jsonl', path: out } : { type: 'stdout' },
             options: taskOptions, batching,
           };
-          const summary = await runJob(model, job, { resume: v.resume, overwrite: v.overwrite, signal: interruptSignal(), progress: out ? undefined : false });
+          const summary = await runJob(model, job, { resume: v.resume === true, overwrite: v.overwrite === true, signal: interruptSignal(), progress: out ? undefined : false });
           printSummary(summary);
           return exitCodeOf(summary);
         }
-        const texts = task === 'qa' ? [] : pos;
+        const question = str(v.question);
+        const context = str(v.context);
         if (task === 'qa') {
-          if (!v.question || !v.context) throw new UsageError('qa needs --question and --context (or --input with --context-field)');
-        } else if (!texts.length) throw new UsageError(`give texts as arguments or --input FILE; see "attnflow ${task} --help"`);
-        if (task === 'generate' && texts.length === 1 && !(taskOptions.numBeams && (taskOptions.numBeams as number) > 1)) {
+          if (!question || !context) throw new UsageError('qa needs --question and --context (or --input with --context-field)');
+        } else if (!pos.length) throw new UsageError(`give texts as arguments or --input FILE; see "attnflow ${task} --help"`);
+        if (task === 'generate' && pos.length === 1 && (taskOptions.decoder.numBeams ?? 1) === 1) {
           // One prompt: stream the continuation as it is produced.
-          process.stdout.write(texts[0]);
-          await lastValueFrom(generateStream(model, texts[0], taskOptions).pipe(tap((e) => process.stdout.write(e.text))), { defaultValue: undefined });
+          process.stdout.write(pos[0]);
+          await lastValueFrom(generateStream(model, pos[0], { tokenizer: taskOptions.tokenizer, decoder: taskOptions.decoder }).pipe(tap((e) => process.stdout.write(e.text))), { defaultValue: undefined });
           process.stdout.write('\n');
           return EXIT.ok;
         }
-        const records = task === 'qa' ? [{ index: 0, text: v.question as string, pair: v.context as string }] : texts.map((text, index) => ({ index, text }));
-        const rows = await lastValueFrom(from(records).pipe(runTask(model, task, { ...taskOptions, ...batching } as never), toArray()));
-        for (const r of rows) process.stdout.write(`${JSON.stringify({ text: r.record.text, ...(r.result as object) }, (_k, x) => (x instanceof Float32Array ? Array.from(x) : x))}\n`);
+        const records = question !== undefined && context !== undefined ? [{ index: 0, text: question, pair: context }] : pos.map((text, index) => ({ index, text }));
+        const rows = await lastValueFrom(from(records).pipe(runTask(model, task, taskOptions, batching), toArray()));
+        for (const r of rows) process.stdout.write(`${JSON.stringify({ text: r.record.text, ...r.result }, (_k, x) => (x instanceof Float32Array ? Array.from(x) : x))}\n`);
         return EXIT.ok;
       } finally {
         await engine.close();

@@ -1,18 +1,12 @@
-import type { LoadedModel } from '@attnflow/models';
+import { eosIdsOf, type GenerationConfig, type LoadedModel } from '@attnflow/models';
 import { mapsFromLayers, type AttentionMaps } from '@attnflow/viz';
+import type { HeadOptions } from './options.js';
 import { TaskError, type Task } from './task.js';
-import { runSeq2Seq } from './generationTasks.js';
 
 export interface NamedMaps {
   /** encoder (self), decoder (causal self) or cross (target × source). */
   name: 'encoder' | 'decoder' | 'cross';
   maps: AttentionMaps;
-}
-
-export interface AttentionOptions {
-  /** Encoder-decoders: the target text to teacher-force; default: the model's own greedy output. */
-  target?: string;
-  maxNewTokens?: number;
 }
 
 /** Special tokens stay (they draw much of the attention); wordpieces and byte-level marks are kept as tokens. */
@@ -23,7 +17,7 @@ const tokensOf = (m: LoadedModel, ids: number[]) => ids.map((id) => m.tokenizer.
  * encoder of seq2seq models), GPT-2's causal self-attention, and for seq2seq the decoder's causal
  * self-attention and the cross-attention over the source.
  */
-export async function attentionMaps(model: LoadedModel, text: string, options: AttentionOptions = {}): Promise<NamedMaps[]> {
+export async function attentionMaps(model: LoadedModel, text: string, head: HeadOptions['attention'] = {}, decoder: GenerationConfig = {}): Promise<NamedMaps[]> {
   if (!text.trim()) throw new TaskError('attention needs a non-empty text');
   if (model.kind === 'encoder') {
     const enc = model.tokenizer.encodeBatch([text], { maxLength: model.model.recipe.maxPositions });
@@ -41,13 +35,15 @@ export async function attentionMaps(model: LoadedModel, text: string, options: A
   const src = model.tokenizer.encode(text, undefined, { maxLength: m.recipe.maxPositions || 512 }).ids;
   const inputs = { batch: 1, length: src.length, inputIds: Int32Array.from(src), attentionMask: new Int32Array(src.length).fill(1) };
   let target: number[];
-  if (options.target !== undefined) target = model.tokenizer.encode(options.target).ids;
+  if (head.target !== undefined) target = model.tokenizer.encode(head.target).ids;
   else {
-    [target] = await runSeq2Seq(m, inputs, { maxNewTokens: options.maxNewTokens ?? 20, eosTokenId: m.recipe.eosTokenId, padTokenId: m.recipe.padTokenId });
-    const end = target.indexOf(m.recipe.eosTokenId);
+    [target] = await m.generate(inputs, { maxNewTokens: 20, ...decoder, numBeams: 1 });
+    const eos = eosIdsOf(m, decoder);
+    const end = target.findIndex((t) => eos.has(t));
     if (end >= 0) target = target.slice(0, end + 1);
   }
-  const decoderInput = [m.recipe.decoderStartTokenId, ...target].slice(0, Math.max(1, target.length));
+  const start = decoder.decoderStartTokenId ?? m.generationConfig.decoderStartTokenId ?? m.recipe.decoderStartTokenId;
+  const decoderInput = [start, ...target].slice(0, Math.max(1, target.length));
   const out = await m.forward(inputs, [decoderInput], { outputAttentions: true });
   const srcTokens = tokensOf(model, src);
   const tgtTokens = tokensOf(model, decoderInput);
@@ -68,14 +64,14 @@ export interface AttentionRow {
 }
 
 /** Pipeline task: each record's attention weights (the model's first stack) in long form. */
-export const attentionTask: Task<AttentionOptions, { tokens: string[]; attention: AttentionRow[] }> = {
+export const attentionTask: Task<'attention', { tokens: string[]; attention: AttentionRow[] }> = {
   name: 'attention',
   kinds: ['encoder', 'causal', 'seq2seq'],
   async run(model, records, options) {
     const results = [];
     let tokens = 0;
     for (const r of records) {
-      const [{ maps }] = await attentionMaps(model, r.text, options);
+      const [{ maps }] = await attentionMaps(model, r.text, options.head, options.decoder);
       const q = maps.queryTokens.length;
       const k = maps.keyTokens.length;
       const rows: AttentionRow[] = [];

@@ -1,4 +1,5 @@
 import type { LoadedModel } from '@attnflow/models';
+import type { TaskName, TaskOptions } from './options.js';
 
 /** One unit of input: a text (and for QA / pairs, a second text), with its place in the source. */
 export interface TextRecord {
@@ -18,29 +19,27 @@ export interface TaskOutput<R> {
 }
 
 /** A task runs a batch of records through a loaded model and returns one result per record, in order. */
-export interface Task<O, R> {
-  name: string;
+export interface Task<N extends TaskName, R> {
+  name: N;
   /** Which model kinds it needs, to fail before any work with a clear message. */
   kinds: LoadedModel['kind'][];
-  run(model: LoadedModel, records: TextRecord[], options: O): Promise<TaskOutput<R>>;
+  run(model: LoadedModel, records: TextRecord[], options: TaskOptions<N>): Promise<TaskOutput<R>>;
+  /** Options checked against the model once, before any record (throws a TaskError or ConfigError). */
+  check?(model: LoadedModel, options: TaskOptions<N>): void;
 }
 
 export class TaskError extends Error {
   override name = 'TaskError';
 }
 
+const KIND_NAMES: Record<LoadedModel['kind'], string> = { encoder: 'an encoder', causal: 'a causal language model', seq2seq: 'an encoder-decoder' };
+
+/** The one check that a model is of a kind a task can use (also narrows its type for the task's code). */
 export function requireKind<K extends LoadedModel['kind']>(model: LoadedModel, task: string, kinds: K[]): Extract<LoadedModel, { kind: K }> {
   if (!kinds.includes(model.kind as K)) {
-    throw new TaskError(`task "${task}" needs ${kinds.map((k) => `an ${k} model`).join(' or ')}; ${model.dir} is ${model.kind === 'encoder' ? 'an encoder' : model.kind === 'causal' ? 'a causal language model' : 'an encoder-decoder'} (${model.config.architecture})`);
+    throw new TaskError(`${model.dir} (${model.config.architecture}) cannot do "${task}": it is ${KIND_NAMES[model.kind]}, and ${task} needs ${kinds.map((k) => KIND_NAMES[k]).join(' or ')}`);
   }
   return model as Extract<LoadedModel, { kind: K }>;
-}
-
-export interface EncodeOptions {
-  /** Truncate inputs to this many tokens (default: the model's maximum positions). */
-  maxLength?: number;
-  /** false: an input longer than maxLength is an error (dead-lettered in jobs) instead of being cut. */
-  truncation?: boolean;
 }
 
 export function countTokens(mask: Int32Array): number {

@@ -1,0 +1,87 @@
+import type { GenerationConfig, PoolingMode } from '@attnflow/models';
+
+/** Every task by the name pipeline files, the CLI and the API use. */
+export const TASK_NAMES = ['embed', 'classify', 'ner', 'qa', 'fill-mask', 'generate', 'translate', 'summarize', 'attention'] as const;
+export type TaskName = (typeof TASK_NAMES)[number];
+
+/** The tasks that decode, and so read `stages.decoder`. */
+export const GENERATION_TASKS: readonly TaskName[] = ['generate', 'translate', 'summarize', 'attention'];
+
+/** `stages.tokenizer`: how texts become token ids. */
+export interface TokenizerOptions {
+  /** Tokens per input at most (default: the model's limit). */
+  maxLength?: number;
+  /** false: an input longer than maxLength is an error (dead-lettered in jobs) instead of being cut. */
+  truncation?: boolean;
+}
+
+/** `stages.head` of each task: what turns the model's outputs into the task's answer. */
+export interface HeadOptions {
+  embed: {
+    /** Default: the model's sentence-transformers pooling, else mean. */
+    pooling?: PoolingMode;
+    /** L2-normalise (default: as the model's modules.json says, else true). */
+    normalize?: boolean;
+  };
+  classify: {
+    /** How many labels to return per text (default 1). */
+    topK?: number;
+  };
+  ner: Record<string, never>;
+  qa: {
+    /** Longest answer, in tokens. */
+    maxAnswerTokens?: number;
+  };
+  'fill-mask': {
+    /** Tokens to return per mask (default 5). */
+    topK?: number;
+  };
+  generate: Record<string, never>;
+  translate: Record<string, never>;
+  summarize: Record<string, never>;
+  attention: {
+    /** Encoder-decoders: the target text to teacher-force; default: the model's own greedy output. */
+    target?: string;
+  };
+}
+
+/** The keys `stages.head` may have for each task (checked when a pipeline is validated). */
+export const HEAD_KEYS: { [N in TaskName]: (keyof HeadOptions[N])[] } = {
+  embed: ['pooling', 'normalize'],
+  classify: ['topK'],
+  ner: [],
+  qa: ['maxAnswerTokens'],
+  'fill-mask': ['topK'],
+  generate: [],
+  translate: [],
+  summarize: [],
+  attention: ['target'],
+};
+
+/**
+ * A task's options, one object per stage of the data path. The same shape comes from a pipeline file's
+ * `stages`, from CLI flags and from API calls, so a setting keeps its name and type from where it is written down
+ * to the code that uses it. `decoder` is a Hugging Face generation config, laid over the model's own.
+ */
+export interface TaskOptions<N extends TaskName = TaskName> {
+  tokenizer: TokenizerOptions;
+  decoder: GenerationConfig;
+  head: HeadOptions[N];
+}
+
+/** What a caller may leave out: every stage is optional. */
+export type TaskOptionsInput<N extends TaskName = TaskName> = { [S in keyof TaskOptions<N>]?: TaskOptions<N>[S] };
+
+const defined = <T extends object>(o: T | undefined): Partial<T> =>
+  Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
+
+/** Layers of options, later ones winning stage by stage and key by key: `head.topK` never touches `decoder.topK`. */
+export function mergeTaskOptions<N extends TaskName>(...layers: (TaskOptionsInput<N> | undefined)[]): TaskOptions<N> {
+  const out: TaskOptions<N> = { tokenizer: {}, decoder: {}, head: {} as HeadOptions[N] };
+  for (const layer of layers) {
+    out.tokenizer = { ...out.tokenizer, ...defined(layer?.tokenizer) };
+    out.decoder = { ...out.decoder, ...defined(layer?.decoder) };
+    out.head = { ...out.head, ...defined(layer?.head) };
+  }
+  return out;
+}

@@ -1,4 +1,4 @@
-import v8 from 'node:v8';
+import { enableRelaxedSimd } from '@attnflow/kernels';
 import asc from 'assemblyscript/asc';
 
 /**
@@ -34,9 +34,8 @@ export function simdPeak(): Promise<number | undefined> {
 }
 
 async function measure(): Promise<number | undefined> {
-  // the kernels' flags (see packages/kernels/src/wasm.ts), set before anything compiles WebAssembly
-  v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
-  v8.setFlagsFromString('--no-liftoff');
+  // the kernels' flags, set before anything compiles WebAssembly
+  enableRelaxedSimd();
   const compiled = await asc.compileString(SOURCE, { optimizeLevel: 3, runtime: 'stub', enable: ['simd', 'relaxed-simd'], noAssert: true });
   if (!compiled.binary) return undefined;
   const binary = new Uint8Array(compiled.binary); // an ArrayBuffer-backed copy, as WebAssembly.Module wants

@@ -4,6 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { enableRelaxedSimd } from '@attnflow/kernels';
 import { arg } from './common.js';
 import { decodeBench } from './decode.js';
 import { kernelsBench } from './kernels.js';
@@ -11,6 +12,9 @@ import { memoryBench } from './memory.js';
 import { minilmBench } from './minilm.js';
 import { profileBench } from './profile.js';
 import { tokenizersBench } from './tokenizers.js';
+
+// attnflow runs as the CLI runs it: the fused multiply-add kernels.
+enableRelaxedSimd();
 
 const only = arg('only')?.split(',');
 const model = arg('model') ?? (existsSync('../shared/bench/minilm-l6') ? '../shared/bench/minilm-l6' : undefined);

@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { Tensor } from '@attnflow/tensor';
+import { kernels as faultKernels } from './helpers/fault-kernels.mjs';
 import { Activation, Engine, applyActivation, attention, erf, linear, linearReference, norm, packPanels, unpackPanels, type AttentionArgs } from '@attnflow/kernels';
 import { expectClose, randomArray, rng } from './helpers/fixtures.js';
 
@@ -138,7 +139,7 @@ describe('kernels against naive loops, odd shapes', () => {
 });
 
 describe('Engine: the worker pool on shared tensors', () => {
-  const pooled = new Engine({ workers: 2, minPoolFlops: 0 });
+  const pooled = new Engine({ workers: 2, minPoolFlops: 0, extensions: { kernels: faultKernels, module: new URL('./helpers/fault-kernels.mjs', import.meta.url) } });
   const inline = new Engine({ workers: 0 });
   afterAll(() => pooled.close());
 
@@ -189,7 +190,7 @@ describe('Engine: the worker pool on shared tensors', () => {
   it('replaces a crashed worker and retries its task', async () => {
     const flag = Tensor.fromInt32([1]);
     const before = pooled.stats.retries;
-    await pooled.run('exitOnce', { flag }, {});
+    await pooled.runKernel('exitOnce', { flag }, {});
     expect(pooled.stats.retries).toBe(before + 1);
     expect(flag.data[0]).toBe(0);
     const x = Tensor.from([1, 2], [1, 2]), w = Tensor.from([3, 4], [1, 2]), out = Tensor.empty('float32', [1, 1]);
@@ -216,7 +217,7 @@ describe('WebAssembly SIMD kernels against the TypeScript reference, odd shapes'
           const w = packed ? Tensor.from(packPanels(rows, N, K)) : Tensor.from(rows, [N, K]);
           const fast = Tensor.empty('float32', [M, N]), ref = Tensor.empty('float32', [M, N]);
           await wasm.run('linear', { out: fast, x, w, bias: b, gate: activation === Activation.silu ? gate : undefined, residual: res }, { M, K, N, activation, packed });
-          await js.run('linearReference', { out: ref, x, w, bias: b, gate: activation === Activation.silu ? gate : undefined, residual: res }, { M, K, N, activation, packed });
+          linearReference(ref.data, x.data, w.data, b.data, activation === Activation.silu ? gate.data : undefined, res.data, { M, K, N, activation, packed });
           expectClose(fast.data, ref.data, 2e-5 * Math.sqrt(K), `linear packed=${packed}`);
         }
       });
@@ -299,5 +300,18 @@ describe('batch independence: the SIMD kernels give a text the same bits whateve
     const firstRow = (x: number[]) => x.slice(0, H * D);
     for (const res of results) expect(firstRow(res)).toEqual(firstRow(results[0]));
     for (let k = 0; k < results.length; k += 2) expect(results[k]).toEqual(results[0]);
+  });
+});
+
+describe('the kernel contract', () => {
+  it('refuses a tensor or attribute the kernel does not declare, inline as on the pool', async () => {
+    const x = Tensor.from([1, 2], [1, 2]), w = Tensor.from([3, 4], [1, 2]), out = Tensor.empty('float32', [1, 1]);
+    for (const workers of [0, 2]) {
+      const engine = new Engine({ workers, minPoolFlops: 0 });
+      await expect(engine.runKernel('linear', { out, x, w }, { M: 1, K: 2, N: 1, bogus: 1 })).rejects.toThrow(/attribute "bogus" is not one it declares/);
+      await expect(engine.runKernel('linear', { out, x, w, q: x }, { M: 1, K: 2, N: 1 })).rejects.toThrow(/tensor "q" is not one it declares/);
+      await expect(engine.runKernel('nope', {}, {})).rejects.toThrow(/unknown kernel "nope"/);
+      await engine.close();
+    }
   });
 });

@@ -1,9 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import pl from 'nodejs-polars';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { SharedArena, Tensor, tensorToArrow, arrowToTensor, writeArrowFile, readTensors, readArrowFile } from '@attnflow/tensor';
+import { SharedArena, Tensor } from '@attnflow/tensor';
 
 describe('SharedArena', () => {
   it('is backed by a shared WebAssembly.Memory and reuses freed blocks', () => {
@@ -35,44 +31,3 @@ describe('SharedArena', () => {
   });
 });
 
-describe('Tensor as an Arrow column', () => {
-  it('is a FixedSizeList<Float32> vector over the same SharedArrayBuffer, both ways', () => {
-    const arena = new SharedArena();
-    const t = Tensor.from([1, 2, 3, 4, 5, 6], [3, 2], arena);
-    const v = tensorToArrow(t);
-    expect(v.type.toString()).toBe('FixedSizeList[2]<Float32>');
-    const leaf = v.data[0].children[0].values as Float32Array;
-    expect(leaf.buffer).toBe(arena.buffer);
-    expect(leaf.byteOffset).toBe(t.byteOffset);
-    t.data[3] = 40; // a write through the tensor is visible through Arrow, no copy
-    expect([...(v.get(1) as any).toArray()]).toEqual([3, 40]);
-    expect(v.get(2)!.toArray()).toEqual(new Float32Array([5, 6]));
-    const back = arrowToTensor(v, arena);
-    expect(back.shape).toEqual([3, 2]);
-    expect([...back.data]).toEqual([1, 2, 3, 40, 5, 6]);
-  });
-
-  it('nests lists for rank 3 and keeps int32', () => {
-    const t = Tensor.fromInt32([1, 2, 3, 4, 5, 6, 7, 8], [2, 2, 2]);
-    const v = tensorToArrow(t);
-    expect(v.type.toString()).toBe('FixedSizeList[2]<FixedSizeList[2]<Int32>>');
-    expect(arrowToTensor(v).shape).toEqual([2, 2, 2]);
-  });
-
-  it('round-trips through an Arrow IPC file', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'attnflow-'));
-    const file = join(dir, 't.arrow');
-    const emb = Tensor.from([0.5, 1.5, 2.5, 3.5], [2, 2]);
-    const ids = Tensor.fromInt32([7, 8], [2]);
-    writeArrowFile(file, { embedding: emb, id: ids });
-    const table = readArrowFile(file);
-    expect(table.numRows).toBe(2);
-    const read = readTensors(file);
-    expect([...read.embedding.data]).toEqual([0.5, 1.5, 2.5, 3.5]);
-    expect(read.embedding.shape).toEqual([2, 2]);
-    expect([...read.id.data]).toEqual([7, 8]);
-    const df = pl.readIPC(readFileSync(file)); // an independent (Rust) reader
-    expect(df.dtypes.map(String)).toEqual(['DataType(FixedSizeList(DataType(Float32),2))', 'DataType(Int32)']);
-    expect(df.getColumn('id').toArray()).toEqual([7, 8]);
-  });
-});

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { enableRelaxedSimd } from '@attnflow/kernels';
 import { TASK_NAMES } from '@attnflow/pipeline';
 import { EXIT, UsageError, commandHelp, parse, type Command } from './cli.js';
 import { inspectCommand } from './commands/inspect.js';
@@ -9,9 +10,12 @@ import { attentionCommand } from './commands/attention.js';
 import { explainCommand } from './commands/explain.js';
 import { selfAttentionCommand } from './commands/selfattention.js';
 
+// The CLI owns its process, so it may set the V8 flags the fused multiply-add kernels need (see enableRelaxedSimd).
+enableRelaxedSimd();
+
 const COMMANDS: Command[] = [
   runCommand, validateCommand, inspectCommand,
-  ...TASK_NAMES.filter((t) => t !== 'attention').map((t) => taskCommand(t as Exclude<typeof t, 'attention'>)),
+  ...TASK_NAMES.filter((t): t is Exclude<typeof t, 'attention'> => t !== 'attention').map((t) => taskCommand(t)),
   attentionCommand, explainCommand, selfAttentionCommand,
 ];
 

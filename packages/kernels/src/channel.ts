@@ -1,5 +1,5 @@
 import type { TensorRef } from '@attnflow/tensor';
-import { KERNELS, type Attrs, type KernelName, type KernelTask } from './tasks.js';
+import type { Attrs, KernelRegistry, KernelTask } from './tasks.js';
 
 /**
  * The fast path to a pool thread: a slot of shared memory per thread, a task written into it as numbers, and
@@ -75,28 +75,35 @@ export function slotView(control: SharedArrayBuffer, slot: number): SlotView {
   };
 }
 
-const KERNEL_NAMES = Object.keys(KERNELS) as KernelName[];
-/** Every tensor and attribute name a kernel task uses, so a task encodes as indices and numbers. */
-const TENSOR_NAMES = ['out', 'x', 'w', 'bias', 'gate', 'residual', 'weight', 'q', 'k', 'v', 'keyMask', 'positionBias', 'probs', 'scratch', 'flag'];
-const ATTR_NAMES = [
-  'M', 'K', 'N', 'xStride', 'outStride', 'activation', 'packed', 'rows', 'dim', 'eps', 'rms', 'batch', 'numHeads', 'headDim', 'qLen', 'kLen',
-  'qRowStride', 'kvRowStride', 'outRowStride', 'qBatchStride', 'kvBatchStride', 'outBatchStride', 'headStride', 'scale', 'causal', 'maskFill',
-];
+/**
+ * A task travels as indices into these name tables, which both ends derive the same way from the same registry:
+ * every kernel, and every tensor and attribute name some kernel declares.
+ */
+export interface ChannelTables {
+  kernels: string[];
+  tensors: string[];
+  attrs: string[];
+}
 
-function encodeTask(task: KernelTask, p: Float64Array): void {
+export function channelTables(registry: KernelRegistry): ChannelTables {
+  const specs = Object.values(registry);
+  const names = (f: (s: (typeof specs)[number]) => readonly string[]) => [...new Set(specs.flatMap(f))].sort();
+  return { kernels: Object.keys(registry).sort(), tensors: names((s) => s.tensors), attrs: names((s) => s.attrs) };
+}
+
+function encodeTask(tables: ChannelTables, task: KernelTask, p: Float64Array): void {
   let at = 0;
-  const kernel = KERNEL_NAMES.indexOf(task.kernel);
+  const kernel = tables.kernels.indexOf(task.kernel);
   if (kernel < 0) throw new Error(`unknown kernel "${task.kernel}"`);
   p[at++] = kernel;
   p[at++] = task.start;
   p[at++] = task.end;
-  p[at++] = task.reference ? 1 : 0;
   p[at++] = task.pieces ?? 0;
   const tensors = Object.entries(task.tensors).filter(([, r]) => r);
   p[at++] = tensors.length;
   for (const [name, ref] of tensors) {
-    const i = TENSOR_NAMES.indexOf(name);
-    if (i < 0) throw new Error(`tensor name "${name}" is not in the fast-path table (channel.ts)`);
+    const i = tables.tensors.indexOf(name);
+    if (i < 0) throw new Error(`tensor "${name}" is not one that kernel ${task.kernel} declares`);
     p[at++] = i;
     p[at++] = ref!.dtype === 'float32' ? 0 : 1;
     p[at++] = ref!.byteOffset;
@@ -105,33 +112,32 @@ function encodeTask(task: KernelTask, p: Float64Array): void {
   const attrs = Object.entries(task.attrs).filter(([, v]) => v !== undefined);
   p[at++] = attrs.length;
   for (const [name, value] of attrs) {
-    const i = ATTR_NAMES.indexOf(name);
-    if (i < 0) throw new Error(`attribute "${name}" is not in the fast-path table (channel.ts)`);
+    const i = tables.attrs.indexOf(name);
+    if (i < 0) throw new Error(`attribute "${name}" is not one that kernel ${task.kernel} declares`);
     p[at++] = i;
     p[at++] = typeof value === 'boolean' ? (value ? 1 : 0) : (value as number);
   }
 }
 
-function decodeTask(p: Float64Array): KernelTask {
+function decodeTask(tables: ChannelTables, p: Float64Array): KernelTask {
   let at = 0;
-  const kernel = KERNEL_NAMES[p[at++]];
+  const kernel = tables.kernels[p[at++]];
   const start = p[at++];
   const end = p[at++];
-  const reference = p[at++] === 1;
   const pieces = p[at++] || undefined;
   const tensors: Record<string, TensorRef> = {};
   for (let n = p[at++]; n > 0; n--) {
-    const name = TENSOR_NAMES[p[at++]];
+    const name = tables.tensors[p[at++]];
     tensors[name] = { dtype: p[at++] === 0 ? 'float32' : 'int32', byteOffset: p[at++], length: p[at++] };
   }
   const attrs: Attrs = {};
-  for (let n = p[at++]; n > 0; n--) attrs[ATTR_NAMES[p[at++]]] = p[at++];
-  return { kernel, tensors, attrs, start, end, reference, pieces };
+  for (let n = p[at++]; n > 0; n--) attrs[tables.attrs[p[at++]]] = p[at++];
+  return { kernel, tensors, attrs, start, end, pieces };
 }
 
 /** Caller side: writes task number `seq` into the slot and wakes its thread. */
-export function post(slot: SlotView, seq: number, task: KernelTask): void {
-  encodeTask(task, slot.payload);
+export function post(tables: ChannelTables, slot: SlotView, seq: number, task: KernelTask): void {
+  encodeTask(tables, task, slot.payload);
   Atomics.store(slot.state, POSTED, seq);
   Atomics.notify(slot.state, POSTED);
 }
@@ -169,7 +175,7 @@ const SPIN_MS = 0.5;
 const IDLE_MS = 200;
 
 /** Thread side: runs the slot's tasks in order until it has had none for IDLE_MS. */
-export function serve(slot: SlotView, run: (task: KernelTask) => void): void {
+export function serve(tables: ChannelTables, slot: SlotView, run: (task: KernelTask) => void): void {
   const { state } = slot;
   for (;;) {
     const done = Atomics.load(state, DONE);
@@ -182,7 +188,7 @@ export function serve(slot: SlotView, run: (task: KernelTask) => void): void {
     }
     let message = '';
     try {
-      run(decodeTask(slot.payload));
+      run(decodeTask(tables, slot.payload));
     } catch (e) {
       message = String((e as Error)?.message ?? e);
     }

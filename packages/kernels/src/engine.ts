@@ -2,9 +2,9 @@ import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { sharedArena, Tensor, type SharedArena, type TensorRef } from '@attnflow/tensor';
 import { instantiateKernels, kernelsModule, type KernelsVariant, type WasmKernels } from './wasm.js';
-import { KERNELS, runTask, type Attrs, type KernelAttrs, type KernelName, type KernelSpec, type KernelTask } from './tasks.js';
-import { controlBytes, doneChanged, doneSeq, failure, piece, piecesFor, post, resetTeam, runClaimed, slotView, teamView, waitDone, type SlotView, type TeamView } from './channel.js';
-import type { PoolTask } from './worker.js';
+import { BUILTIN_KERNELS, runTask, type Attrs, type KernelAttrs, type KernelName, type KernelRegistry, type KernelSpec, type KernelTask } from './tasks.js';
+import { channelTables, controlBytes, doneChanged, doneSeq, failure, piece, piecesFor, post, resetTeam, runClaimed, slotView, teamView, waitDone, type ChannelTables, type SlotView, type TeamView } from './channel.js';
+import type { PoolTask, WorkerData } from './worker.js';
 
 export interface EngineOptions {
   arena?: SharedArena;
@@ -17,6 +17,11 @@ export interface EngineOptions {
   minPoolFlops?: number;
   /** 'wasm' (default where WebAssembly SIMD validates): the SIMD kernels; 'js': the TypeScript kernels. */
   backend?: 'wasm' | 'js';
+  /**
+   * More kernels, beside the built-in ones: the specs, and the module that exports them as `kernels` so each pool
+   * thread can import the same (tests add a fault-injection kernel this way).
+   */
+  extensions?: { kernels: KernelRegistry; module: URL };
 }
 
 export interface EngineStats {
@@ -43,6 +48,10 @@ export class Engine {
   /** Which WebAssembly build runs (relaxed-simd uses fused multiply-add), when backend is wasm. */
   readonly variant?: KernelsVariant;
   private pool?: Piscina<PoolTask, void>;
+  private readonly registry: KernelRegistry;
+  private readonly tables: ChannelTables;
+  /** Each kernel's declared tensor and attribute names, to refuse an undeclared one on every path alike. */
+  private readonly declared = new Map<string, { tensors: Set<string>; attrs: Set<string> }>();
   private readonly kernels?: WasmKernels;
   /**
    * One fast-path slot per pool thread (channel.ts): `seq` numbers its tasks, `serving` is its serve loop on a
@@ -68,12 +77,15 @@ export class Engine {
     // A hand-over costs ~10 µs (npm run bench): calls worth at least twice that are split, about 1 MFLOP for the
     // SIMD kernels (~40 GFLOP/s a thread), 0.1 MFLOP for the TypeScript ones (~3 GFLOP/s).
     this.minPoolFlops = options.minPoolFlops ?? (this.backend === 'wasm' ? 1_000_000 : 100_000);
+    this.registry = { ...BUILTIN_KERNELS, ...options.extensions?.kernels };
+    this.tables = channelTables(this.registry);
+    for (const [name, spec] of Object.entries(this.registry)) this.declared.set(name, { tensors: new Set(spec.tensors), attrs: new Set(spec.attrs) });
     const module = compiled?.module ?? null;
     if (module) this.kernels = instantiateKernels(module, this.arena.memory);
     if (this.workers > 0) {
       this.pool = new Piscina({
         filename: new URL('./worker.js', import.meta.url).href,
-        workerData: { memory: this.arena.memory, module },
+        workerData: { memory: this.arena.memory, module, extensions: options.extensions?.module.href } satisfies WorkerData,
         minThreads: this.workers,
         maxThreads: this.workers,
         idleTimeout: 60_000,
@@ -86,9 +98,14 @@ export class Engine {
     }
   }
 
-  async run<K extends KernelName>(kernel: K, tensors: Record<string, TensorArg>, kernelAttrs: KernelAttrs<K>): Promise<void> {
-    const spec = KERNELS[kernel] as unknown as KernelSpec<Attrs>;
-    const attrs = kernelAttrs as unknown as Attrs;
+  /** Runs a built-in kernel: its attributes are checked against its own type here. */
+  run<K extends KernelName>(kernel: K, tensors: Record<string, TensorArg>, attrs: KernelAttrs<K> & Attrs): Promise<void> {
+    return this.runKernel(kernel, tensors, attrs);
+  }
+
+  /** Runs any kernel of this engine's registry by name, extensions included. */
+  async runKernel(kernel: string, tensors: Record<string, TensorArg>, attrs: Attrs): Promise<void> {
+    const spec = this.spec(kernel, tensors, attrs);
     const units = spec.units(attrs);
     const refs: Record<string, TensorRef | undefined> = {};
     for (const [name, t] of Object.entries(tensors)) refs[name] = t && ('ref' in t ? t.ref : t);
@@ -99,7 +116,7 @@ export class Engine {
       const chunks = Math.min(this.workers, units);
       if (!this.pool || chunks === 0 || units * spec.flopsPerUnit(attrs) < this.minPoolFlops) {
         this.stats.inline++;
-        runTask(this.arena.buffer, { kernel, tensors: refs, attrs, start: 0, end: units }, this.kernels);
+        runTask(this.registry, this.arena.buffer, { kernel, tensors: refs, attrs, start: 0, end: units }, this.kernels);
         return;
       }
       const previous = this.queue;
@@ -110,7 +127,7 @@ export class Engine {
         const short = units * spec.flopsPerUnit(attrs) < SHORT_FLOPS;
         const task: KernelTask = { kernel, tensors: refs, attrs, start: 0, end: units, pieces: piecesFor(units, chunks) };
         const team = this.team!;
-        const run = (t: KernelTask) => runTask(this.arena.buffer, t, this.kernels);
+        const run = (t: KernelTask) => runTask(this.registry, this.arena.buffer, t, this.kernels);
         resetTeam(team, task.pieces!);
         let results: PromiseSettledResult<void>[];
         if (short) {
@@ -136,10 +153,20 @@ export class Engine {
     }
   }
 
+  /** The kernel's spec, after checking that the call names only tensors and attributes the kernel declares. */
+  private spec(kernel: string, tensors: Record<string, TensorArg>, attrs: Attrs): KernelSpec<Attrs> {
+    const spec = this.registry[kernel];
+    const declared = this.declared.get(kernel);
+    if (!spec || !declared) throw new Error(`unknown kernel "${kernel}" (this engine has: ${Object.keys(this.registry).join(', ')})`);
+    for (const name in tensors) if (!declared.tensors.has(name)) throw new Error(`${kernel}: tensor "${name}" is not one it declares (${spec.tensors.join(', ')})`);
+    for (const name in attrs) if (!declared.attrs.has(name)) throw new Error(`${kernel}: attribute "${name}" is not one it declares (${spec.attrs.join(', ')})`);
+    return spec;
+  }
+
   private post(i: number, task: KernelTask): void {
     const slot = this.slots[i];
     this.stats.tasks++;
-    post(slot.view, ++slot.seq, task);
+    post(this.tables, slot.view, ++slot.seq, task);
     if (!slot.live) this.serve(i);
   }
 
@@ -155,7 +182,7 @@ export class Engine {
    * Waits for slot i's current task (polling up to `spinMs` first). A loop that left the slot before it saw the
    * task is restarted; when the thread died, its pieces are left to the caller (Piscina replaces the thread).
    */
-  private async finish(i: number, kernel: KernelName, spinMs = 0): Promise<void> {
+  private async finish(i: number, kernel: string, spinMs = 0): Promise<void> {
     const slot = this.slots[i];
     if (spinMs > 0) waitDone(slot.view, slot.seq, spinMs);
     for (let done = doneSeq(slot.view); done !== slot.seq; done = doneSeq(slot.view)) {

@@ -1,7 +1,6 @@
-import { isMainThread } from 'node:worker_threads';
 import type { TensorRef } from '@attnflow/tensor';
 import { attention, MOST_NEGATIVE_F32, type AttentionArgs } from './attention.js';
-import { linear, linearReference, PANEL, type LinearArgs } from './linear.js';
+import { linear, PANEL, type LinearArgs } from './linear.js';
 import { norm, type NormArgs } from './norm.js';
 import type { WasmKernels } from './wasm.js';
 
@@ -17,6 +16,10 @@ export type Views = Record<string, Float32Array | Int32Array | undefined>;
 export type Refs = Record<string, TensorRef | undefined>;
 
 export interface KernelSpec<A> {
+  /** The tensor names it reads and writes (scratch included): a task message names tensors by their index here. */
+  tensors: readonly string[];
+  /** Its attribute names, likewise. */
+  attrs: readonly (keyof A & string)[];
   /** Independent units (rows, or batch×head pairs) the work splits into. */
   units(attrs: A): number;
   /** Floating-point operations per unit, to decide whether a split pays for its dispatch. */
@@ -47,26 +50,24 @@ const linearRange = (a: LinearArgs, start: number, end: number) =>
     ? { rowStart: start, rowEnd: end, colStart: 0, colEnd: a.N }
     : { rowStart: 0, rowEnd: a.M, colStart: start * COLUMN_BLOCK, colEnd: Math.min(end * COLUMN_BLOCK, a.N) };
 
-const linearSpec = (impl: typeof linear): KernelSpec<LinearArgs> => ({
-  units: (a) => (a.M >= FEW_ROWS ? a.M : Math.ceil(a.N / COLUMN_BLOCK)),
-  flopsPerUnit: (a) => (a.M >= FEW_ROWS ? 2 * a.K * a.N : 2 * a.K * a.M * COLUMN_BLOCK),
-  run: (v, a, start, end) =>
-    impl(f32(v, 'out'), f32(v, 'x'), f32(v, 'w'), f32opt(v, 'bias'), f32opt(v, 'gate'), f32opt(v, 'residual'), { ...a, ...linearRange(a, start, end) }),
-});
-
 const SCORE_OVERHEAD_FLOPS = 512;
 
 export const KERNELS = {
   linear: {
-    ...linearSpec(linear),
+    tensors: ['out', 'x', 'w', 'bias', 'gate', 'residual'],
+    attrs: ['M', 'K', 'N', 'packed', 'xStride', 'outStride', 'activation'],
+    units: (a) => (a.M >= FEW_ROWS ? a.M : Math.ceil(a.N / COLUMN_BLOCK)),
+    flopsPerUnit: (a) => (a.M >= FEW_ROWS ? 2 * a.K * a.N : 2 * a.K * a.M * COLUMN_BLOCK),
+    run: (v, a, start, end) =>
+      linear(f32(v, 'out'), f32(v, 'x'), f32(v, 'w'), f32opt(v, 'bias'), f32opt(v, 'gate'), f32opt(v, 'residual'), { ...a, ...linearRange(a, start, end) }),
     wasm: (k, t, a, start, end) => {
       const r = linearRange(a, start, end);
       k.linear(ptr(t, 'out'), ptr(t, 'x'), ptr(t, 'w'), ptr(t, 'bias'), ptr(t, 'gate'), ptr(t, 'residual'), a.K, a.outStride ?? a.N, a.xStride ?? a.K, a.activation ?? 0, r.rowStart, r.rowEnd, r.colStart, r.colEnd, a.packed ? 1 : 0);
     },
   } satisfies KernelSpec<LinearArgs>,
-  /** The readable reference GEMM, for tests: never takes the WebAssembly path. */
-  linearReference: linearSpec(linearReference),
   norm: {
+    tensors: ['out', 'x', 'residual', 'weight', 'bias'],
+    attrs: ['rows', 'dim', 'eps', 'rms'],
     units: (a) => a.rows,
     flopsPerUnit: (a) => 8 * a.dim,
     run: (v, a, start, end) =>
@@ -74,6 +75,11 @@ export const KERNELS = {
     wasm: (k, t, a, start, end) => k.norm(ptr(t, 'out'), ptr(t, 'x'), ptr(t, 'residual'), ptr(t, 'weight'), ptr(t, 'bias'), a.dim, a.eps, a.rms ? 1 : 0, start, end),
   } satisfies KernelSpec<NormArgs>,
   attention: {
+    tensors: ['out', 'q', 'k', 'v', 'keyMask', 'positionBias', 'probs', 'scratch'],
+    attrs: [
+      'batch', 'numHeads', 'headDim', 'qLen', 'kLen', 'qRowStride', 'kvRowStride', 'outRowStride', 'qBatchStride', 'kvBatchStride', 'outBatchStride',
+      'headStride', 'scale', 'causal', 'maskFill',
+    ],
     units: (a) => a.batch * a.numHeads,
     // q·k and p·v, plus what each score costs besides (scale, mask, exponential, normalisation, its share of the
     // Kᵀ copy): about 500 GEMM FLOPs' worth of time (npm run bench), so the split is decided on time, not arithmetic
@@ -95,32 +101,26 @@ export const KERNELS = {
     // per (batch, head): Kᵀ (headDim × keys padded to 16) and two rows of scores; see assembly/index.ts
     scratch: (a) => a.batch * a.numHeads * (a.headDim + 2) * Math.ceil(a.kLen / 16) * 16,
   } satisfies KernelSpec<AttentionArgs>,
-  /**
-   * Fault injection for the reliability tests: the thread that runs it exits if the int32 `flag` is 1, after
-   * clearing it, so the re-run of what the dead thread left (by the calling thread) succeeds. Exiting is only done
-   * off the main thread.
-   */
-  exitOnce: {
-    units: (_: Record<string, never>) => 1,
-    flopsPerUnit: () => Infinity,
-    run: (v) => {
-      const flag = v.flag as Int32Array;
-      if (Atomics.compareExchange(flag, 0, 1, 0) === 1 && !isMainThread) process.exit(3);
-    },
-  } satisfies KernelSpec<Record<string, never>>,
 };
 
 export type KernelName = keyof typeof KERNELS;
 export type KernelAttrs<K extends KernelName> = Parameters<(typeof KERNELS)[K]['units']>[0];
 
+/** Kernels by name: the built-in ones, plus any an engine was given (tests add fault injection this way). */
+export type KernelRegistry = Record<string, KernelSpec<Attrs>>;
+
+/**
+ * The built-in kernels as a registry. A task message carries attributes as a plain record of numbers, so the
+ * registry forgets each kernel's own attribute type; Engine.run checks them against KernelAttrs<K> at the call.
+ */
+export const BUILTIN_KERNELS = KERNELS as unknown as KernelRegistry;
+
 export interface KernelTask {
-  kernel: KernelName;
+  kernel: string;
   tensors: Record<string, TensorRef | undefined>;
   attrs: Attrs;
   start: number;
   end: number;
-  /** Run the TypeScript kernel even where a WebAssembly one exists (tests compare the two). */
-  reference?: boolean;
   /** The range is cut into this many pieces, claimed by the threads of a team (channel.ts). */
   pieces?: number;
 }
@@ -129,10 +129,10 @@ export interface KernelTask {
  * Runs a task against a memory's current buffer (re-read each time: the arena may have grown since), on the
  * WebAssembly kernels when given and the kernel has one.
  */
-export function runTask(buffer: ArrayBufferLike, task: KernelTask, wasm?: WasmKernels): void {
-  const spec = KERNELS[task.kernel] as unknown as KernelSpec<Attrs>;
+export function runTask(registry: KernelRegistry, buffer: ArrayBufferLike, task: KernelTask, wasm?: WasmKernels): void {
+  const spec = registry[task.kernel];
   if (!spec) throw new Error(`unknown kernel "${task.kernel}"`);
-  if (wasm && spec.wasm && !task.reference) {
+  if (wasm && spec.wasm) {
     spec.wasm(wasm, task.tensors, task.attrs, task.start, task.end);
     return;
   }

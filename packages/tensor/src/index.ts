@@ -1,4 +1,3 @@
 export * from './arena.js';
 export * from './tensor.js';
-export * from './arrow.js';
 export * from './scope.js';

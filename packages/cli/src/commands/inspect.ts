@@ -22,10 +22,9 @@ Options:
     const parameters = tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
     const engine = new Engine({ workers: 0 });
     const m = loadModel(dir, engine);
-    const recipe = m.model.recipe as unknown as Record<string, unknown>;
     const info = {
       dir, architecture: m.config.architecture, kind: m.kind, parameters,
-      recipe,
+      recipe: m.model.recipe,
       tokenizer: { vocabSize: m.tokenizer.vocabSize, model: m.tokenizer.model.constructor.name, file: join(dir, 'tokenizer.json'), sentenceTransformers: existsSync(join(dir, 'modules.json')) },
       ...(v.tensors === true ? { tensors } : {}),
     };

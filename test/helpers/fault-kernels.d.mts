@@ -1,0 +1,3 @@
+import type { KernelRegistry } from '@attnflow/kernels';
+
+export const kernels: KernelRegistry;

@@ -38,7 +38,7 @@ Options:
       `${dir}`,
       `  architecture  ${info.architecture} (${m.kind})`,
       `  parameters    ${parameters.toLocaleString('en-US')} in ${tensors.length} tensors`,
-      `  recipe        ${Object.entries(recipe).filter(([, x]) => typeof x !== 'object').map(([k, x]) => `${k}=${x}`).join(' ')}`,
+      `  recipe        ${Object.entries(m.model.recipe).filter(([, x]) => typeof x !== 'object').map(([k, x]) => `${k}=${x}`).join(' ')}`,
       `  tokenizer     vocabulary ${m.tokenizer.vocabSize}${info.tokenizer.sentenceTransformers ? ', sentence-transformers modules.json' : ''}`,
     ];
     if (v.tensors === true) for (const t of tensors) lines.push(`    ${t.name.padEnd(60)} ${t.dtype} [${t.shape.join(', ')}]`);

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { Tensor } from '@attnflow/tensor';
 import { kernels as faultKernels } from './helpers/fault-kernels.mjs';
-import { Activation, Engine, applyActivation, attention, erf, linear, linearReference, norm, packPanels, unpackPanels, type AttentionArgs } from '@attnflow/kernels';
+import { Activation, Engine, applyActivation, attention, erf, linear, linearReference, MOST_NEGATIVE_F32, norm, packPanels, unpackPanels, type AttentionArgs } from '@attnflow/kernels';
 import { expectClose, randomArray, rng } from './helpers/fixtures.js';
 
 const rand = rng(42);
@@ -253,6 +253,25 @@ describe('WebAssembly SIMD kernels against the TypeScript reference, odd shapes'
       if (causal) for (let i = 0; i < L; i++) for (let j = S - L + i + 1; j < S; j++) expect(probs[0].data[i * S + j]).toBe(0);
     });
   }
+  it('attention with a per-batch bias (biasBatchStride), fill values masking whole query rows: WASM equals TS', async () => {
+    const B = 3, H = 2, L = 6, D = 5;
+    const q = Tensor.from(randomArray(B * L * H * D, r), [B * L, H * D]), k = Tensor.from(randomArray(B * L * H * D, r), [B * L, H * D]), v = Tensor.from(randomArray(B * L * H * D, r), [B * L, H * D]);
+    const bias = randomArray(B * H * L * L, r);
+    // row b has b padded positions at the end: scores with a padded query or key take the most negative float
+    for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let i = 0; i < L; i++) for (let j = 0; j < L; j++) if (i >= L - b || j >= L - b) bias[((b * H + h) * L + i) * L + j] = MOST_NEGATIVE_F32;
+    const positionBias = Tensor.from(bias, [B, H, L, L]);
+    const args = { batch: B, numHeads: H, headDim: D, qLen: L, kLen: L, qRowStride: H * D, kvRowStride: H * D, outRowStride: H * D, qBatchStride: L * H * D, kvBatchStride: L * H * D, outBatchStride: L * H * D, scale: 1 / Math.sqrt(3 * D), biasBatchStride: H * L * L };
+    const probs = [Tensor.empty('float32', [B, H, L, L]), Tensor.empty('float32', [B, H, L, L])];
+    const outs = [Tensor.empty('float32', [B * L, H * D]), Tensor.empty('float32', [B * L, H * D])];
+    await wasm.run('attention', { out: outs[0], q, k, v, positionBias, probs: probs[0] }, args);
+    await js.run('attention', { out: outs[1], q, k, v, positionBias, probs: probs[1] }, args);
+    expectClose(outs[0].data, outs[1].data, 1e-5, 'out');
+    expectClose(probs[0].data, probs[1].data, 1e-6, 'probs');
+    // a fully masked query row (b = 2, query L - 1) attends uniformly; a real one gives masked keys weight 0
+    const row = (b: number, i: number) => Array.from(probs[0].data.subarray(((b * H) * L + i) * L, ((b * H) * L + i + 1) * L));
+    for (const p of row(2, L - 1)) expect(p).toBeCloseTo(1 / L, 6);
+    expect(row(2, 0).slice(L - 2)).toEqual([0, 0]);
+  });
 });
 
 describe('batch independence: the SIMD kernels give a text the same bits whatever its padding', () => {

@@ -449,7 +449,7 @@ function softmaxRow(row: usize, biasRow: usize, maskRow: usize, kLen: i32, visib
 export function attention(
   out: usize, q: usize, k: usize, v: usize, keyMask: usize, positionBias: usize, probs: usize, scratch: usize,
   H: i32, D: i32, qLen: i32, kLen: i32, qRow: i32, kvRow: i32, outRow: i32, qBatch: i32, kvBatch: i32, outBatch: i32,
-  hs: i32, scale: f32, causal: i32, fill: f32, unitStart: i32, unitEnd: i32,
+  hs: i32, biasBatch: i32, scale: f32, causal: i32, fill: f32, unitStart: i32, unitEnd: i32,
 ): void {
   // Every per-key number below is computed the same way whatever kLen is (vectors of 4 keys, lanes past the
   // end forced to zero), so a text gets bit-identical results in any batch, however much padding it has:
@@ -483,7 +483,7 @@ export function attention(
       const n = pair ? 2 : 1;
       for (let r = 0; r < n; r++) {
         const row = r ? rb : ra;
-        const biasRow = positionBias ? at(positionBias, (h * qLen + i + r) * kLen) : 0;
+        const biasRow = positionBias ? at(positionBias, b * biasBatch + (h * qLen + i + r) * kLen) : 0;
         softmaxRow(row, biasRow, maskRow, kLen, causal ? kLen - qLen + i + r + 1 : kLen, scale, fill);
         if (probs) {
           const pr = at(probs, ((b * H + h) * qLen + i + r) * kLen);

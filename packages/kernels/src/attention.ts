@@ -8,7 +8,9 @@
  *   k,v (batch, kLen, numHeads, headDim)   at b*kvBatchStride + j*kvRowStride + h*headStride
  *   out (batch, qLen, numHeads, headDim)   at b*outBatchStride + i*outRowStride + h*headStride
  *   keyMask      (batch, kLen)             1 = real token, 0 = padding
- *   positionBias (numHeads, qLen, kLen)    added after scaling (T5's relative bias)
+ *   positionBias (numHeads, qLen, kLen)    added after scaling (T5's relative bias); with biasBatchStride,
+ *                (batch, numHeads, qLen, kLen) at b*biasBatchStride: a bias that depends on the content
+ *                (DeBERTa's disentangled c2p/p2c terms)
  *   probs        (batch, numHeads, qLen, kLen)  optional output: the attention weights
  * Causal: query i sits at absolute position kLen - qLen + i (the cache holds the earlier ones) and sees keys
  * up to it. A masked score takes the value `maskFill` before the softmax: Hugging Face uses the most negative
@@ -29,6 +31,8 @@ export interface AttentionArgs {
   outBatchStride: number;
   /** Offset between heads inside a row; headDim for the usual (numHeads, headDim) split. */
   headStride?: number;
+  /** Offset between batch rows of positionBias; 0 (the default) shares one bias by every row. */
+  biasBatchStride?: number;
   scale: number;
   causal?: boolean;
   maskFill?: number;
@@ -53,6 +57,7 @@ export function attention(t: AttentionTensors, a: AttentionArgs): void {
   // and property loads inside the loops would go megamorphic.
   const H = a.numHeads, D = a.headDim, qLen = a.qLen, kLen = a.kLen, scale = a.scale;
   const hs = a.headStride ?? D;
+  const biasBatch = a.biasBatchStride ?? 0;
   const fill = a.maskFill ?? MOST_NEGATIVE_F32;
   const qRow = a.qRowStride, kvRow = a.kvRowStride, outRow = a.outRowStride;
   const qBatch = a.qBatchStride, kvBatch = a.kvBatchStride, outBatch = a.outBatchStride;
@@ -70,7 +75,7 @@ export function attention(t: AttentionTensors, a: AttentionArgs): void {
     for (let i = 0; i < qLen; i++) {
       const qi = b * qBatch + i * qRow + h * hs;
       const visible = causal ? kLen - qLen + i + 1 : kLen;
-      const biasRow = (h * qLen + i) * kLen;
+      const biasRow = b * biasBatch + (h * qLen + i) * kLen;
       // scores (kLen,) = q_i · k_j * scale + bias
       let max = -Infinity;
       for (let j = 0; j < kLen; j++) {

@@ -78,7 +78,7 @@ export const KERNELS = {
     tensors: ['out', 'q', 'k', 'v', 'keyMask', 'positionBias', 'probs', 'scratch'],
     attrs: [
       'batch', 'numHeads', 'headDim', 'qLen', 'kLen', 'qRowStride', 'kvRowStride', 'outRowStride', 'qBatchStride', 'kvBatchStride', 'outBatchStride',
-      'headStride', 'scale', 'causal', 'maskFill',
+      'headStride', 'biasBatchStride', 'scale', 'causal', 'maskFill',
     ],
     units: (a) => a.batch * a.numHeads,
     // q·k and p·v, plus what each score costs besides (scale, mask, exponential, normalisation, its share of the
@@ -96,7 +96,7 @@ export const KERNELS = {
       k.attention(
         ptr(t, 'out'), ptr(t, 'q'), ptr(t, 'k'), ptr(t, 'v'), ptr(t, 'keyMask'), ptr(t, 'positionBias'), ptr(t, 'probs'), ptr(t, 'scratch'),
         a.numHeads, a.headDim, a.qLen, a.kLen, a.qRowStride, a.kvRowStride, a.outRowStride, a.qBatchStride, a.kvBatchStride, a.outBatchStride,
-        a.headStride ?? a.headDim, a.scale, a.causal ? 1 : 0, a.maskFill ?? MOST_NEGATIVE_F32, start, end,
+        a.headStride ?? a.headDim, a.biasBatchStride ?? 0, a.scale, a.causal ? 1 : 0, a.maskFill ?? MOST_NEGATIVE_F32, start, end,
       ),
     // per (batch, head): Kᵀ (headDim × keys padded to 16) and two rows of scores; see assembly/index.ts
     scratch: (a) => a.batch * a.numHeads * (a.headDim + 2) * Math.ceil(a.kLen / 16) * 16,

@@ -8,7 +8,7 @@ export interface WasmKernels {
   attention(
     out: number, q: number, k: number, v: number, keyMask: number, positionBias: number, probs: number, scratch: number,
     H: number, D: number, qLen: number, kLen: number, qRow: number, kvRow: number, outRow: number, qBatch: number, kvBatch: number, outBatch: number,
-    hs: number, scale: number, causal: number, fill: number, unitStart: number, unitEnd: number,
+    hs: number, biasBatch: number, scale: number, causal: number, fill: number, unitStart: number, unitEnd: number,
   ): void;
 }
 

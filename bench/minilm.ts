@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Engine } from '@attnflow/kernels';
-import { BertModel } from '@attnflow/models';
+import { EncoderModel } from '@attnflow/models';
 import { table, timeIt } from './common.js';
 import { simdPeak } from './peak.js';
 
@@ -42,7 +42,7 @@ type Result = { name: string; shape: Shape; threads: number; ms: number; out?: F
 
 async function attnflow(dir: string, shape: Shape, workers: number): Promise<Result> {
   const engine = new Engine({ workers });
-  const model = BertModel.load(dir, engine);
+  const model = EncoderModel.load(dir, engine);
   const x = inputs(shape, model.recipe.vocabSize);
   let out: Float32Array | undefined;
   const ms = await timeIt(async () => (out = (await model.forward(x)).lastHiddenState), { warmup: 2, runs: shape.batch > 1 ? RUNS.throughput : RUNS.latency });
@@ -64,7 +64,7 @@ function ort(kind: 'node' | 'web', dir: string, shape: Shape, threads: number): 
 
 export async function minilmBench(dir: string): Promise<string> {
   if (!existsSync(join(dir, 'onnx', 'model.onnx'))) return `(skipped: no ${dir}/onnx/model.onnx)`;
-  const cfg = BertModel.load(dir, new Engine({ workers: 0 })).recipe;
+  const cfg = EncoderModel.load(dir, new Engine({ workers: 0 })).recipe;
   const lines: string[] = [];
   const rows: (string | number)[][] = [['shape', 'runtime', 'threads', 'ms', 'tokens/s', 'GFLOP/s', 'vs ort-node', 'vs ort-web', 'max|diff|']];
   let best = NaN, bestNode = NaN; // GFLOP/s at 32×128, 2 threads

@@ -1,5 +1,5 @@
 import { Engine } from '@attnflow/kernels';
-import { BertModel } from '@attnflow/models';
+import { EncoderModel } from '@attnflow/models';
 import { table } from './common.js';
 import { inputs, type Shape } from './minilm.js';
 
@@ -27,7 +27,7 @@ export async function profileBench(dir: string): Promise<string> {
   const out: string[] = [];
   for (const [shape, workers] of [[{ batch: 32, length: 128 }, 1], [{ batch: 32, length: 128 }, 2], [{ batch: 1, length: 16 }, 2]] as [Shape, number][]) {
     const engine = new TimedEngine({ workers });
-    const model = BertModel.load(dir, engine);
+    const model = EncoderModel.load(dir, engine);
     const x = inputs(shape, model.recipe.vocabSize);
     const runs = shape.batch > 1 ? 3 : 100;
     for (let i = 0; i < 3; i++) await model.forward(x);

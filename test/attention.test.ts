@@ -135,7 +135,7 @@ describe('explain: the walkthrough is the model\'s own computation', () => {
       const probs = fwd.attentions![layer].subarray((head * L + t) * L, (head * L + t + 1) * L);
       expectClose(e.weights, probs, 1e-6, 'weights');
       // The head's contribution, from the layer's value weights and the forward pass's own probabilities.
-      const w = bert.model.layers[layer].selfAttention.qkv;
+      const w = bert.model.weights.blocks![layer].selfAttention.qkv;
       const weight = unpackPanels(w.weight.data, 3 * H, H); // loaded layers are packed in panels
       const X = fwd.hiddenStates![layer];
       const expected = new Float64Array(D);

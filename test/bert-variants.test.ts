@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BertModel } from '@attnflow/models';
+import { EncoderModel } from '@attnflow/models';
 import { Engine } from '@attnflow/kernels';
 import { Checkpoint, writeSafetensors } from '@attnflow/checkpoint';
 import { Tokenizer } from '@attnflow/tokenizer';
@@ -33,7 +33,7 @@ const texts = readJson('bert', 'expected.json').texts.filter(Boolean) as string[
 const tok = Tokenizer.fromDirectory(fixture('bert'));
 
 async function hidden(dir: string, text: string): Promise<number[]> {
-  return Array.from((await BertModel.load(dir, engine).forward(tok.encodeBatch([text]))).lastHiddenState);
+  return Array.from((await EncoderModel.load(dir, engine).forward(tok.encodeBatch([text]))).lastHiddenState);
 }
 
 describe('BERT-family weight-name variants give the same model', () => {
@@ -73,7 +73,8 @@ describe('BERT-family weight-name variants give the same model', () => {
   });
 
   it('RoBERTa: positions offset by padding_idx + 1, equal to BERT with the table shifted', async () => {
-    const pad = 1;
+    // RoBERTa tells padding by its id (transformers' rule), so padding_idx must be the vocabulary's [PAD] (0 here)
+    const pad = 0;
     const roberta = variant((n) => (n.startsWith('pooler') ? undefined : `roberta.${n}`), { architectures: ['RobertaModel'], model_type: 'roberta', pad_token_id: pad, max_position_embeddings: 64 }, (t) => {
       const p = t['roberta.embeddings.position_embeddings.weight'];
       const H = p.shape[1];
@@ -91,8 +92,8 @@ describe('BERT-family weight-name variants give the same model', () => {
 
   it('unknown architectures are refused with the list of supported ones', () => {
     const dir = variant((n) => n, { architectures: ['LongformerModel'] });
-    expect(() => BertModel.load(dir, engine)).toThrow(/architecture "LongformerModel" is not a BERT-family model \(supported: BertModel/);
+    expect(() => EncoderModel.load(dir, engine)).toThrow(/architecture "LongformerModel" is not an encoder attnflow supports \(supported: BertModel, .*DebertaV2Model/);
     const missing = variant((n) => (n.includes('layer.1.output.dense.weight') ? undefined : n), {});
-    expect(() => BertModel.load(missing, engine)).toThrow(/missing tensor "encoder.layer.1.output.dense.weight" \[32, 37\]/);
+    expect(() => EncoderModel.load(missing, engine)).toThrow(/missing tensor "encoder.layer.1.output.dense.weight" \[32, 37\]/);
   });
 });

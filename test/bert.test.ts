@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { BertModel } from '@attnflow/models';
+import { EncoderModel } from '@attnflow/models';
 import { Engine } from '@attnflow/kernels';
 import { Tokenizer } from '@attnflow/tokenizer';
 import { l2Normalize, meanPool, clsPool } from '@attnflow/head';
@@ -20,10 +20,10 @@ function inputsOf(exp: any, prefix = '') {
   };
 }
 
-describe('bert (BertModel) parity with transformers', () => {
+describe('bert (EncoderModel) parity with transformers', () => {
   const exp = readJson('bert', 'expected.json');
   const ref = readExpected('bert', 'expected.safetensors');
-  const model = BertModel.load(fixture('bert'), pooled);
+  const model = EncoderModel.load(fixture('bert'), pooled);
   const tok = Tokenizer.fromDirectory(fixture('bert'));
 
   it('padded batch: last_hidden_state, pooler, mean/cls pooling, sentence embedding', async () => {
@@ -65,7 +65,7 @@ describe('bert (BertModel) parity with transformers', () => {
       const n = single.length;
       expectClose(all.lastHiddenState.subarray(j * batch.length * H, (j * batch.length + n) * H), single.lastHiddenState, 1e-5, `text ${j}`);
     }
-    const one = await BertModel.load(fixture('bert'), inline).forward(batch);
+    const one = await EncoderModel.load(fixture('bert'), inline).forward(batch);
     expect(Array.from(one.lastHiddenState)).toEqual(Array.from(all.lastHiddenState));
   });
 });
@@ -74,21 +74,21 @@ describe('BERT heads parity', () => {
   it('sequence classification: logits, probs and labels', async () => {
     const exp = readJson('bert-seqcls', 'expected.json');
     const ref = readExpected('bert-seqcls', 'expected.safetensors');
-    const out = await BertModel.load(fixture('bert-seqcls'), pooled).forward(inputsOf(exp));
+    const out = await EncoderModel.load(fixture('bert-seqcls'), pooled).forward(inputsOf(exp));
     expectClose(out.logits!, ref.get('batch.logits')!.data, 1e-4, 'logits');
   });
 
   it('token classification logits', async () => {
     const exp = readJson('bert-tokcls', 'expected.json');
     const ref = readExpected('bert-tokcls', 'expected.safetensors');
-    const out = await BertModel.load(fixture('bert-tokcls'), pooled).forward(inputsOf(exp));
+    const out = await EncoderModel.load(fixture('bert-tokcls'), pooled).forward(inputsOf(exp));
     expectClose(out.logits!, ref.get('batch.logits')!.data, 1e-4, 'logits');
   });
 
   it('question answering start/end logits', async () => {
     const exp = readJson('bert-qa', 'expected.json');
     const ref = readExpected('bert-qa', 'expected.safetensors');
-    const out = await BertModel.load(fixture('bert-qa'), pooled).forward(inputsOf(exp, 'qa_'));
+    const out = await EncoderModel.load(fixture('bert-qa'), pooled).forward(inputsOf(exp, 'qa_'));
     const L = out.length;
     const start = new Float32Array(out.batch * L), end = new Float32Array(out.batch * L);
     for (let i = 0; i < out.batch * L; i++) {
@@ -102,7 +102,7 @@ describe('BERT heads parity', () => {
   it('masked LM logits', async () => {
     const exp = readJson('bert-mlm', 'expected.json');
     const ref = readExpected('bert-mlm', 'expected.safetensors');
-    const out = await BertModel.load(fixture('bert-mlm'), pooled).forward(inputsOf(exp, 'mask_'));
+    const out = await EncoderModel.load(fixture('bert-mlm'), pooled).forward(inputsOf(exp, 'mask_'));
     expectClose(out.logits!, ref.get('mask.logits')!.data, 1e-4, 'logits');
   });
 });

@@ -32,7 +32,7 @@ export interface AttentionContext {
   length: number;
   /** (batch, keyLength) 1 = real token, 0 = padding. */
   keyMask?: Tensor<'int32'>;
-  /** (numHeads, length, keyLength), added to the scaled scores (T5). */
+  /** (numHeads, length, keyLength), added to the scaled scores (T5); (batch, numHeads, length, keyLength) when it depends on each row's content (DeBERTa). */
   positionBias?: Tensor<'float32'>;
   causal?: boolean;
   /** Decoding: new keys/values are appended here and attention reads all cached positions. */
@@ -61,6 +61,7 @@ export async function attend(
     qRowStride: shape.qRowStride, kvRowStride: shape.kvRowStride, outRowStride: inner,
     qBatchStride: ctx.length * shape.qRowStride, kvBatchStride: shape.kvBatchStride, outBatchStride: ctx.length * inner,
     scale: recipe.scale, causal: ctx.causal ?? false, maskFill: recipe.maskFill,
+    biasBatchStride: ctx.positionBias?.shape.length === 4 ? recipe.numHeads * ctx.length * shape.kLen : 0,
   });
 }
 

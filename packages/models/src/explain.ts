@@ -6,7 +6,7 @@
 import { attend, columns, runLinear } from '@attnflow/layers';
 import { Scope } from '@attnflow/tensor';
 import { findToken, type Tokenizer } from '@attnflow/tokenizer';
-import type { BertModel } from './bert.js';
+import type { EncoderModel } from './encoderModel.js';
 import { ConfigError } from './config.js';
 
 export interface Explanation {
@@ -41,7 +41,7 @@ export class ExplainError extends ConfigError {
   override name = 'ExplainError';
 }
 
-export async function explainToken(model: BertModel, tokenizer: Tokenizer, text: string, word: string, layer = 0, head = 0): Promise<Explanation> {
+export async function explainToken(model: EncoderModel, tokenizer: Tokenizer, text: string, word: string, layer = 0, head = 0): Promise<Explanation> {
   const r = model.recipe;
   if (!Number.isInteger(layer) || layer < 0 || layer >= r.numLayers) throw new ExplainError(`--layer ${layer} is out of range: valid layers are 0 to ${r.numLayers - 1}`);
   if (!Number.isInteger(head) || head < 0 || head >= r.numHeads) throw new ExplainError(`--head ${head} is out of range: valid heads are 0 to ${r.numHeads - 1}`);
@@ -57,18 +57,20 @@ export async function explainToken(model: BertModel, tokenizer: Tokenizer, text:
     // X (L, hidden) entering the layer; BERT is post-LN, so attention reads it directly.
     const x = scope.f32([L, H]);
     x.data.set(out.hiddenStates![layer]);
-    const blockWeights = model.layers[layer].selfAttention;
+    const blocks = model.weights.blocks;
+    if (!blocks) throw new ExplainError(`${r.architecture}: explain reads the standard attention block, which this architecture does not use`);
+    const blockWeights = blocks[layer].selfAttention;
     const qkv = await runLinear(model.engine, scope, x, blockWeights.qkv); // (L, 3H): q | k | v
     const context = scope.f32([L, H]);
     const probs = scope.f32([1, r.numHeads, L, L]);
     const keyMask = scope.i32(enc.attentionMask, [1, L]);
-    await attend(model.engine, context, columns(qkv, 0), columns(qkv, H), columns(qkv, 2 * H), { qRowStride: 3 * H, kvRowStride: 3 * H, kvBatchStride: L * 3 * H, kLen: L }, model.blockRecipe.attention, { batch: 1, length: L, keyMask, probs });
+    await attend(model.engine, context, columns(qkv, 0), columns(qkv, H), columns(qkv, 2 * H), { qRowStride: 3 * H, kvRowStride: 3 * H, kvBatchStride: L * 3 * H, kLen: L }, r.block.attention, { batch: 1, length: L, keyMask, probs });
     const all = qkv.data;
     const slice = (row: number, part: number) => Array.from(all.subarray(row * 3 * H + part * H + head * D, row * 3 * H + part * H + (head + 1) * D));
     const q = slice(t, 0);
     const keys = tokens.map((_, j) => slice(j, 1));
     const values = tokens.map((_, j) => slice(j, 2));
-    const scale = model.blockRecipe.attention.scale;
+    const scale = r.block.attention.scale;
     const scores = keys.map((k) => k.reduce((s, kd, d) => s + kd * q[d], 0));
     const weights = Array.from(probs.data.subarray((head * L + t) * L, (head * L + t) * L + tokens.length));
     const output = Array.from(context.data.subarray(t * H + head * D, t * H + (head + 1) * D));

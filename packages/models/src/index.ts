@@ -1,5 +1,7 @@
 export * from './config.js';
-export * from './bert.js';
+export * from './encoder.js';
+export * from './encoderModel.js';
+export { debertaBucket } from './deberta.js';
 export * from './gpt2.js';
 export * from './seq2seq.js';
 export * from './selfattention.js';

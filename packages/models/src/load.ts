@@ -2,11 +2,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sharedEngine, type Engine } from '@attnflow/kernels';
 import { Tokenizer } from '@attnflow/tokenizer';
-import { BERT_ARCHITECTURES, BertModel } from './bert.js';
 import { ConfigError, ConfigReader } from './config.js';
+import { ENCODER_ARCHITECTURES, ENCODERS, EncoderModel } from './encoderModel.js';
 import type { CausalLM } from './generation.js';
 import { Gpt2Model } from './gpt2.js';
-import { SEQ2SEQ_ARCHITECTURES, Seq2SeqModel } from './seq2seq.js';
+import { SEQ2SEQ_ARCHITECTURES, SEQ2SEQ_BY_MODEL_TYPE, Seq2SeqModel } from './seq2seq.js';
 
 export type PoolingMode = 'mean' | 'cls' | 'max';
 
@@ -17,11 +17,11 @@ export interface SentenceTransformerSettings {
 }
 
 export type LoadedModel =
-  | { kind: 'encoder'; dir: string; model: BertModel; tokenizer: Tokenizer; config: ConfigReader; sentence?: SentenceTransformerSettings }
+  | { kind: 'encoder'; dir: string; model: EncoderModel; tokenizer: Tokenizer; config: ConfigReader; sentence?: SentenceTransformerSettings }
   | { kind: 'causal'; dir: string; model: CausalLM; tokenizer: Tokenizer; config: ConfigReader }
   | { kind: 'seq2seq'; dir: string; model: Seq2SeqModel; tokenizer: Tokenizer; config: ConfigReader };
 
-export const SUPPORTED_ARCHITECTURES = [...BERT_ARCHITECTURES, 'GPT2LMHeadModel', 'GPT2Model', ...SEQ2SEQ_ARCHITECTURES];
+export const SUPPORTED_ARCHITECTURES = [...ENCODER_ARCHITECTURES, 'GPT2LMHeadModel', 'GPT2Model', ...SEQ2SEQ_ARCHITECTURES];
 
 /** Loads any supported Hugging Face model directory: config.json, model.safetensors, tokenizer.json. */
 export function loadModel(dir: string, engine: Engine = sharedEngine()): LoadedModel {
@@ -29,8 +29,8 @@ export function loadModel(dir: string, engine: Engine = sharedEngine()): LoadedM
   const config = ConfigReader.read(dir);
   const arch = config.architecture ?? inferArchitecture(config);
   const tokenizer = Tokenizer.fromDirectory(dir);
-  if (BERT_ARCHITECTURES.includes(arch)) {
-    return { kind: 'encoder', dir, model: BertModel.load(dir, engine, config), tokenizer, config, sentence: readSentenceTransformer(dir) };
+  if (ENCODER_ARCHITECTURES.includes(arch)) {
+    return { kind: 'encoder', dir, model: EncoderModel.load(dir, engine, config), tokenizer, config, sentence: readSentenceTransformer(dir) };
   }
   if (arch === 'GPT2LMHeadModel' || arch === 'GPT2Model') return { kind: 'causal', dir, model: Gpt2Model.load(dir, engine, config), tokenizer, config };
   if (SEQ2SEQ_ARCHITECTURES.includes(arch)) return { kind: 'seq2seq', dir, model: Seq2SeqModel.load(dir, engine, config), tokenizer, config };
@@ -38,7 +38,8 @@ export function loadModel(dir: string, engine: Engine = sharedEngine()): LoadedM
 }
 
 function inferArchitecture(config: ConfigReader): string {
-  const byType: Record<string, string> = { bert: 'BertModel', roberta: 'RobertaModel', distilbert: 'DistilBertModel', gpt2: 'GPT2LMHeadModel', bart: 'BartForConditionalGeneration', marian: 'MarianMTModel', t5: 'T5ForConditionalGeneration' };
+  const byType: Record<string, string> = { gpt2: 'GPT2LMHeadModel', ...SEQ2SEQ_BY_MODEL_TYPE };
+  for (const a of ENCODERS) for (const type of a.modelTypes) byType[type] = Object.keys(a.classes)[0];
   const type = config.str('model_type', '');
   const arch = byType[type];
   if (!arch) throw new ConfigError(`${config.file}: no "architectures" and model_type ${JSON.stringify(type)} is not one attnflow knows (${Object.keys(byType).join(', ')})`);

@@ -48,6 +48,8 @@ export interface Seq2SeqRecipe {
 
 const FAMILIES: Record<string, Seq2SeqFamily> = { BartForConditionalGeneration: 'bart', MarianMTModel: 'marian', T5ForConditionalGeneration: 't5' };
 export const SEQ2SEQ_ARCHITECTURES = Object.keys(FAMILIES);
+/** The class a config.json without "architectures" means, by model_type. */
+export const SEQ2SEQ_BY_MODEL_TYPE: Record<string, string> = { bart: 'BartForConditionalGeneration', marian: 'MarianMTModel', t5: 'T5ForConditionalGeneration' };
 
 export function seq2seqRecipe(cfg: ConfigReader): Seq2SeqRecipe {
   const arch = cfg.architecture ?? '';

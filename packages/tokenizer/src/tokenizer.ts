@@ -198,8 +198,9 @@ export class Tokenizer {
         const token = this.addedByContent.get(content) ?? this.addedByContent.get(m[0]);
         if (!token) continue;
         plain(last, m.index!);
-        const at = m.index! + m[0].indexOf(token.content);
-        push(token.id, token.content, at, at + token.content.length, token.special ? 1 : 0);
+        // As the tokenizers library: the token is the matched text, lstrip/rstrip whitespace included (a
+        // RobertaProcessing with trim_offsets then trims it from the offsets)
+        push(token.id, m[0], m.index!, m.index! + m[0].length, token.special ? 1 : 0);
         last = m.index! + m[0].length;
       }
     }

@@ -1,0 +1,128 @@
+/**
+ * Parity with transformers for the architectures of fixtures/architectures/ (see its README): every float within
+ * 1e-4, every id identical, through the pooled kernels. Every size, count and option is read from the fixture's
+ * own files, so held-out twins with other configs run against the same tests.
+ */
+import { readdirSync, statSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { EncoderModel, debertaBucket, loadModel } from '@attnflow/models';
+import { Engine } from '@attnflow/kernels';
+import { Tokenizer, toCodePointOffsets } from '@attnflow/tokenizer';
+import { clsPool, l2Normalize, meanPool } from '@attnflow/head';
+import { relativePositionBucket } from '@attnflow/embedding';
+import { expectClose, fixture, readExpected, readJson } from './helpers/fixtures.js';
+
+const pooled = new Engine({ workers: 2, minPoolFlops: 0 });
+afterAll(() => pooled.close());
+
+const ROOT = fixture('architectures');
+const folders = readdirSync(ROOT).filter((d) => statSync(fixture('architectures', d)).isDirectory());
+const isSeq2Seq = (name: string) => 'sources' in readJson(`architectures/${name}/expected.json`);
+const encoders = folders.filter((d) => !isSeq2Seq(d) && d !== "modernbert");
+
+const argmax = (row: ArrayLike<number>) => {
+  let best = 0;
+  for (let i = 1; i < row.length; i++) if (row[i] > row[best]) best = i;
+  return best;
+};
+
+function softmax(row: ArrayLike<number>): number[] {
+  const max = Math.max(...Array.from(row));
+  const e = Array.from(row, (x) => Math.exp(x - max));
+  const sum = e.reduce((a, b) => a + b, 0);
+  return e.map((x) => x / sum);
+}
+
+interface TokenizerCase { text: string; ids: number[]; tokens: string[]; offsets: [number, number][] | null; decoded: string }
+
+function checkTokenizerCases(tok: Tokenizer, cases: TokenizerCase[]): void {
+  for (const c of cases) {
+    const e = tok.encode(c.text);
+    expect(e.ids, JSON.stringify(c.text)).toEqual(c.ids);
+    expect(e.tokens, JSON.stringify(c.text)).toEqual(c.tokens);
+    if (c.offsets) expect(toCodePointOffsets(c.text, e.offsets), JSON.stringify(c.text)).toEqual(c.offsets);
+    expect(tok.decode(c.ids, { skipSpecialTokens: true }), JSON.stringify(c.text)).toBe(c.decoded);
+  }
+}
+
+describe.each(encoders)('%s (encoder) parity with transformers', (name) => {
+  const dir = fixture('architectures', name);
+  const exp = readJson(`architectures/${name}/expected.json`);
+  const ref = readExpected(`architectures/${name}/expected.safetensors`);
+  const config = readJson(`architectures/${name}/config.json`);
+  const model = EncoderModel.load(dir, pooled);
+  const tok = Tokenizer.fromDirectory(dir);
+  const ids = exp.input_ids as number[][];
+  const inputs = {
+    batch: ids.length, length: ids[0].length,
+    inputIds: Int32Array.from(ids.flat()),
+    attentionMask: Int32Array.from((exp.attention_mask as number[][]).flat()),
+    tokenTypeIds: exp.token_type_ids ? Int32Array.from((exp.token_type_ids as number[][]).flat()) : undefined,
+  };
+
+  it('tokenizer: the cases, the pair, and the batch of texts', () => {
+    checkTokenizerCases(tok, exp.tokenizer_cases);
+    const pair = tok.encode(exp.tokenizer_pair.a, exp.tokenizer_pair.b);
+    expect(pair.ids).toEqual(exp.tokenizer_pair.ids);
+    if (exp.tokenizer_pair.type_ids) expect(pair.typeIds).toEqual(exp.tokenizer_pair.type_ids);
+    expect(Array.from(tok.encodeBatch(exp.texts).inputIds)).toEqual(ids.flat());
+  });
+
+  it('padded batch: last hidden state (padded rows included) and the head', async () => {
+    const out = await model.forward(inputs);
+    const H = out.hiddenSize;
+    expectClose(out.lastHiddenState, ref.get('batch.last_hidden_state')!.data, 1e-4, 'last_hidden_state');
+    if (ref.has('batch.pooler_output')) {
+      expectClose(out.pooled!, ref.get('batch.pooler_output')!.data, 1e-4, 'pooler_output');
+      const mean = meanPool(out.lastHiddenState, inputs.attentionMask, inputs.batch, inputs.length, H);
+      expectClose(mean, ref.get('batch.mean_pooled')!.data, 1e-4, 'mean_pooled');
+      expectClose(l2Normalize(mean, H), ref.get('batch.sentence_embedding')!.data, 1e-4, 'sentence_embedding');
+      expectClose(clsPool(out.lastHiddenState, inputs.batch, inputs.length, H), ref.get('batch.cls_pooled')!.data, 1e-4, 'cls_pooled');
+    }
+    if (!ref.has('batch.logits')) return;
+    const logits = ref.get('batch.logits')!;
+    expectClose(out.logits!, logits.data, 1e-4, 'logits');
+    const width = logits.shape[logits.shape.length - 1];
+    const row = (r: number) => out.logits!.subarray(r * width, (r + 1) * width);
+    if (ref.has('batch.probs')) {
+      expectClose(Float32Array.from(ids.flatMap((_, b) => softmax(row(b)))), ref.get('batch.probs')!.data, 1e-4, 'probs');
+      expect(ids.map((_, b) => config.id2label[argmax(row(b))])).toEqual(exp.labels);
+    } else if (exp.labels) {
+      const L = inputs.length;
+      expect(ids.map((_, b) => exp.attention_mask[b].flatMap((m: number, i: number) => (m ? [config.id2label[argmax(row(b * L + i))]] : [])))).toEqual(exp.labels);
+    }
+    for (const entry of exp.top5 ?? []) {
+      const p = softmax(row(entry.text * inputs.length + entry.position));
+      const best = p.map((s, id) => ({ id, s })).sort((a, b) => b.s - a.s).slice(0, entry.top5.length);
+      expect(best.map((b) => b.id)).toEqual(entry.top5.map((t: { token_id: number }) => t.token_id));
+      best.forEach((b, k) => expect(Math.abs(b.s - entry.top5[k].score)).toBeLessThan(1e-4));
+    }
+  });
+
+  it('each text alone, unpadded, equals transformers', async () => {
+    for (let j = 0; j < exp.texts.length; j++) {
+      const out = await model.forward(tok.encodeBatch([exp.texts[j]]));
+      expectClose(out.lastHiddenState, ref.get(`text${j}.last_hidden_state`)!.data, 1e-4, `text${j}`);
+    }
+  });
+
+  it('relative position buckets (MPNet, DeBERTa-v2) equal the reference table', () => {
+    const L = inputs.length;
+    if (exp.relative_position_bucket) {
+      // MPNet: bucket of the key's position minus the query's, over 32 buckets up to 128
+      const table = Array.from({ length: L }, (_, i) => Array.from({ length: L }, (_, j) => relativePositionBucket(j - i, true, 32, 128)));
+      expect(table).toEqual(exp.relative_position_bucket);
+    }
+    if (exp.relative_position_buckets) {
+      const maxPosition = config.max_relative_positions >= 1 ? config.max_relative_positions : config.max_position_embeddings;
+      const table = Array.from({ length: L }, (_, i) => Array.from({ length: L }, (_, j) => debertaBucket(i - j, config.position_buckets, maxPosition)));
+      expect(table).toEqual(exp.relative_position_buckets);
+    }
+  });
+});
+
+describe('unknown architectures', () => {
+  it('an unknown architecture names every supported one', () => {
+    expect(() => loadModel(fixture('architectures', 'no-such-model'))).toThrow(/no such model directory/);
+  });
+});

@@ -5,12 +5,14 @@
  */
 import { readdirSync, statSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { EncoderModel, debertaBucket, loadModel } from '@attnflow/models';
+import { EncoderModel, Seq2SeqModel, debertaBucket, loadModel } from '@attnflow/models';
 import { Engine } from '@attnflow/kernels';
 import { Tokenizer, toCodePointOffsets } from '@attnflow/tokenizer';
 import { clsPool, l2Normalize, meanPool } from '@attnflow/head';
-import { relativePositionBucket } from '@attnflow/embedding';
+import { paddingPositions, relativePositionBucket } from '@attnflow/embedding';
+import { beamSearch, generateTokens } from '@attnflow/decoder';
 import { expectClose, fixture, readExpected, readJson } from './helpers/fixtures.js';
+import { expectBatchEqualsSingles, seq2seqInputs, untilEos } from './helpers/seq2seq.js';
 
 const pooled = new Engine({ workers: 2, minPoolFlops: 0 });
 afterAll(() => pooled.close());
@@ -18,7 +20,8 @@ afterAll(() => pooled.close());
 const ROOT = fixture('architectures');
 const folders = readdirSync(ROOT).filter((d) => statSync(fixture('architectures', d)).isDirectory());
 const isSeq2Seq = (name: string) => 'sources' in readJson(`architectures/${name}/expected.json`);
-const encoders = folders.filter((d) => !isSeq2Seq(d) && d !== "modernbert");
+const encoders = folders.filter((d) => !isSeq2Seq(d) && d !== 'modernbert');
+const seq2seqs = folders.filter(isSeq2Seq);
 
 const argmax = (row: ArrayLike<number>) => {
   let best = 0;
@@ -119,6 +122,52 @@ describe.each(encoders)('%s (encoder) parity with transformers', (name) => {
       expect(table).toEqual(exp.relative_position_buckets);
     }
   });
+});
+
+
+describe.each(seq2seqs)('%s (encoder-decoder) parity with transformers', (name) => {
+  const dir = fixture('architectures', name);
+  const exp = readJson(`architectures/${name}/expected.json`);
+  const ref = readExpected(`architectures/${name}/expected.safetensors`);
+  const config = readJson(`architectures/${name}/config.json`);
+  const model = Seq2SeqModel.load(dir, pooled);
+  const ids = exp.input_ids as number[][];
+  const inputs = seq2seqInputs(exp);
+  const gen = exp.generation;
+  const maxNewTokens = exp.beam_settings.max_new_tokens;
+
+  it('encoder hidden states and decoder logits for the given decoder inputs', async () => {
+    if (exp.position_ids) expect(Array.from(paddingPositions(inputs.inputIds, inputs.batch, inputs.length, config.pad_token_id))).toEqual(exp.position_ids.flat());
+    const out = await model.forward(inputs, exp.decoder_input_ids);
+    expectClose(out.encoderLastHiddenState, ref.get('batch.encoder_last_hidden_state')!.data, 1e-4, 'encoder');
+    expectClose(out.logits, ref.get('batch.logits')!.data, 1e-4, 'logits');
+  });
+
+  it('greedy ids (forced BOS where the fixture has one)', async () => {
+    const encoded = await model.encode(inputs);
+    const { session, logits } = await model.start(encoded, { maxNewTokens, forcedBosTokenId: gen.forced_bos_token_id });
+    const out = await generateTokens(session, logits, ids.map(() => []), { maxNewTokens, eosTokenId: gen.eos_token_id, padTokenId: gen.pad_token_id });
+    session.dispose();
+    encoded.dispose();
+    expect(out.map((o) => [gen.decoder_start_token_id, ...o])).toEqual(exp.greedy_ids);
+  });
+
+  it('beam-search ids', async () => {
+    const s = exp.beam_settings;
+    const encoded = await model.encode(inputs);
+    const { session, logits } = await model.start(encoded, { maxNewTokens: s.max_new_tokens, beams: s.num_beams, forcedBosTokenId: gen.forced_bos_token_id });
+    const out = await beamSearch(session, logits, ids.length, { numBeams: s.num_beams, lengthPenalty: s.length_penalty, earlyStopping: s.early_stopping, maxNewTokens: s.max_new_tokens, eosTokenId: gen.eos_token_id, padTokenId: gen.pad_token_id });
+    session.dispose();
+    encoded.dispose();
+    out.forEach((o, j) => expect(untilEos([gen.decoder_start_token_id, ...o], gen.eos_token_id)).toEqual(untilEos(exp.beam3_ids[j], gen.eos_token_id)));
+  });
+
+  it('generate() with the model settings and the fixture forced BOS gives the greedy ids', async () => {
+    const out = await model.generate(inputs, { maxNewTokens, numBeams: 1, forcedBosTokenId: gen.forced_bos_token_id });
+    expect(out.map((o) => [gen.decoder_start_token_id, ...o])).toEqual(exp.greedy_ids);
+  });
+
+  it('a batch gives the same logits as single inputs', () => expectBatchEqualsSingles(model, exp));
 });
 
 describe('unknown architectures', () => {

@@ -5,12 +5,11 @@ import { Tokenizer } from '@attnflow/tokenizer';
 import { beamSearch, generateTokens } from '@attnflow/decoder';
 import { relativePositionBucket } from '@attnflow/embedding';
 import { expectClose, fixture, readExpected, readJson } from './helpers/fixtures.js';
+import { expectBatchEqualsSingles, seq2seqInputs, untilEos } from './helpers/seq2seq.js';
 
 const engine = new Engine({ workers: 2, minPoolFlops: 0 });
 afterAll(() => engine.close());
 
-/** Tokens up to and including the first EOS: what generation decided; what follows is padding. */
-const untilEos = (ids: number[], eos: number) => (ids.indexOf(eos, 1) >= 0 ? ids.slice(0, ids.indexOf(eos, 1) + 1) : ids);
 
 describe.each(['bart', 'marian', 't5'])('%s parity with transformers', (name) => {
   const exp = readJson(name, 'expected.json');
@@ -18,7 +17,7 @@ describe.each(['bart', 'marian', 't5'])('%s parity with transformers', (name) =>
   const model = Seq2SeqModel.load(fixture(name), engine);
   const tok = Tokenizer.fromDirectory(fixture(name));
   const ids = exp.input_ids as number[][];
-  const inputs = { batch: ids.length, length: ids[0].length, inputIds: Int32Array.from(ids.flat()), attentionMask: Int32Array.from((exp.attention_mask as number[][]).flat()) };
+  const inputs = seq2seqInputs(exp);
   const gen = exp.generation;
 
   it('tokenizes the sources identically', () => {
@@ -51,16 +50,7 @@ describe.each(['bart', 'marian', 't5'])('%s parity with transformers', (name) =>
     out.forEach((o, j) => expect(untilEos([gen.decoder_start_token_id, ...o], gen.eos_token_id)).toEqual(untilEos(exp.beam3_ids[j], gen.eos_token_id)));
   });
 
-  it('a batch gives the same results as single inputs', async () => {
-    const all = await model.forward(inputs, exp.decoder_input_ids);
-    const T = exp.decoder_input_ids[0].length;
-    const V = model.recipe.vocabSize;
-    for (let j = 0; j < ids.length; j++) {
-      const n = (exp.attention_mask[j] as number[]).reduce((a: number, b: number) => a + b, 0);
-      const single = await model.forward({ batch: 1, length: n, inputIds: Int32Array.from(ids[j].slice(0, n)), attentionMask: new Int32Array(n).fill(1) }, [exp.decoder_input_ids[j]]);
-      expectClose(single.logits, all.logits.subarray(j * T * V, (j + 1) * T * V), 1e-4, `input ${j}`);
-    }
-  });
+  it('a batch gives the same results as single inputs', () => expectBatchEqualsSingles(model, exp));
 });
 
 describe('T5 relative position buckets', () => {

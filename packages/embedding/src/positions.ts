@@ -47,3 +47,40 @@ export function maskedPositions(mask: Int32Array, batch: number, length: number)
   }
   return out;
 }
+
+/**
+ * fairseq's sinusoids (M2M100, NLLB): row p, half = ⌊dim/2⌋, k < half: column k = sin(p·f_k), column half + k =
+ * cos(p·f_k), f_k = exp(−k·ln(10000)/(half − 1)) — note half − 1, unlike sinusoidalTable; an odd width gets a zero
+ * last column, and row paddingIdx is all zeros (padding reads it).
+ */
+export function fairseqSinusoidalTable(rows: number, dim: number, paddingIdx: number, arena?: SharedArena): Tensor<'float32'> {
+  const t = Tensor.zeros('float32', [rows, dim], arena);
+  const d = t.data;
+  const half = Math.floor(dim / 2);
+  const step = Math.log(10000) / (half - 1);
+  for (let p = 0; p < rows; p++) {
+    if (p === paddingIdx) continue;
+    for (let k = 0; k < half; k++) {
+      const angle = p * Math.exp(-k * step);
+      d[p * dim + k] = Math.sin(angle);
+      d[p * dim + half + k] = Math.cos(angle);
+    }
+  }
+  return t;
+}
+
+/**
+ * Position ids from the ids themselves (RoBERTa, MPNet, M2M100): m = id ≠ paddingIdx, position = paddingIdx +
+ * (cumsum(m) + past)·m — real tokens count on from paddingIdx + 1, padding reads row paddingIdx.
+ */
+export function paddingPositions(ids: Int32Array, batch: number, length: number, paddingIdx: number, past = 0): Int32Array {
+  const out = new Int32Array(batch * length);
+  for (let b = 0; b < batch; b++) {
+    let seen = past;
+    for (let i = 0; i < length; i++) {
+      const t = b * length + i;
+      out[t] = ids[t] !== paddingIdx ? paddingIdx + ++seen : paddingIdx;
+    }
+  }
+  return out;
+}

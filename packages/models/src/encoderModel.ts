@@ -3,7 +3,7 @@
  * a checkpoint has, and how they are named, is its architecture file's business (see encoder.ts).
  */
 import { Checkpoint, Weights } from '@attnflow/checkpoint';
-import { embed, rangePositions } from '@attnflow/embedding';
+import { embed, paddingPositions, rangePositions } from '@attnflow/embedding';
 import { Activation, sharedEngine, type Engine } from '@attnflow/kernels';
 import { runLinear, runNorm } from '@attnflow/layers';
 import { Scope, type Tensor } from '@attnflow/tensor';
@@ -124,23 +124,9 @@ async function classify(engine: Engine, scope: Scope, x: Tensor<'float32'>, head
   return (await runLinear(engine, scope, features, head.out)).toArray() as Float32Array;
 }
 
-/**
- * Row indices into the position table. RoBERTa's rule, from the ids (not the mask): m = ids ≠ pad,
- * position = pad + cumsum(m)·m, so padding reads row pad.
- */
+/** Row indices into the position table for each token of the batch. */
 function positionIds(kind: PositionIds, inputs: EncoderInputs): Int32Array | undefined {
-  const { batch, length, inputIds } = inputs;
   if (kind.kind === 'none') return undefined;
-  if (kind.kind === 'range') return rangePositions(batch, length);
-  const pad = kind.paddingIdx;
-  const out = new Int32Array(batch * length);
-  for (let b = 0; b < batch; b++) {
-    let seen = 0;
-    for (let i = 0; i < length; i++) {
-      const t = b * length + i;
-      if (inputIds[t] !== pad) out[t] = pad + ++seen;
-      else out[t] = pad;
-    }
-  }
-  return out;
+  if (kind.kind === 'range') return rangePositions(inputs.batch, inputs.length);
+  return paddingPositions(inputs.inputIds, inputs.batch, inputs.length, kind.paddingIdx);
 }

@@ -1,13 +1,19 @@
 /**
- * Encoder-decoder Transformers — the paper's full architecture — as one recipe with three settings:
- *   BART   (BartForConditionalGeneration): learned positions +2, layernorm_embedding, post-LN, GELU, final_logits_bias.
- *   Marian (MarianMTModel): fixed sinusoidal positions, embeddings ×√d, post-LN, SiLU, decoding starts with pad.
- *   T5     (T5ForConditionalGeneration): no absolute positions but a relative bias shared by all layers, RMSNorm,
- *          pre-LN, no biases, unscaled scores, ReLU or gated-GELU FFN.
+ * Encoder-decoder Transformers — the paper's full architecture — as one recipe over two weight layouts:
+ * the BART layout (`model.{encoder,decoder}.layers.N.self_attn…`), whose families differ only in data (LAYOUTS):
+ *   BART    (BartForConditionalGeneration): learned positions +2, layernorm_embedding, post-LN, final_logits_bias.
+ *   Marian  (MarianMTModel): fixed sinusoidal positions, embeddings ×√d, post-LN, decoding starts with pad.
+ *   mBART   (MBartForConditionalGeneration): BART's embeddings, pre-LN with a final layer_norm in each stack.
+ *   M2M100  (M2M100ForConditionalGeneration, NLLB): pre-LN, fairseq sinusoids numbered from padding_idx by the ids.
+ *   Pegasus (PegasusForConditionalGeneration): pre-LN, a stored sinusoidal table at positions 0…, final norms.
+ * and the T5 layout (`encoder.block.N.layer.M…`):
+ *   T5 / mT5 (T5ForConditionalGeneration, MT5ForConditionalGeneration): no absolute positions but a relative bias
+ *          shared by all layers, RMSNorm, pre-LN, no biases, unscaled scores, ReLU or gated-GELU FFN; mT5's
+ *          lm_head is its own and never rescaled.
  */
 import { Checkpoint, Weights } from '@attnflow/checkpoint';
 import { decoderStack, resolveGenerationConfig, type DecodeHooks, type DecodingSession, type GenerationConfig, type TokenEvent } from '@attnflow/decoder';
-import { embed, rangePositions, relativePositionBias, sinusoidalTable, type EmbeddingRecipe, type EmbeddingWeights } from '@attnflow/embedding';
+import { embed, fairseqSinusoidalTable, paddingPositions, rangePositions, relativePositionBias, sinusoidalTable, type EmbeddingRecipe, type EmbeddingWeights } from '@attnflow/embedding';
 import { encoderStack } from '@attnflow/encoder';
 import { Activation, sharedEngine, type Engine } from '@attnflow/kernels';
 import { activationFromName, createCache, crossKeyValues, disposeCache, fuseLinears, loadLinear, loadNorm, reorderCache, runLinear, type BlockRecipe, type BlockWeights, type CrossAttentionWeights, type KVCache, type Linear, type Norm } from '@attnflow/layers';
@@ -16,7 +22,29 @@ import { ConfigError, ConfigReader } from './config.js';
 import type { Observable } from 'rxjs';
 import { generateSeq2Seq, readGenerationConfig, streamGeneration, type Seq2SeqLM } from './generation.js';
 
-export type Seq2SeqFamily = 'bart' | 'marian' | 't5';
+export type Seq2SeqFamily = 'bart' | 'marian' | 'mbart' | 'm2m100' | 'pegasus' | 't5';
+
+/** What tells the BART-layout families apart. */
+interface BartLayout {
+  placement: 'post' | 'pre';
+  /** layernorm_embedding over the embedding sum. */
+  embeddingNorm: boolean;
+  /** encoder.layer_norm / decoder.layer_norm after the last layer. */
+  finalNorm: boolean;
+  /**
+   * learned: stored table read at position + 2; stored-sinusoidal: stored table at position + 0; sinusoidal: the
+   * paper's table built at load; fairseq-sinusoidal: M2M100's table built at load, numbered from padding_idx.
+   */
+  positions: 'learned' | 'stored-sinusoidal' | 'sinusoidal' | 'fairseq-sinusoidal';
+}
+
+const LAYOUTS: Record<Exclude<Seq2SeqFamily, 't5'>, BartLayout> = {
+  bart: { placement: 'post', embeddingNorm: true, finalNorm: false, positions: 'learned' },
+  marian: { placement: 'post', embeddingNorm: false, finalNorm: false, positions: 'sinusoidal' },
+  mbart: { placement: 'pre', embeddingNorm: true, finalNorm: true, positions: 'learned' },
+  m2m100: { placement: 'pre', embeddingNorm: false, finalNorm: true, positions: 'fairseq-sinusoidal' },
+  pegasus: { placement: 'pre', embeddingNorm: false, finalNorm: true, positions: 'stored-sinusoidal' },
+};
 
 export interface Seq2SeqRecipe {
   family: Seq2SeqFamily;
@@ -30,6 +58,8 @@ export interface Seq2SeqRecipe {
   activation: Activation;
   gated: boolean;
   placement: 'post' | 'pre';
+  /** BART layout only: what its family changes (see LAYOUTS). */
+  layout?: BartLayout;
   rms: boolean;
   eps: number;
   bias: boolean;
@@ -46,10 +76,16 @@ export interface Seq2SeqRecipe {
   padTokenId: number;
 }
 
-const FAMILIES: Record<string, Seq2SeqFamily> = { BartForConditionalGeneration: 'bart', MarianMTModel: 'marian', T5ForConditionalGeneration: 't5' };
+const FAMILIES: Record<string, Seq2SeqFamily> = {
+  BartForConditionalGeneration: 'bart', MarianMTModel: 'marian', MBartForConditionalGeneration: 'mbart', M2M100ForConditionalGeneration: 'm2m100',
+  PegasusForConditionalGeneration: 'pegasus', T5ForConditionalGeneration: 't5', MT5ForConditionalGeneration: 't5',
+};
 export const SEQ2SEQ_ARCHITECTURES = Object.keys(FAMILIES);
 /** The class a config.json without "architectures" means, by model_type. */
-export const SEQ2SEQ_BY_MODEL_TYPE: Record<string, string> = { bart: 'BartForConditionalGeneration', marian: 'MarianMTModel', t5: 'T5ForConditionalGeneration' };
+export const SEQ2SEQ_BY_MODEL_TYPE: Record<string, string> = {
+  bart: 'BartForConditionalGeneration', marian: 'MarianMTModel', mbart: 'MBartForConditionalGeneration', m2m_100: 'M2M100ForConditionalGeneration',
+  pegasus: 'PegasusForConditionalGeneration', t5: 'T5ForConditionalGeneration', mt5: 'MT5ForConditionalGeneration',
+};
 
 export function seq2seqRecipe(cfg: ConfigReader): Seq2SeqRecipe {
   const arch = cfg.architecture ?? '';
@@ -71,7 +107,8 @@ export function seq2seqRecipe(cfg: ConfigReader): Seq2SeqRecipe {
     const gated = proj.startsWith('gated-');
     const act = gated ? proj.slice('gated-'.length) : proj;
     const tied = cfg.bool('tie_word_embeddings', true);
-    const scaleOut = cfg.raw.scale_decoder_outputs === undefined ? tied : cfg.bool('scale_decoder_outputs', tied);
+    // MT5ForConditionalGeneration never rescales; its config's tie_word_embeddings is forced true by MT5Config
+    const scaleOut = arch === 'MT5ForConditionalGeneration' ? false : cfg.raw.scale_decoder_outputs === undefined ? tied : cfg.bool('scale_decoder_outputs', tied);
     return Object.freeze({
       ...common,
       encoderLayers: cfg.int('num_layers'),
@@ -99,7 +136,11 @@ export function seq2seqRecipe(cfg: ConfigReader): Seq2SeqRecipe {
   const ffnSize = cfg.int('encoder_ffn_dim');
   if (cfg.int('decoder_ffn_dim', ffnSize) !== ffnSize) throw new ConfigError(`${cfg.file}: encoder_ffn_dim and decoder_ffn_dim differ; attnflow expects them equal`);
   const headDim = cfg.divisible('d_model', dModel, 'encoder_attention_heads', numHeads);
-  if (cfg.bool('normalize_before', false)) throw new ConfigError(`${cfg.file}: normalize_before (pre-LN BART variants such as mBART) is not supported yet`);
+  const layout = LAYOUTS[family];
+  if (layout.placement === 'post' && cfg.bool('normalize_before', false)) throw new ConfigError(`${cfg.file}: normalize_before with ${arch} is not supported (pre-LN checkpoints of this layout are MBart/M2M100/Pegasus classes)`);
+  const position: EmbeddingRecipe['position'] = layout.positions === 'learned' ? { kind: 'learned', offset: 2 }
+    : layout.positions === 'stored-sinusoidal' ? { kind: 'learned', offset: 0 }
+    : { kind: 'sinusoidal', offset: 0 };
   return Object.freeze({
     ...common,
     encoderLayers: cfg.int('encoder_layers'),
@@ -109,13 +150,14 @@ export function seq2seqRecipe(cfg: ConfigReader): Seq2SeqRecipe {
     ffnSize,
     activation: activationFromName(cfg.str('activation_function', 'gelu'), 'activation_function'),
     gated: false,
-    placement: 'post' as const,
+    placement: layout.placement,
+    layout,
     rms: false,
     eps: 1e-5,
     bias: true,
     attentionScale: 1 / Math.sqrt(headDim),
     embedScale: cfg.bool('scale_embedding', false) ? Math.sqrt(dModel) : 1,
-    position: family === 'marian' ? { kind: 'sinusoidal' as const, offset: 0 } : { kind: 'learned' as const, offset: 2 },
+    position,
     maxPositions: cfg.int('max_position_embeddings', 1024),
     relativeBuckets: 0,
     relativeMaxDistance: 0,
@@ -228,15 +270,16 @@ export class Seq2SeqModel implements Seq2SeqLM<Seq2SeqInputs, Encoded> {
     } else {
       const m = root.scope('model');
       const shared = m.scope('shared').get('weight', [r.vocabSize, D]);
+      const layout = r.layout!;
       let sinusoids: Tensor<'float32'> | undefined;
-      if (r.family === 'marian') {
-        sinusoids = sinusoidalTable(r.maxPositions, D, engine.arena);
-        owned.push(sinusoids);
-      }
+      if (layout.positions === 'sinusoidal') sinusoids = sinusoidalTable(r.maxPositions, D, engine.arena);
+      // fairseq numbers real tokens from padding_idx + 1 and gives padding the zero row padding_idx
+      if (layout.positions === 'fairseq-sinusoidal') sinusoids = fairseqSinusoidalTable(r.maxPositions + r.padTokenId + 1, D, r.padTokenId, engine.arena);
+      if (sinusoids) owned.push(sinusoids);
       const side = (name: 'encoder' | 'decoder', layers: number): Side => {
         const s = m.scope(name);
         s.ignore(new RegExp(`^model\\.${name}\\.embed_tokens\\.weight$`));
-        if (r.family === 'marian') s.ignore(new RegExp(`^model\\.${name}\\.embed_positions\\.weight$`)); // fixed; rebuilt, never trained
+        if (sinusoids) s.ignore(new RegExp(`^model\\.${name}\\.embed_positions\\.(weight|_float_tensor)$`)); // fixed; rebuilt, never trained
         const blocks = Array.from({ length: layers }, (_, i): BlockWeights => {
           const l = s.scope('layers', i);
           const cross: Partial<BlockWeights> = name === 'decoder' ? {
@@ -254,10 +297,11 @@ export class Seq2SeqModel implements Seq2SeqLM<Seq2SeqInputs, Encoded> {
         return {
           embeddings: {
             word: shared,
-            position: sinusoids ?? s.scope('embed_positions').get('weight', [r.maxPositions + 2, D]),
-            norm: r.family === 'bart' ? norm(s.scope('layernorm_embedding')) : undefined,
+            position: sinusoids ?? s.scope('embed_positions').get('weight', [r.maxPositions + (r.position.kind === 'none' ? 0 : r.position.offset), D]),
+            norm: layout.embeddingNorm ? norm(s.scope('layernorm_embedding')) : undefined,
           },
           layers: blocks,
+          finalNorm: layout.finalNorm ? norm(s.scope('layer_norm')) : undefined,
         };
       };
       encoder = side('encoder', r.encoderLayers);
@@ -277,7 +321,7 @@ export class Seq2SeqModel implements Seq2SeqLM<Seq2SeqInputs, Encoded> {
     const { batch, length } = inputs;
     const scope = new Scope(this.engine.arena);
     try {
-      const x = await embed(this.engine, scope, this.encoder.embeddings, this.embeddingRecipe, inputs.inputIds, rangePositions(batch, length));
+      const x = await embed(this.engine, scope, this.encoder.embeddings, this.embeddingRecipe, inputs.inputIds, this.positionIds(inputs.inputIds, batch, length, 0));
       const keyMask = scope.i32(inputs.attentionMask, [batch, length]);
       const positionBias = this.encoder.relativeBias && relativePositionBias(this.encoder.relativeBias, 0, length, length, this.relativeOptions(true), this.engine.arena);
       let out;
@@ -292,6 +336,11 @@ export class Seq2SeqModel implements Seq2SeqLM<Seq2SeqInputs, Encoded> {
     } finally {
       scope.dispose();
     }
+  }
+
+  /** Rows of the position table for `length` new tokens per row after `past` ones. */
+  positionIds(ids: Int32Array, rows: number, length: number, past: number): Int32Array {
+    return this.recipe.layout?.positions === 'fairseq-sinusoidal' ? paddingPositions(ids, rows, length, this.recipe.padTokenId, past) : rangePositions(rows, length, past);
   }
 
   relativeOptions(bidirectional: boolean) {
@@ -321,12 +370,14 @@ export class Seq2SeqModel implements Seq2SeqLM<Seq2SeqInputs, Encoded> {
    * A decoding session for the encoded batch (each input repeated `beams` times), after the decoder start token:
    * the session and the logits for the first generated token.
    */
-  async start(encoded: Encoded, options: { maxNewTokens: number; beams?: number; decoderStartTokenId?: number }): Promise<{ session: DecodingSession; logits: Float32Array }> {
+  async start(encoded: Encoded, options: { maxNewTokens: number; beams?: number; decoderStartTokenId?: number; forcedBosTokenId?: number }): Promise<{ session: DecodingSession; logits: Float32Array }> {
     const beams = options.beams ?? 1;
     const session = await Seq2SeqSession.create(this, encoded, beams, options.maxNewTokens + 1);
     try {
       const start = new Int32Array(encoded.batch * beams).fill(options.decoderStartTokenId ?? this.recipe.decoderStartTokenId);
-      return { session, logits: await session.feed(start, 1, false) };
+      const logits = await session.feed(start, 1, false);
+      if (options.forcedBosTokenId !== undefined) forceToken(logits, this.recipe.vocabSize, options.forcedBosTokenId);
+      return { session, logits };
     } catch (e) {
       session.dispose();
       throw e;
@@ -345,6 +396,18 @@ export class Seq2SeqModel implements Seq2SeqLM<Seq2SeqInputs, Encoded> {
 
   dispose(): void {
     for (const t of this.owned) t.dispose();
+  }
+}
+
+/**
+ * Transformers' ForcedBOSTokenLogitsProcessor on the first step (mBART's and M2M100's target language): every
+ * score −∞ but the forced token's, which is 0 — after a log-softmax it is still 0, so a beam's score is unchanged.
+ */
+function forceToken(logits: Float32Array, vocab: number, id: number): void {
+  if (!(id >= 0 && id < vocab)) throw new ConfigError(`forcedBosTokenId ${id} is outside the vocabulary (0..${vocab - 1})`);
+  for (let r = 0; r < logits.length / vocab; r++) {
+    logits.fill(-Infinity, r * vocab, (r + 1) * vocab);
+    logits[r * vocab + id] = 0;
   }
 }
 
@@ -403,7 +466,7 @@ class Seq2SeqSession implements DecodingSession {
     const D = model.recipe.dModel;
     const scope = new Scope(model.engine.arena);
     try {
-      const x = await embed(model.engine, scope, model.decoder.embeddings, model.embeddingRecipe, tokens, rangePositions(rows, n, this.position));
+      const x = await embed(model.engine, scope, model.decoder.embeddings, model.embeddingRecipe, tokens, model.positionIds(tokens, rows, n, this.position));
       const kLen = this.position + n;
       const positionBias = model.decoder.relativeBias && relativePositionBias(model.decoder.relativeBias, this.position, n, kLen, model.relativeOptions(false), model.engine.arena);
       const H = model.recipe.numHeads;

@@ -7,7 +7,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EncoderModel, Seq2SeqModel, debertaBucket, loadModel } from '@attnflow/models';
 import { Engine } from '@attnflow/kernels';
-import { Tokenizer, toCodePointOffsets } from '@attnflow/tokenizer';
+import { Tokenizer, languageTokenId, sentencePieceTokenizer, toCodePointOffsets, withLanguage } from '@attnflow/tokenizer';
 import { clsPool, l2Normalize, meanPool } from '@attnflow/head';
 import { paddingPositions, relativePositionBucket } from '@attnflow/embedding';
 import { beamSearch, generateTokens } from '@attnflow/decoder';
@@ -136,6 +136,21 @@ describe.each(seq2seqs)('%s (encoder-decoder) parity with transformers', (name) 
   const gen = exp.generation;
   const maxNewTokens = exp.beam_settings.max_new_tokens;
 
+  it('tokenizer: the cases, the sources, the target texts and the language codes', () => {
+    const tok = Tokenizer.fromDirectory(dir);
+    checkTokenizerCases(tok, exp.tokenizer_cases);
+    if (exp.tokenizer_len !== undefined) expect(tok.vocabSize).toBe(exp.tokenizer_len);
+    const source = exp.src_lang === undefined ? tok : withLanguage(tok, exp.src_lang);
+    expect(Array.from(source.encodeBatch(exp.sources).inputIds)).toEqual(ids.flat());
+    if (exp.src_lang === undefined) return;
+    expect(languageTokenId(tok, exp.src_lang)).toBe(exp.src_lang_id);
+    expect(languageTokenId(tok, exp.tgt_lang)).toBe(exp.tgt_lang_id);
+    expect(gen.forced_bos_token_id).toBe(exp.tgt_lang_id);
+    const target = withLanguage(tok, exp.tgt_lang, 'target');
+    for (const c of exp.target_cases) expect(target.encode(c.text).ids, c.text).toEqual(c.ids);
+    expect(() => withLanguage(tok, 'xx_YY')).toThrow(new RegExp(`"xx_YY" is not one of this tokenizer's languages: .*${exp.tgt_lang}`));
+  });
+
   it('encoder hidden states and decoder logits for the given decoder inputs', async () => {
     if (exp.position_ids) expect(Array.from(paddingPositions(inputs.inputIds, inputs.batch, inputs.length, config.pad_token_id))).toEqual(exp.position_ids.flat());
     const out = await model.forward(inputs, exp.decoder_input_ids);
@@ -168,6 +183,17 @@ describe.each(seq2seqs)('%s (encoder-decoder) parity with transformers', (name) 
   });
 
   it('a batch gives the same logits as single inputs', () => expectBatchEqualsSingles(model, exp));
+});
+
+describe.each(folders.filter((d) => readJson(`architectures/${d}/expected.json`).spm_cases))('%s: the SentencePiece .model alone equals the sentencepiece library', (name) => {
+  it('ids and decoded text of every spm case', () => {
+    const file = readdirSync(fixture('architectures', name)).find((f) => f.endsWith('.model'))!;
+    const tok = sentencePieceTokenizer(fixture('architectures', name, file));
+    for (const c of readJson(`architectures/${name}/expected.json`).spm_cases) {
+      expect(tok.encode(c.text).ids, JSON.stringify(c.text)).toEqual(c.ids);
+      expect(tok.decode(c.ids), JSON.stringify(c.text)).toBe(c.decoded);
+    }
+  });
 });
 
 describe('unknown architectures', () => {

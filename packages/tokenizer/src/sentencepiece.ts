@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { TokenizerError } from './errors.js';
 import { unigram } from './models/unigram.js';
+import { sentencePieceBpe } from './models/spmBpe.js';
 import { PrecompiledCharsmap } from './precompiled.js';
 import { Tokenizer } from './tokenizer.js';
 import { buildDecoder } from './decoders.js';
@@ -106,7 +107,7 @@ export function readSentencePieceModel(file: string): SentencePieceModel {
  */
 export function sentencePieceTokenizer(file: string, options: { addEos?: boolean } = {}): Tokenizer {
   const spm = readSentencePieceModel(file);
-  if (spm.modelType !== 1) throw new TokenizerError(`${file}: SentencePiece model type ${spm.modelType} is not supported (only unigram, type 1)`);
+  if (spm.modelType !== 1 && spm.modelType !== 2) throw new TokenizerError(`${file}: SentencePiece model type ${spm.modelType} is not supported (unigram, type 1, and BPE, type 2)`);
   const charsmap = spm.charsmap?.length ? new PrecompiledCharsmap(spm.charsmap, file) : undefined;
   const normalizer = (s: NormalizedString) => {
     charsmap?.normalize(s);
@@ -116,7 +117,9 @@ export function sentencePieceTokenizer(file: string, options: { addEos?: boolean
     }
   };
   const unmatchable = spm.pieces.flatMap((p, id) => (p.type === PieceType.control || p.type === PieceType.unused || p.type === PieceType.unknown ? [id] : []));
-  const model = unigram({ vocab: spm.pieces.map((p) => [p.piece, p.score]), unk_id: spm.unkId, byte_fallback: spm.byteFallback, unmatchable }, file);
+  const model = spm.modelType === 2
+    ? sentencePieceBpe(spm.pieces.map((p) => [p.piece, p.score]), spm.unkId, unmatchable)
+    : unigram({ vocab: spm.pieces.map((p) => [p.piece, p.score]), unk_id: spm.unkId, byte_fallback: spm.byteFallback, unmatchable }, file);
   const scheme = spm.addDummyPrefix ? 'always' : 'never';
   const controls = spm.pieces.flatMap((p, id) => (p.type === PieceType.control ? [id] : []));
   const eos = spm.pieces.findIndex((p) => p.piece === '</s>');
@@ -129,7 +132,8 @@ export function sentencePieceTokenizer(file: string, options: { addEos?: boolean
   const tok = new Tokenizer(
     model,
     normalizer,
-    buildPreTokenizer({ type: 'Metaspace', replacement: '▁', prepend_scheme: scheme, split: false }, file),
+    // BPE pieces never span a word boundary (SentencePiece trains them split by whitespace): merge word by word
+    buildPreTokenizer({ type: 'Metaspace', replacement: '▁', prepend_scheme: scheme, split: spm.modelType === 2 }, file),
     post,
     // sentencepiece decodes an unknown piece as " ⁇ ".
     buildDecoder({

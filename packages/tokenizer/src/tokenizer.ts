@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { buildDecoder, type Decoder } from './decoders.js';
 import { emptyEncoding, type Encoding } from './encoding.js';
 import { TokenizerError } from './errors.js';
+import { isM2M100Directory, m2m100Tokenizer } from './m2m100.js';
 import { buildModel, type Model } from './models/index.js';
 import { NormalizedString } from './normalized.js';
 import { buildNormalizer, type Normalizer } from './normalizers.js';
@@ -122,7 +123,6 @@ export class Tokenizer {
   /** tokenizer.json plus tokenizer_config.json (pad token, model_max_length, padding side) of a model directory. */
   static fromDirectory(dir: string): Tokenizer {
     const file = join(dir, 'tokenizer.json');
-    if (!existsSync(file)) throw new TokenizerError(`${dir}: no tokenizer.json (SentencePiece-only checkpoints: use SentencePieceTokenizer.fromFile on the .model file)`);
     const config: TokenizerConfig = {};
     const cfgFile = join(dir, 'tokenizer_config.json');
     if (existsSync(cfgFile)) {
@@ -132,6 +132,10 @@ export class Tokenizer {
       config.padToken = tok(raw.pad_token);
       if (typeof raw.model_max_length === 'number' && raw.model_max_length < 1e9) config.maxLength = raw.model_max_length;
       if (raw.padding_side === 'left' || raw.padding_side === 'right') config.paddingSide = raw.padding_side;
+    }
+    if (!existsSync(file)) {
+      if (isM2M100Directory(dir, config)) return m2m100Tokenizer(dir, config);
+      throw new TokenizerError(`${dir}: no tokenizer.json (SentencePiece-only checkpoints: use SentencePieceTokenizer.fromFile on the .model file)`);
     }
     return Tokenizer.fromFile(file, config);
   }
@@ -146,6 +150,14 @@ export class Tokenizer {
 
   idToToken(id: number): string | undefined {
     return this.model.vocab.token(id);
+  }
+
+  /** The same tokenizer with other special tokens around its texts (a translation tokenizer's language). */
+  withPostProcessor(postProcessor: PostProcessor | undefined): Tokenizer {
+    const t = new Tokenizer(this.model, this.normalizer, this.preTokenizer, postProcessor, this.decoder, this.addedTokens, this.config);
+    for (const id of this.specialIds) t.markSpecial(id);
+    t.maxInputChars = this.maxInputChars;
+    return t;
   }
 
   /** Makes `decode` skip this id (SentencePiece control pieces, which text never produces). */

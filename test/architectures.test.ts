@@ -3,7 +3,9 @@
  * 1e-4, every id identical, through the pooled kernels. Every size, count and option is read from the fixture's
  * own files, so held-out twins with other configs run against the same tests.
  */
-import { readdirSync, statSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EncoderModel, Seq2SeqModel, debertaBucket, loadModel } from '@attnflow/models';
 import { Engine } from '@attnflow/kernels';
@@ -11,6 +13,7 @@ import { Tokenizer, languageTokenId, sentencePieceTokenizer, toCodePointOffsets,
 import { clsPool, l2Normalize, meanPool } from '@attnflow/head';
 import { paddingPositions, relativePositionBucket } from '@attnflow/embedding';
 import { beamSearch, generateTokens } from '@attnflow/decoder';
+import { translate } from '@attnflow/pipeline';
 import { expectClose, fixture, readExpected, readJson } from './helpers/fixtures.js';
 import { expectBatchEqualsSingles, seq2seqInputs, untilEos } from './helpers/seq2seq.js';
 
@@ -196,8 +199,30 @@ describe.each(folders.filter((d) => readJson(`architectures/${d}/expected.json`)
   });
 });
 
+describe.each(seq2seqs.filter((d) => readJson(`architectures/${d}/expected.json`).src_lang !== undefined))('%s: translate with --src/--tgt', (name) => {
+  const exp = readJson(`architectures/${name}/expected.json`);
+  const maxNewTokens = exp.beam_settings.max_new_tokens;
+
+  it('the translate task with srcLang/tgtLang gives the greedy reference', async () => {
+    const out = await translate(fixture('architectures', name), exp.sources, { decoder: { maxNewTokens }, head: { srcLang: exp.src_lang, tgtLang: exp.tgt_lang } });
+    out.forEach((r, j) => expect([exp.generation.decoder_start_token_id, ...r.tokens]).toEqual(exp.greedy_ids[j].slice(0, 1 + r.tokens.length)));
+  });
+
+  it('an unknown language is refused with the list of the tokenizer\'s languages', async () => {
+    await expect(translate(fixture('architectures', name), exp.sources, { head: { tgtLang: 'xx_YY' } })).rejects.toThrow(new RegExp(`target language "xx_YY" is not one of this tokenizer's languages: .*${exp.tgt_lang}`));
+  });
+});
+
 describe('unknown architectures', () => {
-  it('an unknown architecture names every supported one', () => {
-    expect(() => loadModel(fixture('architectures', 'no-such-model'))).toThrow(/no such model directory/);
+  const dirWith = (config: object) => {
+    const dir = mkdtempSync(join(tmpdir(), 'attnflow-arch-'));
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+    copyFileSync(fixture('bert', 'tokenizer.json'), join(dir, 'tokenizer.json'));
+    return dir;
+  };
+
+  it('an unknown architecture or model_type is refused with everything supported', () => {
+    expect(() => loadModel(dirWith({ architectures: ['LongformerModel'], model_type: 'longformer' }))).toThrow(/architecture "LongformerModel" is not supported\. Supported: BertModel, .*DebertaV2Model.*MBartForConditionalGeneration.*M2M100ForConditionalGeneration.*MT5ForConditionalGeneration/);
+    expect(() => loadModel(dirWith({ model_type: 'longformer' }))).toThrow(/model_type "longformer" is not one attnflow knows \(.*m2m_100.*deberta-v2/);
   });
 });

@@ -16,8 +16,8 @@ const SUMMARIES: Record<CliTask, string> = {
   qa: 'extractive question answering with a *ForQuestionAnswering model',
   'fill-mask': 'top tokens for each [MASK] with a *ForMaskedLM model',
   generate: 'text generation with a causal language model (streams tokens)',
-  translate: 'translation with an encoder-decoder (Marian, T5, BART)',
-  summarize: 'summarisation with an encoder-decoder (BART, T5)',
+  translate: 'translation with an encoder-decoder (Marian, T5, BART, mBART, M2M100/NLLB: --src/--tgt)',
+  summarize: 'summarisation with an encoder-decoder (BART, T5, Pegasus)',
 };
 
 /**
@@ -43,6 +43,8 @@ const SETTINGS: SettingFlag[] = [
   { flag: 'no-normalize', path: 'stages.head.normalize', kind: 'false', help: 'keep the raw pooled vector', tasks: ['embed'] },
   { flag: 'top-k', path: 'stages.head.topK', kind: 'int', help: 'labels/tokens to return (default 1 / 5)', tasks: ['classify', 'fill-mask'] },
   { flag: 'max-answer-tokens', path: 'stages.head.maxAnswerTokens', kind: 'int', help: 'longest answer, in tokens', tasks: ['qa'] },
+  { flag: 'src', path: 'stages.head.srcLang', kind: 'string', help: "source language (mBART en_XX, M2M100 en, NLLB eng_Latn; default: the tokenizer's)", tasks: ['translate'] },
+  { flag: 'tgt', path: 'stages.head.tgtLang', kind: 'string', help: "target language (default: the tokenizer's tgt_lang)", tasks: ['translate'] },
   { flag: 'max-new-tokens', path: 'stages.decoder.maxNewTokens', kind: 'int', help: "tokens to generate at most (default: the model's generation config, else 20 / 64)", tasks: DECODING },
   { flag: 'min-new-tokens', path: 'stages.decoder.minNewTokens', kind: 'int', help: 'no end of sequence before this many tokens', tasks: DECODING },
   { flag: 'sample', path: 'stages.decoder.doSample', kind: 'true', help: 'sample instead of greedy decoding (with --temperature, --top-k, --top-p, --seed)', tasks: DECODING },

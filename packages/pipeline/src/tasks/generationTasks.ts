@@ -1,7 +1,8 @@
 import { eosIdsOf, promptRoom, type GenerationConfig, type LoadedModel, type TokenEvent } from '@attnflow/models';
 import type { Observable } from 'rxjs';
-import type { TokenizerOptions } from './options.js';
-import { countTokens, requireKind, TaskError, type Task } from './task.js';
+import { languageTokenId, translationLanguages, withLanguage, type Tokenizer } from '@attnflow/tokenizer';
+import type { HeadOptions, TokenizerOptions } from './options.js';
+import { countTokens, requireKind, TaskError, type Task, type TextRecord } from './task.js';
 
 export interface GenerationResult {
   /** The generated text (the continuation; for seq2seq the whole output), special tokens removed. */
@@ -63,26 +64,58 @@ export const generateTask: Task<'generate', GenerationResult> = {
 };
 
 /** Tokenizes sources for an encoder-decoder: right-padded, cut at tokenizer.maxLength or the model's positions. */
-export function encodeSources(m: Seq2Seq, texts: string[], tokenizer: TokenizerOptions) {
-  return m.tokenizer.encodeBatch(texts, { maxLength: tokenizer.maxLength ?? (m.model.recipe.maxPositions || 512), paddingSide: 'right' });
+export function encodeSources(m: Seq2Seq, texts: string[], tokenizer: TokenizerOptions, sourceTokenizer: Tokenizer = m.tokenizer) {
+  return sourceTokenizer.encodeBatch(texts, { maxLength: tokenizer.maxLength ?? (m.model.recipe.maxPositions || 512), paddingSide: 'right' });
 }
 
-/** Translation / summarisation with an encoder-decoder (BART, Marian, T5). */
-function text2textTask<N extends 'translate' | 'summarize'>(name: N): Task<N, GenerationResult> {
-  return {
-    name,
-    kinds: ['seq2seq'],
-    async run(model, records, options) {
-      const m = requireKind(model, name, ['seq2seq']);
-      const enc = encodeSources(m, records.map((r) => r.text), options.tokenizer);
-      const rows = await m.model.generate(enc, options.decoder, { stopSequences: stopSequences(m, options.decoder.stopStrings) });
-      return { results: decodeAll(m, rows, options.decoder), tokens: countTokens(enc.attentionMask) + rows.reduce((n, r) => n + r.length, 0) };
-    },
-  };
+async function text2text(m: Seq2Seq, records: TextRecord[], options: { tokenizer: TokenizerOptions; decoder: GenerationConfig }, sourceTokenizer?: Tokenizer) {
+  const enc = encodeSources(m, records.map((r) => r.text), options.tokenizer, sourceTokenizer);
+  const rows = await m.model.generate(enc, options.decoder, { stopSequences: stopSequences(m, options.decoder.stopStrings) });
+  return { results: decodeAll(m, rows, options.decoder), tokens: countTokens(enc.attentionMask) + rows.reduce((n, r) => n + r.length, 0) };
 }
 
-export const translateTask = text2textTask('translate');
-export const summarizeTask = text2textTask('summarize');
+/**
+ * A multilingual translation model's languages (mBART, M2M100, NLLB): the source marked in the tokenizer's
+ * template, the target forced as the first generated token, each defaulting to tokenizer_config.json's. Models
+ * without language codes take neither.
+ */
+function translation(m: Seq2Seq, head: HeadOptions['translate'], decoder: GenerationConfig): { tokenizer: Tokenizer; decoder: GenerationConfig } {
+  const langs = translationLanguages(m.tokenizer);
+  if (!langs) {
+    if (head.srcLang !== undefined || head.tgtLang !== undefined) throw new TaskError(`${m.dir}: --src/--tgt (srcLang/tgtLang) need a model with language codes (mBART, M2M100, NLLB); this tokenizer has none`);
+    return { tokenizer: m.tokenizer, decoder };
+  }
+  const src = head.srcLang ?? langs.srcLang;
+  const tgt = head.tgtLang ?? langs.tgtLang;
+  try {
+    const tokenizer = src === undefined ? m.tokenizer : withLanguage(m.tokenizer, src, 'source');
+    if (tgt === undefined) return { tokenizer, decoder };
+    const forced = languageTokenId(m.tokenizer, tgt, 'target language');
+    // an explicit --tgt wins over a forcedBosTokenId in the decoder options; tokenizer_config's default does not
+    return { tokenizer, decoder: { ...decoder, forcedBosTokenId: head.tgtLang !== undefined ? forced : decoder.forcedBosTokenId ?? forced } };
+  } catch (e) {
+    throw new TaskError((e as Error).message);
+  }
+}
+
+export const translateTask: Task<'translate', GenerationResult> = {
+  name: 'translate',
+  kinds: ['seq2seq'],
+  check(model, options) {
+    translation(requireKind(model, 'translate', ['seq2seq']), options.head, options.decoder);
+  },
+  run(model, records, options) {
+    const m = requireKind(model, 'translate', ['seq2seq']);
+    const { tokenizer, decoder } = translation(m, options.head, options.decoder);
+    return text2text(m, records, { tokenizer: options.tokenizer, decoder }, tokenizer);
+  },
+};
+
+export const summarizeTask: Task<'summarize', GenerationResult> = {
+  name: 'summarize',
+  kinds: ['seq2seq'],
+  run: (model, records, options) => text2text(requireKind(model, 'summarize', ['seq2seq']), records, options),
+};
 
 /**
  * Tokens of one prompt as they are produced, with text deltas that never split a character; unsubscribing

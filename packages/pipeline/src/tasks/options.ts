@@ -37,7 +37,12 @@ export interface HeadOptions {
     topK?: number;
   };
   generate: Record<string, never>;
-  translate: Record<string, never>;
+  translate: {
+    /** Source language as the tokenizer names it (mBART en_XX, M2M100 en, NLLB eng_Latn); default: its src_lang. */
+    srcLang?: string;
+    /** Target language, forced as the first generated token; default: the tokenizer's tgt_lang. */
+    tgtLang?: string;
+  };
   summarize: Record<string, never>;
   attention: {
     /** Encoder-decoders: the target text to teacher-force; default: the model's own greedy output. */
@@ -53,7 +58,7 @@ export const HEAD_KEYS: { [N in TaskName]: (keyof HeadOptions[N])[] } = {
   qa: ['maxAnswerTokens'],
   'fill-mask': ['topK'],
   generate: [],
-  translate: [],
+  translate: ['srcLang', 'tgtLang'],
   summarize: [],
   attention: ['target'],
 };

@@ -23,7 +23,7 @@ afterAll(() => pooled.close());
 const ROOT = fixture('architectures');
 const folders = readdirSync(ROOT).filter((d) => statSync(fixture('architectures', d)).isDirectory());
 const isSeq2Seq = (name: string) => 'sources' in readJson(`architectures/${name}/expected.json`);
-const encoders = folders.filter((d) => !isSeq2Seq(d) && d !== 'modernbert');
+const encoders = folders.filter((d) => !isSeq2Seq(d));
 const seq2seqs = folders.filter(isSeq2Seq);
 
 const argmax = (row: ArrayLike<number>) => {

@@ -58,6 +58,23 @@ export function fuseLinears(parts: Linear[]): Linear {
   return { weight: pack(rows, outFeatures, inFeatures, arena), bias, inFeatures, outFeatures, packed: true };
 }
 
+/** The opposite of fuseLinears: one linear's output rows cut into consecutive parts (ModernBERT's Wi → input | gate). */
+export function splitLinear(whole: Linear, sizes: number[]): Linear[] {
+  const K = whole.inFeatures;
+  const rows = whole.packed ? unpackPanels(whole.weight.data, whole.outFeatures, K) : whole.weight.data;
+  const arena = whole.weight.arena;
+  let row = 0;
+  const parts = sizes.map((n) => {
+    const bias = whole.bias ? Tensor.from(whole.bias.data.slice(row, row + n), [n], arena) : undefined;
+    const part: Linear = { weight: pack(rows.subarray(row * K, (row + n) * K), n, K, arena), bias, inFeatures: K, outFeatures: n, packed: true };
+    row += n;
+    return part;
+  });
+  whole.weight.dispose();
+  whole.bias?.dispose();
+  return parts;
+}
+
 export interface LinearCall {
   /** (rows, outFeatures) output; a new tensor of the scope when absent. */
   out?: Tensor<'float32'>;

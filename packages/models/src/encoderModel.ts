@@ -14,9 +14,10 @@ import { DEBERTA_V2 } from './deberta.js';
 import { DISTILBERT } from './distilbert.js';
 import { ELECTRA } from './electra.js';
 import type { ClassifierHead, EncoderArchitecture, EncoderRecipe, EncoderWeights, PositionIds } from './encoder.js';
+import { MODERNBERT } from './modernbert.js';
 import { MPNET } from './mpnet.js';
 
-export const ENCODERS: readonly EncoderArchitecture[] = [BERT, ROBERTA, DISTILBERT, ELECTRA, ALBERT, MPNET, DEBERTA_V2];
+export const ENCODERS: readonly EncoderArchitecture[] = [BERT, ROBERTA, DISTILBERT, ELECTRA, ALBERT, MPNET, DEBERTA_V2, MODERNBERT];
 export const ENCODER_ARCHITECTURES = ENCODERS.flatMap((a) => Object.keys(a.classes));
 
 export interface EncoderInputs {

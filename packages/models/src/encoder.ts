@@ -212,7 +212,7 @@ export function loadTokenHead(root: Weights, head: EncoderHead, hidden: number, 
   return undefined;
 }
 
-/** An MLM decoder tied to the word embeddings (vocab, E), with the head's own bias; a stored copy is ignored. */
-export function tiedDecoder(word: Tensor<'float32'>, bias: Tensor<'float32'>): Linear {
+/** An MLM decoder tied to the word embeddings (vocab, E), with the head's own bias if it has one; a stored copy is ignored. */
+export function tiedDecoder(word: Tensor<'float32'>, bias: Tensor<'float32'> | undefined): Linear {
   return { weight: word, bias, inFeatures: word.shape[1], outFeatures: word.shape[0] };
 }

@@ -124,7 +124,7 @@ function load(cfg: ConfigReader, head: EncoderHead, root: Weights, arena: Shared
       dense: loadLinear(root.scope('head.dense'), H, H, { bias: cfg.bool('classifier_bias', false) }),
       activation: activationFromName(cfg.str('classifier_activation', 'gelu'), 'classifier_activation'),
       norm: loadModernNorm(root.scope('head.norm'), H, eps, normBias),
-      decoder: tiedDecoder(word, root.scope('decoder').get('bias', [basics.vocabSize])),
+      decoder: tiedDecoder(word, cfg.bool('decoder_bias', true) ? root.scope('decoder').get('bias', [basics.vocabSize]) : undefined),
     };
     root.ignore(/^decoder\.weight$/);
   }

@@ -88,7 +88,7 @@ export const SEQ2SEQ_BY_MODEL_TYPE: Record<string, string> = {
 };
 
 export function seq2seqRecipe(cfg: ConfigReader): Seq2SeqRecipe {
-  const arch = cfg.architecture ?? '';
+  const arch = cfg.architecture ?? SEQ2SEQ_BY_MODEL_TYPE[cfg.str('model_type', '')] ?? '';
   const family = FAMILIES[arch];
   if (!family) throw new ConfigError(`${cfg.file}: architecture "${arch}" is not an encoder-decoder attnflow supports (supported: ${SEQ2SEQ_ARCHITECTURES.join(', ')})`);
   const dModel = cfg.int('d_model');

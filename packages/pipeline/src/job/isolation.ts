@@ -1,0 +1,26 @@
+import type { LoadedModel } from '@attnflow/models';
+import { TASKS, type TaskName, type TextRecord } from '../tasks/index.js';
+
+export interface BatchRow {
+  record: TextRecord;
+  result: unknown;
+  error?: string;
+  tokens: number;
+}
+
+/**
+ * Runs a batch; if it fails, runs its records one by one so that one bad record (say, too long with
+ * truncation off) is dead-lettered with its reason and the others still produce output.
+ */
+export async function runIsolating(model: LoadedModel, name: TaskName, batch: TextRecord[], options: Record<string, unknown>): Promise<BatchRow[]> {
+  const task = TASKS[name];
+  try {
+    const out = await task.run(model, batch, options as never);
+    return batch.map((record, i) => ({ record, result: out.results[i], tokens: i === 0 ? out.tokens : 0 }));
+  } catch (e) {
+    if (batch.length === 1) return [{ record: batch[0], result: undefined, error: (e as Error).message, tokens: 0 }];
+    const rows: BatchRow[] = [];
+    for (const record of batch) rows.push(...(await runIsolating(model, name, [record], options)));
+    return rows;
+  }
+}

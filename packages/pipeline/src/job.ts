@@ -114,6 +114,9 @@ async function runLocked(model: LoadedModel, cfg: JobConfig, run: RunOptions, p:
   const parts = p.parts ? (resuming ? ArrowParts.resume(p.parts, ck.parts, p.checkpoint!) : ArrowParts.start(p.parts)) : undefined;
 
   const created = !resuming;
+  // A checkpoint exists before any output does, so a run killed before its first commit still resumes (and a
+  // lone output without one is always a finished run).
+  if (p.checkpoint) writeCheckpoint(p.checkpoint, ck);
   try {
     return await execute(model, cfg, run, p, ck, {
       jsonl: p.output && cfg.sink.type === 'jsonl' ? new DurableFile(p.output, jsonlPrefix && { bytes: ck.output?.bytes ?? 0, hash: jsonlPrefix.hash }) : undefined,
@@ -131,8 +134,6 @@ async function execute(model: LoadedModel, cfg: JobConfig, run: RunOptions, p: S
   const chunkSize = run.chunkSize ?? 256;
   const resumed = ck.committed;
   const resumeDigest = ck.inputDigest;
-  // A checkpoint exists before any output does, so a run killed before its first commit still resumes.
-  if (p.checkpoint) writeCheckpoint(p.checkpoint, ck);
   const includeText = cfg.sink.includeText ?? true;
   const dim = model.kind === 'encoder' ? model.model.recipe.hiddenSize : 0;
   const progress = run.progress === false ? undefined : run.progress ?? createProgress();

@@ -2,6 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import type { SourceRecord } from '../sources.js';
 import { JobError, readPrefix, writeAtomically, type Prefix } from './durable.js';
+import { textPieces } from './textPieces.js';
 
 /** A file the run appends to, as far as it is committed. */
 export interface CommittedFile {
@@ -52,8 +53,12 @@ export function inputFiles(paths: readonly string[]): InputFile[] {
 
 /** Adds one record, as read, to a digest of the input (the order of calls is the record order). */
 export function digestRecord(hash: Hash, r: SourceRecord): void {
-  hash.update(`${JSON.stringify([r.index, r.file, r.line, r.text, r.pair ?? null, r.error ?? null])}\n`);
+  hash.update(`${JSON.stringify([r.index, r.file, r.line, r.error ?? null, r.text.length, r.pair?.length ?? -1])}\n`);
+  // In pieces: hashing a string converts it to UTF-8 whole first, a second copy of a 40 MB text.
+  for (const piece of textPieces(r.text)) hash.update(piece);
+  for (const piece of textPieces(r.pair ?? '')) hash.update(piece);
 }
+
 
 export function writeCheckpoint(path: string, ck: Checkpoint): void {
   writeAtomically(path, JSON.stringify({ ...ck, sum: sumOf(ck) }));

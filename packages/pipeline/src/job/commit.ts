@@ -1,9 +1,10 @@
 import type { Hash } from 'node:crypto';
 import type { Table } from 'apache-arrow';
-import { deadLetterRecord, jsonRecord, type OutputRow } from '../outputs.js';
+import { deadLetterRecord, type OutputRow } from '../outputs.js';
 import type { SourceRecord } from '../sources.js';
 import { digestRecord, writeCheckpoint, type Checkpoint } from './checkpoint.js';
 import type { DurableFile } from './durable.js';
+import { jsonLine } from './jsonLine.js';
 import type { ArrowParts } from './parts.js';
 
 /** A finished record: where it is in the order, what it was read as, and what goes out. */
@@ -69,10 +70,13 @@ export class Committer {
     const { out, ck } = this;
     const good = this.chunk.filter((f) => !f.row.error).map((f) => f.row);
     const bad = this.chunk.filter((f) => f.row.error).map((f) => f.row);
-    const lines = (rows: OutputRow[], toJson: (r: OutputRow) => unknown) => rows.map((r) => `${JSON.stringify(toJson(r))}\n`).join('');
-    if (out.stdout) process.stdout.write(lines(good, (r) => jsonRecord(r, out.includeText)));
-    out.jsonl?.append(lines(good, (r) => jsonRecord(r, out.includeText)));
-    out.deadLetter?.append(lines(bad, deadLetterRecord));
+    for (const r of good) {
+      for (const piece of jsonLine(r, out.includeText)) {
+        if (out.stdout) process.stdout.write(piece);
+        out.jsonl?.append(piece);
+      }
+    }
+    for (const r of bad) out.deadLetter?.append(`${JSON.stringify(deadLetterRecord(r))}\n`);
     if (out.parts && good.length) out.parts.append(out.table(good));
     out.jsonl?.sync();
     out.deadLetter?.sync();

@@ -33,7 +33,7 @@ export function flowControlled(source: AsyncIterable<SourceRecord>, o: FlowOptio
     inFlight -= n;
     wake?.();
   };
-  const changed = (why: string) => new JobError(`the source ${why} than the stopped run read (per ${o.checkpoint}); resuming would mix inputs: restore it, or start again with --overwrite`);
+  const changed = (what: string) => new JobError(`${what} the stopped run read (per ${o.checkpoint}); resuming would mix inputs: restore it, or start again with --overwrite`);
   const records$ = new Observable<Sequenced>((subscriber) => {
     let cancelled = false;
     const halted = () => cancelled || o.stopped();
@@ -46,7 +46,7 @@ export function flowControlled(source: AsyncIterable<SourceRecord>, o: FlowOptio
         const s = seq++;
         if (s < o.resumed) {
           digestRecord(o.inputHash, r);
-          if (s === o.resumed - 1 && o.inputHash.copy().digest('hex') !== o.resumeDigest) throw changed(`'s first ${o.resumed} records differ from those`);
+          if (s === o.resumed - 1 && o.inputHash.copy().digest('hex') !== o.resumeDigest) throw changed(`the source's first ${o.resumed} records differ from those`);
           continue;
         }
         while (inFlight >= o.limit && !halted()) await new Promise<void>((res) => (wake = res));
@@ -54,7 +54,7 @@ export function flowControlled(source: AsyncIterable<SourceRecord>, o: FlowOptio
         inFlight++;
         subscriber.next({ ...r, seq: s });
       }
-      if (seq < o.resumed && !halted()) throw changed(`has ${seq} records, fewer`);
+      if (seq < o.resumed && !halted()) throw changed(`the source has ${seq} records, fewer than the ${o.resumed}`);
       subscriber.complete();
     })().catch((e) => subscriber.error(e));
     return () => {

@@ -32,6 +32,12 @@ Exit codes: 0 ok, 1 error, 2 bad usage, 3 finished with dead-lettered records, 1
 `;
 }
 
+// `attnflow … | head` closes stdout early: end quietly with 0, as other Unix tools do, not with a stack trace.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {

@@ -29,6 +29,8 @@ export function loadModel(dir: string, engine: Engine = sharedEngine()): LoadedM
   const config = ConfigReader.read(dir);
   const arch = config.architecture ?? inferArchitecture(config);
   const tokenizer = Tokenizer.fromDirectory(dir);
+  // An id past the embedding table fails deep inside a forward pass; caught here, naming both files.
+  if (tokenizer.vocabSize > config.int('vocab_size')) throw new ConfigError(`${join(dir, 'tokenizer.json')}: token ids go up to ${tokenizer.vocabSize - 1}, but ${config.file} has vocab_size ${config.int('vocab_size')} (the embedding table's rows): tokenizer and model do not match`);
   if (BERT_ARCHITECTURES.includes(arch)) {
     return { kind: 'encoder', dir, model: BertModel.load(dir, engine, config), tokenizer, config, sentence: readSentenceTransformer(dir) };
   }

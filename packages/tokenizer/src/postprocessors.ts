@@ -74,6 +74,10 @@ export function buildPostProcessor(cfg: Json | null | undefined, vocab: Vocab, f
   if (!cfg) return undefined;
   switch (cfg.type) {
     case 'TemplateProcessing':
+      for (const [name, sp] of Object.entries((cfg.special_tokens ?? {}) as Record<string, { ids?: unknown; tokens?: unknown }>)) {
+        const ok = Array.isArray(sp?.ids) && Array.isArray(sp.tokens) && sp.ids.length === sp.tokens.length && sp.ids.every((id) => Number.isSafeInteger(id) && id >= 0);
+        if (!ok) unsupported('post_processor.special_tokens entry', name, file, ['{ ids: non-negative integers, tokens: as many strings }']);
+      }
       return template(cfg.single, cfg.pair, cfg.special_tokens);
     case 'BertProcessing':
     case 'RobertaProcessing': {

@@ -66,6 +66,8 @@ export class Tokenizer {
   private readonly addedPattern?: RegExp;
   private readonly addedByContent = new Map<string, AddedToken>();
   private readonly specialIds = new Set<number>();
+  /** UTF-16 length of the longest added token: a text cut closer than this to its end may have cut one. */
+  private readonly longestAdded: number;
   maxInputChars = DEFAULT_MAX_INPUT_CHARS;
 
   constructor(
@@ -78,6 +80,7 @@ export class Tokenizer {
     readonly config: TokenizerConfig = {},
   ) {
     this.addedTokens = addedTokens;
+    this.longestAdded = addedTokens.reduce((m, t) => Math.max(m, t.content.length), 0);
     for (const t of addedTokens) {
       this.addedByContent.set(t.content, t);
       model.vocab.add(t.content, t.id);
@@ -98,13 +101,18 @@ export class Tokenizer {
   static fromJSON(json: Record<string, any>, file?: string, config: TokenizerConfig = {}): Tokenizer {
     if (!json || typeof json !== 'object' || !json.model) throw new TokenizerError(`${file ?? 'tokenizer.json'}: no "model" section; is this a tokenizer.json?`);
     const model = buildModel(json.model, file);
+    const added: unknown = json.added_tokens ?? [];
+    if (!Array.isArray(added)) throw new TokenizerError(`${file ?? 'tokenizer.json'}: added_tokens must be a list`);
+    added.forEach((t: Partial<AddedToken>, i) => {
+      if (typeof t?.content !== 'string' || !Number.isSafeInteger(t.id) || t.id! < 0) throw new TokenizerError(`${file ?? 'tokenizer.json'}: added_tokens[${i}] needs a string "content" and a non-negative integer "id", got ${JSON.stringify(t)?.slice(0, 60)}`);
+    });
     return new Tokenizer(
       model,
       buildNormalizer(json.normalizer, file),
       buildPreTokenizer(json.pre_tokenizer, file),
       buildPostProcessor(json.post_processor, model.vocab, file),
       buildDecoder(json.decoder, file),
-      (json.added_tokens ?? []) as AddedToken[],
+      added as AddedToken[],
       config,
     );
   }
@@ -161,15 +169,37 @@ export class Tokenizer {
     return this.config.padToken !== undefined ? this.tokenToId(this.config.padToken) : undefined;
   }
 
-  /** The tokens of one text, before special tokens are added. */
-  private encodeText(text: string): Encoding {
+  /**
+   * The first `limit` tokens of a text (all of them if it has fewer), before special tokens are added. A text far
+   * longer than `limit` tokens can need is not tokenized whole (a 40 MB line would take gigabytes of alignment
+   * data): a prefix is, growing until it holds `limit` tokens that cannot change with what follows it.
+   */
+  private encodeText(text: string, limit = Infinity): Encoding {
     if (typeof text !== 'string') throw new TokenizerError(`expected a string to tokenize, got ${text === null ? 'null' : typeof text}`);
     if (text.length > this.maxInputChars) throw new TokenizerError(`text of ${text.length} characters exceeds the limit of ${this.maxInputChars} (set tokenizer.maxInputChars to raise it)`);
     if (!text.isWellFormed()) {
       const at = [...text].findIndex((c) => !c.isWellFormed());
       throw new TokenizerError(`text has a lone UTF-16 surrogate (invalid Unicode) at character ${at}`);
     }
+    // A token covers about 4 characters of ordinary text; the prefix doubles when that guess is short.
+    for (let chars = Math.max(1024, 8 * limit); chars < text.length; chars *= 2) {
+      // Never end between the two halves of a surrogate pair.
+      const end = chars - (isHighSurrogate(text.charCodeAt(chars - 1)) ? 1 : 0);
+      const { encoding, stable } = this.tokenize(text.slice(0, end));
+      if (stable >= limit) return cut(encoding, limit);
+    }
+    const { encoding } = this.tokenize(text);
+    return limit < encoding.ids.length ? cut(encoding, limit) : encoding;
+  }
+
+  /**
+   * added tokens → normalizer → pre-tokenizer → model over one text. `stable` counts the leading tokens that
+   * the same text with more after it would also begin with: those before the last pre-token (a word may go on)
+   * and before where a longer added token could start.
+   */
+  private tokenize(text: string): { encoding: Encoding; stable: number } {
     const out = emptyEncoding();
+    let lastItem = 0;
     const push = (id: number, token: string, start: number, end: number, special: number) => {
       out.ids.push(id);
       out.tokens.push(token);
@@ -185,6 +215,7 @@ export class Tokenizer {
       this.normalizer?.(normalized);
       const pieces = this.preTokenizer ? this.preTokenizer([normalized]) : [normalized];
       for (const piece of pieces) {
+        lastItem = out.ids.length;
         for (const t of this.model.tokenize(piece.text)) {
           const [s, e] = piece.originalRange(t.start, t.end);
           push(t.id, t.value, from + s, from + e, 0);
@@ -199,24 +230,27 @@ export class Tokenizer {
         if (!token) continue;
         plain(last, m.index!);
         const at = m.index! + m[0].indexOf(token.content);
+        lastItem = out.ids.length;
         push(token.id, token.content, at, at + token.content.length, token.special ? 1 : 0);
         last = m.index! + m[0].length;
       }
     }
     plain(last, text.length);
-    return out;
+    const safeEnd = text.length - this.longestAdded;
+    let stable = lastItem;
+    while (stable > 0 && out.offsets[stable - 1][1] > safeEnd) stable--;
+    return { encoding: out, stable };
   }
 
   /** Encodes a text, or a pair (question/context, premise/hypothesis). */
   encode(text: string, pair?: string, options: EncodeOptions = {}): Encoding {
     const add = options.addSpecialTokens ?? true;
-    let a = this.encodeText(text);
-    let b = pair === undefined ? undefined : this.encodeText(pair);
-    if (options.maxLength !== undefined) {
-      const budget = options.maxLength - (add ? this.numSpecialTokens(b !== undefined) : 0);
-      if (budget < 0) throw new TokenizerError(`maxLength ${options.maxLength} leaves no room for the special tokens`);
-      [a, b] = truncate(a, b, budget, options.truncation ?? 'longest_first');
-    }
+    const budget = options.maxLength === undefined ? Infinity : options.maxLength - (add ? this.numSpecialTokens(pair !== undefined) : 0);
+    if (budget < 0) throw new TokenizerError(`maxLength ${options.maxLength} leaves no room for the special tokens`);
+    // Truncation only needs to know whether a text has more than `budget` tokens, so neither is read further.
+    let a = this.encodeText(text, budget + 1);
+    let b = pair === undefined ? undefined : this.encodeText(pair, budget + 1);
+    if (options.maxLength !== undefined) [a, b] = truncate(a, b, budget, options.truncation ?? 'longest_first');
     if (this.postProcessor) return this.postProcessor(a, b, add);
     if (!b) return a;
     const out = emptyEncoding();
@@ -271,21 +305,26 @@ export class Tokenizer {
   }
 }
 
-function truncate(a: Encoding, b: Encoding | undefined, budget: number, how: Truncation): [Encoding, Encoding | undefined] {
-  const cut = (e: Encoding, n: number): Encoding => ({
+const isHighSurrogate = (c: number) => c >= 0xd800 && c <= 0xdbff;
+
+function cut(e: Encoding, n: number): Encoding {
+  return {
     ids: e.ids.slice(0, n), tokens: e.tokens.slice(0, n), typeIds: e.typeIds.slice(0, n), offsets: e.offsets.slice(0, n),
     specialTokensMask: e.specialTokensMask.slice(0, n), attentionMask: e.attentionMask.slice(0, n), sequenceIds: e.sequenceIds.slice(0, n),
-  });
+  };
+}
+
+function truncate(a: Encoding, b: Encoding | undefined, budget: number, how: Truncation): [Encoding, Encoding | undefined] {
   const la = a.ids.length;
   const lb = b?.ids.length ?? 0;
   if (la + lb <= budget) return [a, b];
   if (!b) return [cut(a, budget), undefined];
   if (how === 'only_first') {
-    if (budget - lb < 0) throw new TokenizerError(`the second text alone (${lb} tokens) exceeds maxLength; cannot truncate only_first`);
+    if (budget - lb < 0) throw new TokenizerError(`the second text alone (more than ${budget} tokens) exceeds maxLength; cannot truncate only_first`);
     return [cut(a, budget - lb), b];
   }
   if (how === 'only_second') {
-    if (budget - la < 0) throw new TokenizerError(`the first text alone (${la} tokens) exceeds maxLength; cannot truncate only_second`);
+    if (budget - la < 0) throw new TokenizerError(`the first text alone (more than ${budget} tokens) exceeds maxLength; cannot truncate only_second`);
     return [a, cut(b, budget - la)];
   }
   // longest_first: take tokens off the longer text until both fit (ties: the first loses the extra one).

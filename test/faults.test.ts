@@ -33,7 +33,7 @@ const MTIME = 1_700_000_000;
 /** A job over `in.txt` of dir into `name` (jsonl or arrow). */
 function job(dir: string, name: string, sink: Partial<SinkConfig> = {}): JobConfig {
   return {
-    model: fixture('bert'), task: 'embed', options: {}, batching: { batchSize: 4, bucketWindow: 8 },
+    model: fixture('bert'), task: 'embed', options: { tokenizer: {}, decoder: {}, head: {} }, batching: { batchSize: 4, bucketWindow: 8 },
     source: { type: 'text', path: join(dir, 'in.txt') },
     sink: { type: name.endsWith('.arrow') ? 'arrow' : 'jsonl', path: join(dir, name), ...sink },
   };

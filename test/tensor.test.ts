@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import pl from 'nodejs-polars';
+import { mkdtempSync } from 'node:fs';
+import { python } from './helpers/python.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SharedArena, Tensor, tensorToArrow, arrowToTensor, writeArrowFile, readTensors, readArrowFile } from '@attnflow/tensor';
@@ -71,8 +71,9 @@ describe('Tensor as an Arrow column', () => {
     expect([...read.embedding.data]).toEqual([0.5, 1.5, 2.5, 3.5]);
     expect(read.embedding.shape).toEqual([2, 2]);
     expect([...read.id.data]).toEqual([7, 8]);
-    const df = pl.readIPC(readFileSync(file)); // an independent (Rust) reader
-    expect(df.dtypes.map(String)).toEqual(['DataType(FixedSizeList(DataType(Float32),2))', 'DataType(Int32)']);
-    expect(df.getColumn('id').toArray()).toEqual([7, 8]);
+    // An independent (C++) reader: pyarrow.
+    const pyarrow = python<{ types: string[]; id: number[] }>('import json, sys, pyarrow as pa\nt = pa.ipc.open_file(sys.argv[1]).read_all()\nprint(json.dumps({"types": [str(f.type) for f in t.schema], "id": t.column("id").to_pylist()}))', [file]);
+    expect(pyarrow.types).toEqual(['fixed_size_list<item: float not null>[2]', 'int32']);
+    expect(pyarrow.id).toEqual([7, 8]);
   });
 });

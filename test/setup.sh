@@ -12,8 +12,12 @@ if [ ! -x /usr/bin/chromium ]; then
     exit 1
   fi
   echo 'test/setup.sh: installing Debian chromium (apt-get) for the attention-page test' >&2
-  apt-get -o DPkg::Lock::Timeout=600 update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium >/dev/null
+  # The lock timeout waits for another apt-get on the machine instead of failing at once.
+  if ! { apt-get -o DPkg::Lock::Timeout=600 update -qq &&
+         DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium >/dev/null; }; then
+    echo 'npm test needs Debian chromium for the attention-page test and apt-get failed. Run: apt-get update && apt-get install -y chromium' >&2
+    exit 1
+  fi
 fi
 
 if ! .venv/bin/python -c 'import pyarrow, duckdb' 2>/dev/null; then

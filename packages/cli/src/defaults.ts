@@ -2,8 +2,11 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from './cli.js';
 
-/** The small models shipped in the repository (pipelines/models), one per task, so every command works offline. */
-export const EMBEDDED_MODELS_DIR = fileURLToPath(new URL('../../../pipelines/models/', import.meta.url));
+/**
+ * The small models shipped with the CLI, one per task, so every command works offline: the build copies the
+ * repository's pipelines/models/ into dist/models/ (scripts/copy-models.mjs), so the packed package carries them.
+ */
+export const EMBEDDED_MODELS_DIR = fileURLToPath(new URL('./models/', import.meta.url));
 
 const DEFAULTS: Record<string, string> = {
   embed: 'mini-bert', classify: 'mini-bert-sentiment', ner: 'mini-bert-ner', qa: 'mini-bert-qa', 'fill-mask': 'mini-bert-mlm',

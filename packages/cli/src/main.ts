@@ -28,7 +28,7 @@ Commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`).join('\n')}
 
 "attnflow <command> --help" shows a command's options.
-Exit codes: 0 ok, 1 error, 2 bad usage, 3 finished with dead-lettered records, 130 stopped by Ctrl-C.
+Exit codes: 0 ok, 1 error, 2 bad usage, 3 finished with dead-lettered records, 130 stopped by Ctrl-C or SIGTERM.
 `;
 }
 

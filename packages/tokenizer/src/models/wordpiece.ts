@@ -9,6 +9,7 @@ export function wordPiece(cfg: Record<string, any>): Model {
   const maxChars: number = cfg.max_input_chars_per_word ?? 100;
   const unkId = vocab.id(unk);
   return {
+    kind: 'wordpiece',
     vocab,
     tokenize(word: string): ModelToken[] {
       // pos[i]: UTF-16 offset of code point i, so candidates are slices, not re-joined arrays.

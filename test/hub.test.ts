@@ -3,9 +3,11 @@
  * expected.json, with every text, size and option read from the fixture files.
  */
 import { readdirSync } from 'node:fs';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import type { Aggregation } from '@attnflow/head';
+import { answer, classify, embed, extractEntities, fillMask, rerank, scorePairs } from '@attnflow/pipeline';
 import { Tokenizer, toCodePointOffsets } from '@attnflow/tokenizer';
-import { fixture, readJson } from './helpers/fixtures.js';
+import { expectClose, fixture, maxAbsDiff, readExpected, readJson } from './helpers/fixtures.js';
 
 const hub = (...parts: string[]) => fixture('hub', ...parts);
 const expected = (name: string) => readJson('hub', name, 'expected.json');
@@ -104,4 +106,141 @@ describe('tokenizers from vocabulary files (no tokenizer.json)', () => {
   it('a folder without tokenizer files: the error names the folder and what was looked for', () => {
     expect(() => Tokenizer.fromDirectory(hub('st-cls', '1_Pooling'))).toThrow(/1_Pooling: no tokenizer files found; looked for tokenizer\.json, vocab\.txt/);
   });
+});
+
+/** Code-point offsets of a UTF-16 span of `text` (the fixtures record Python string indices). */
+const cp = (text: string, start: number, end: number) => toCodePointOffsets(text, [[start, end]])[0];
+
+describe('sentence-transformers repos: every module of modules.json', () => {
+  for (const name of ['st-mean-dense-normalize', 'st-cls', 'st-max']) {
+    it(name, async () => {
+      const c = expected(name).cases.encode;
+      const ref = readExpected('hub', name, 'expected.safetensors').get('encode')!;
+      const out = await embed(hub(name), c.inputs);
+      expect(out.length).toBe(ref.shape[0]);
+      expect(out[0].length).toBe(ref.shape[1]);
+      expectClose(Float32Array.from(out.flatMap((v) => Array.from(v))), ref.data, 1e-4, name);
+    });
+  }
+
+  it('a pipeline option overrides the pooling only when set', async () => {
+    const c = expected('st-max').cases.encode;
+    const own = await embed(hub('st-max'), c.inputs.slice(0, 1));
+    const mean = await embed(hub('st-max'), c.inputs.slice(0, 1), { head: { pooling: 'mean' } });
+    expect(maxAbsDiff(own[0], mean[0])).toBeGreaterThan(1e-3);
+  });
+});
+
+describe('classification as the text-classification pipeline', () => {
+  for (const name of ['multilabel', 'regression']) {
+    it(`${name}: default function, top_k=None and function_to_apply`, async () => {
+      const exp = expected(name);
+      const numLabels = Object.keys(readJson('hub', name, 'config.json').id2label).length;
+      for (const [key, c] of Object.entries<any>(exp.cases)) {
+        const fn = /function_to_apply='(\w+)'/.exec(c.call)?.[1] as 'none' | 'softmax' | 'sigmoid' | undefined;
+        const all = /top_k=None/.test(c.call);
+        const got = await classify(hub(name), c.inputs, { head: { topK: all ? numLabels : 1, functionToApply: fn } });
+        got.forEach((g, i) => {
+          const want = all ? c.outputs[i] : [c.outputs[i]];
+          expect(g.labels.map((l) => l.label), `${key} ${i}`).toEqual(want.map((w: any) => w.label));
+          g.labels.forEach((l, j) => expect(Math.abs(l.score - want[j].score), `${key} ${i}`).toBeLessThanOrEqual(1e-4));
+        });
+      }
+    });
+  }
+});
+
+describe('cross-encoder: CrossEncoder.predict and rank', () => {
+  const exp = expected('cross-encoder');
+  it('predict with the config activation, and raw logits', async () => {
+    for (const key of ['predict', 'predict_logits']) {
+      const c = exp.cases[key];
+      const identity = /activation_fn=torch\.nn\.Identity\(\)/.test(c.call);
+      const got = await scorePairs(hub('cross-encoder'), c.inputs, { head: identity ? { activation: 'identity' } : {} });
+      expectClose(got, c.outputs, 1e-4, key);
+    }
+  });
+  it('rank, and rank with top_k and documents', async () => {
+    for (const key of ['rank', 'rank_top2_docs']) {
+      const c = exp.cases[key];
+      const topK = /top_k=(\d+)/.exec(c.call)?.[1];
+      const got = await rerank(hub('cross-encoder'), c.query, c.documents, { topK: topK ? Number(topK) : undefined, returnDocuments: /return_documents=True/.test(c.call) });
+      expect(got.map((r) => r.corpusId)).toEqual(c.outputs.map((o: any) => o.corpus_id));
+      expect(got.map((r) => r.text)).toEqual(c.outputs.map((o: any) => o.text));
+      expectClose(got.map((r) => r.score), c.outputs.map((o: any) => o.score), 1e-4, key);
+    }
+  });
+});
+
+describe('NER aggregation strategies', () => {
+  for (const name of ['ner-bio', 'ner-xlmr']) {
+    const exp = expected(name);
+    for (const key of Object.keys(exp.cases).filter((k) => k.startsWith('aggregation_'))) {
+      it(`${name} ${key}`, async () => {
+        const c = exp.cases[key];
+        const aggregation = /aggregation_strategy='(\w+)'/.exec(c.call)![1] as Aggregation;
+        const got = await extractEntities(hub(name), c.inputs, { head: { aggregation } });
+        got.forEach((entities, i) => {
+          const text = c.inputs[i];
+          const want = c.outputs[i];
+          expect(entities.map((e) => [aggregation === 'none' ? e.group : e.group, e.word, ...cp(text, e.start, e.end), e.index]), `${text}`).toEqual(
+            want.map((w: any) => [w.entity ?? w.entity_group, w.word, w.start, w.end, w.index]),
+          );
+          entities.forEach((e, j) => expect(Math.abs(e.score - want[j].score)).toBeLessThanOrEqual(1e-4));
+        });
+      });
+    }
+  }
+});
+
+describe('question answering over long contexts', () => {
+  const exp = expected('qa-long');
+  for (const key of ['pipeline', 'pipeline_impossible']) {
+    it(key, async () => {
+      const c = exp.cases[key];
+      const k = c.kwargs;
+      for (const [i, input] of c.inputs.entries()) {
+        const got = await answer(hub('qa-long'), input.question, input.context, {
+          tokenizer: { maxLength: k.max_seq_len },
+          head: { docStride: k.doc_stride, maxAnswerLen: k.max_answer_len, topK: k.top_k, handleImpossibleAnswer: k.handle_impossible_answer },
+        });
+        const want = [c.outputs[i]].flat();
+        expect(got.answers.map((a) => [a.answer, ...cp(input.context, a.start, a.end)]), input.question).toEqual(want.map((w: any) => [w.answer, w.start, w.end]));
+        got.answers.forEach((a, j) => expect(Math.abs(a.score - want[j].score)).toBeLessThanOrEqual(1e-4));
+      }
+    });
+  }
+  it('the windows the pipeline scores', () => {
+    const c = exp.cases.windows;
+    const tok = Tokenizer.fromDirectory(hub('qa-long'));
+    const k = exp.cases.pipeline.kwargs;
+    // Window sets follow the pipeline's inputs, then the impossible-answer input.
+    const inputs = [...exp.cases.pipeline.inputs, ...exp.cases.pipeline_impossible.inputs];
+    c.outputs.forEach((o: any, j: number) => {
+      expect(inputs[j].question).toBe(o.question);
+      const w = tok.encodeWindows(o.question, inputs[j].context, { maxLength: k.max_seq_len, stride: k.doc_stride });
+      expect(w.map((e) => e.ids)).toEqual(o.input_ids);
+      expect(w.map((e) => e.typeIds)).toEqual(o.token_type_ids);
+      expect(w.map((e) => e.sequenceIds)).toEqual(o.sequence_ids);
+    });
+  });
+});
+
+describe('fill-mask with targets', () => {
+  const exp = expected('fill-mask-targets');
+  for (const key of Object.keys(exp.cases)) {
+    it(key, async () => {
+      const c = exp.cases[key];
+      const topK = Number(/top_k=(\d+)\)\(text(?:, targets=targets)?\)$/.exec(c.call)?.[1] ?? /top_k=(\d+)/.exec(c.call)![1]);
+      const got = await fillMask(hub('fill-mask-targets'), c.inputs, { head: { topK, targets: c.targets } });
+      got.forEach((masks, i) => {
+        // One mask: a list of predictions; several: a list per mask.
+        const want: any[][] = masks.length === 1 ? [c.outputs[i]] : c.outputs[i];
+        masks.forEach((preds, m) => {
+          expect(preds.map((p) => [p.tokenId, p.token, p.sequence])).toEqual(want[m].map((w) => [w.token, w.token_str, w.sequence]));
+          preds.forEach((p, j) => expect(Math.abs(p.score - want[m][j].score)).toBeLessThanOrEqual(1e-4));
+        });
+      });
+    });
+  }
 });

@@ -1,5 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { sharedEngine, type Engine } from '@attnflow/kernels';
 import { Tokenizer } from '@attnflow/tokenizer';
 import { BERT_ARCHITECTURES, BertModel } from './bert.js';
@@ -7,14 +6,8 @@ import { ConfigError, ConfigReader } from './config.js';
 import type { CausalLM } from './generation.js';
 import { Gpt2Model } from './gpt2.js';
 import { SEQ2SEQ_ARCHITECTURES, Seq2SeqModel } from './seq2seq.js';
+import { readSentenceTransformer, type SentenceTransformerSettings } from './sentence.js';
 
-export type PoolingMode = 'mean' | 'cls' | 'max';
-
-/** sentence-transformers' pooling settings (modules.json → 1_Pooling/config.json → Normalize), when present. */
-export interface SentenceTransformerSettings {
-  pooling: PoolingMode;
-  normalize: boolean;
-}
 
 export type LoadedModel =
   | { kind: 'encoder'; dir: string; model: BertModel; tokenizer: Tokenizer; config: ConfigReader; sentence?: SentenceTransformerSettings }
@@ -43,17 +36,4 @@ function inferArchitecture(config: ConfigReader): string {
   const arch = byType[type];
   if (!arch) throw new ConfigError(`${config.file}: no "architectures" and model_type ${JSON.stringify(type)} is not one attnflow knows (${Object.keys(byType).join(', ')})`);
   return arch;
-}
-
-function readSentenceTransformer(dir: string): SentenceTransformerSettings | undefined {
-  const modulesFile = join(dir, 'modules.json');
-  if (!existsSync(modulesFile)) return undefined;
-  const modules = JSON.parse(readFileSync(modulesFile, 'utf8')) as { path: string; type: string }[];
-  const poolingModule = modules.find((m) => m.type.endsWith('Pooling'));
-  let pooling: PoolingMode = 'mean';
-  if (poolingModule) {
-    const cfg = JSON.parse(readFileSync(join(dir, poolingModule.path, 'config.json'), 'utf8')) as Record<string, boolean>;
-    pooling = cfg.pooling_mode_cls_token ? 'cls' : cfg.pooling_mode_max_tokens ? 'max' : 'mean';
-  }
-  return { pooling, normalize: modules.some((m) => m.type.endsWith('Normalize')) };
 }

@@ -181,7 +181,9 @@ export class Tokenizer {
       throw new TokenizerError(`text has a lone UTF-16 surrogate (invalid Unicode) at character ${at}`);
     }
     const out = emptyEncoding();
+    let word = 0;
     const push = (id: number, token: string, start: number, end: number, special: number) => {
+      out.wordIds.push(word);
       out.ids.push(id);
       out.tokens.push(token);
       out.offsets.push([start, end]);
@@ -200,6 +202,7 @@ export class Tokenizer {
           const [s, e] = piece.originalRange(t.start, t.end);
           push(t.id, t.value, from + s, from + e, 0);
         }
+        word++;
       }
     };
     let last = 0;
@@ -211,6 +214,7 @@ export class Tokenizer {
         plain(last, m.index!);
         const at = m.index! + m[0].indexOf(token.content);
         push(token.id, token.content, at, at + token.content.length, token.special ? 1 : 0);
+        word++;
         last = m.index! + m[0].length;
       }
     }
@@ -314,7 +318,7 @@ export class Tokenizer {
 function slice(e: Encoding, from: number, to: number): Encoding {
   return {
     ids: e.ids.slice(from, to), tokens: e.tokens.slice(from, to), typeIds: e.typeIds.slice(from, to), offsets: e.offsets.slice(from, to),
-    specialTokensMask: e.specialTokensMask.slice(from, to), attentionMask: e.attentionMask.slice(from, to), sequenceIds: e.sequenceIds.slice(from, to),
+    specialTokensMask: e.specialTokensMask.slice(from, to), attentionMask: e.attentionMask.slice(from, to), sequenceIds: e.sequenceIds.slice(from, to), wordIds: e.wordIds.slice(from, to),
   };
 }
 

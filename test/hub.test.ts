@@ -5,7 +5,7 @@
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Aggregation } from '@attnflow/head';
-import { answer, classify, embed, extractEntities, fillMask, rerank, scorePairs } from '@attnflow/pipeline';
+import { answer, classify, embed, extractEntities, fillMask, generate, rerank, scorePairs, summarize, translate } from '@attnflow/pipeline';
 import { Tokenizer, toCodePointOffsets } from '@attnflow/tokenizer';
 import { expectClose, fixture, maxAbsDiff, readExpected, readJson } from './helpers/fixtures.js';
 
@@ -243,4 +243,69 @@ describe('fill-mask with targets', () => {
       });
     });
   }
+});
+
+describe('generation as the Hub ships it: generation_config.json, task_specific_params, logits processors', () => {
+  /** Generated ids as Hugging Face prints them: the decoder start token, then what was generated. */
+  const withStart = (name: string, tokens: number[]) => [readJson('hub', name, 'generation_config.json').decoder_start_token_id, ...tokens];
+
+  it('bart-cnn: beam 4, min/max length, no-repeat 3-grams, length penalty, forced BOS/EOS', async () => {
+    const exp = expected('bart-cnn');
+    for (const key of ['generate', 'pipeline']) {
+      const c = exp.cases[key];
+      const got = await summarize(hub('bart-cnn'), c.outputs.map((o: any) => o.text));
+      got.forEach((g, i) => {
+        const o = c.outputs[i];
+        expect(withStart('bart-cnn', g.tokens), `${key} ${i}`).toEqual(o.generated_ids ?? o.summary_token_ids);
+        expect(g.generated).toEqual(o.decoded ?? o.summary_text);
+      });
+    }
+  });
+
+  it('marian-spm: bad_words_ids, forced EOS, renormalised beam scores; one at a time and batched', async () => {
+    const exp = expected('marian-spm');
+    const single = exp.cases.generate.outputs;
+    for (const o of single) {
+      const [g] = await translate(hub('marian-spm'), [o.text]);
+      expect(withStart('marian-spm', g.tokens)).toEqual(o.generated_ids);
+      expect(g.generated).toEqual(o.decoded);
+    }
+    const batch = await translate(hub('marian-spm'), single.map((o: any) => o.text));
+    const pad = readJson('hub', 'marian-spm', 'generation_config.json').pad_token_id;
+    batch.forEach((g, i) => {
+      const row: number[] = exp.cases.generate_batch.outputs[i];
+      expect(withStart('marian-spm', g.tokens)).toEqual(row.slice(0, 1 + g.tokens.length));
+      expect(row.slice(1 + g.tokens.length).every((t) => t === pad)).toBe(true);
+    });
+    exp.cases.pipeline.outputs.forEach((o: any, i: number) => expect(batch[i].generated).toEqual(o.translation_text));
+  });
+
+  it('t5-prefix: task_specific_params prefixes and settings per task and language pair', async () => {
+    const exp = expected('t5-prefix');
+    const params = readJson('hub', 't5-prefix', 'config.json').task_specific_params;
+    for (const key of Object.keys(exp.cases).filter((k) => k.startsWith('generate_'))) {
+      const c = exp.cases[key];
+      const task = key.slice('generate_'.length);
+      expect(params[task].prefix).toBe(c.prefix);
+      const texts = c.outputs.map((o: any) => o.text);
+      const langs = /^translation_(\w+)_to_(\w+)$/.exec(task);
+      const got = langs ? await translate(hub('t5-prefix'), texts, { head: { src: langs[1], tgt: langs[2] } }) : await summarize(hub('t5-prefix'), texts);
+      got.forEach((g, i) => {
+        expect(withStart('t5-prefix', g.tokens), `${key} ${i}`).toEqual(c.outputs[i].generated_ids);
+        expect(g.generated).toEqual(c.outputs[i].decoded);
+      });
+    }
+    await expect(translate(hub('t5-prefix'), ['x'])).rejects.toThrow(/several language pairs.*src and tgt/);
+  });
+
+  it('gpt2-vocab-only: repetition penalty, no-repeat n-grams and bad words from generation_config.json', async () => {
+    const c = expected('gpt2-vocab-only').cases.pipeline;
+    const doSample = /do_sample=(True|False)/.exec(c.call)![1] === 'True';
+    const maxNewTokens = Number(/max_new_tokens=(\d+)/.exec(c.call)![1]);
+    for (const o of c.outputs) {
+      const [g] = await generate(hub('gpt2-vocab-only'), [o.prompt], { decoder: { doSample, maxNewTokens } });
+      expect([...o.prompt_ids, ...g.tokens]).toEqual(o.generated_token_ids);
+      expect(o.prompt + g.generated).toEqual(o.generated_text);
+    }
+  });
 });

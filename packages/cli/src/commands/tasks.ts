@@ -55,6 +55,8 @@ const SETTINGS: SettingFlag[] = [
   { flag: 'doc-stride', path: 'stages.head.docStride', kind: 'int', help: 'context tokens consecutive windows share', tasks: ['qa'] },
   { flag: 'handle-impossible-answer', path: 'stages.head.handleImpossibleAnswer', kind: 'true', help: 'allow "no answer"', tasks: ['qa'] },
   { flag: 'target', path: 'stages.head.targets', kind: 'strings', help: 'score only this word (repeatable)', tasks: ['fill-mask'] },
+  { flag: 'src', path: 'stages.head.src', kind: 'string', help: 'source language (T5: picks the task prefix "translate English to German: ")', tasks: ['translate'] },
+  { flag: 'tgt', path: 'stages.head.tgt', kind: 'string', help: 'target language', tasks: ['translate'] },
   { flag: 'max-new-tokens', path: 'stages.decoder.maxNewTokens', kind: 'int', help: "tokens to generate at most (default: the model's generation config, else 20 / 64)", tasks: DECODING },
   { flag: 'min-new-tokens', path: 'stages.decoder.minNewTokens', kind: 'int', help: 'no end of sequence before this many tokens', tasks: DECODING },
   { flag: 'sample', path: 'stages.decoder.doSample', kind: 'true', help: 'sample instead of greedy decoding (with --temperature, --top-k, --top-p, --seed)', tasks: DECODING },
@@ -66,6 +68,8 @@ const SETTINGS: SettingFlag[] = [
   { flag: 'length-penalty', path: 'stages.decoder.lengthPenalty', kind: 'number', help: 'beam scores are divided by length^X', tasks: DECODING },
   { flag: 'repetition-penalty', path: 'stages.decoder.repetitionPenalty', kind: 'number', help: 'discourage repeats (1 = off)', tasks: DECODING },
   { flag: 'no-repeat-ngram-size', path: 'stages.decoder.noRepeatNgramSize', kind: 'int', help: 'no n-gram of this size twice', tasks: DECODING },
+  { flag: 'min-length', path: 'stages.decoder.minLength', kind: 'int', help: 'no end of sequence before this total length', tasks: DECODING },
+  { flag: 'max-output-length', path: 'stages.decoder.maxLength', kind: 'int', help: 'total length at most (maxNewTokens wins when both are set)', tasks: DECODING },
   { flag: 'stop', path: 'stages.decoder.stopStrings', kind: 'strings', help: 'stop when the output ends with TEXT (repeatable)', tasks: DECODING },
 ];
 

@@ -65,7 +65,12 @@ export interface HeadOptions {
     targets?: string[];
   };
   generate: Record<string, never>;
-  translate: Record<string, never>;
+  translate: {
+    /** Source language code (T5: picks task_specific_params.translation_<src>_to_<tgt> and its prefix). */
+    src?: string;
+    /** Target language code. */
+    tgt?: string;
+  };
   summarize: Record<string, never>;
   attention: {
     /** Encoder-decoders: the target text to teacher-force; default: the model's own greedy output. */
@@ -83,7 +88,7 @@ export const HEAD_KEYS: { [N in TaskName]: (keyof HeadOptions[N])[] } = {
   qa: ['maxAnswerLen', 'docStride', 'topK', 'handleImpossibleAnswer'],
   'fill-mask': ['topK', 'targets'],
   generate: [],
-  translate: [],
+  translate: ['src', 'tgt'],
   summarize: [],
   attention: ['target'],
 };

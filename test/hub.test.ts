@@ -5,7 +5,7 @@
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Aggregation } from '@attnflow/head';
-import { answer, classify, embed, extractEntities, fillMask, generate, rerank, scorePairs, summarize, translate } from '@attnflow/pipeline';
+import { answer, classify, embed, extractEntities, fillMask, generate, rerank, scorePairs, summarize, translate, zeroShot } from '@attnflow/pipeline';
 import { Tokenizer, toCodePointOffsets } from '@attnflow/tokenizer';
 import { expectClose, fixture, maxAbsDiff, readExpected, readJson } from './helpers/fixtures.js';
 
@@ -307,5 +307,40 @@ describe('generation as the Hub ships it: generation_config.json, task_specific_
       expect([...o.prompt_ids, ...g.tokens]).toEqual(o.generated_token_ids);
       expect(o.prompt + g.generated).toEqual(o.generated_text);
     }
+  });
+});
+
+describe('bart-mnli: zero-shot classification and NLI pairs', () => {
+  const exp = expected('bart-mnli');
+  for (const key of Object.keys(exp.cases).filter((k) => k.startsWith('zero_shot'))) {
+    it(key, async () => {
+      const c = exp.cases[key];
+      const got = await zeroShot(hub('bart-mnli'), c.inputs, c.candidate_labels, { head: { multiLabel: c.kwargs.multi_label, hypothesisTemplate: c.kwargs.hypothesis_template } });
+      got.forEach((g, i) => {
+        expect(g.labels.map((l) => l.label), c.inputs[i]).toEqual(c.outputs[i].labels);
+        expectClose(g.labels.map((l) => l.score), c.outputs[i].scores, 1e-4, key);
+      });
+    });
+  }
+  it('nli_logits: the input pairs and their raw logits', async () => {
+    const tok = Tokenizer.fromDirectory(hub('bart-mnli'));
+    const names: Record<string, string> = readJson('hub', 'bart-mnli', 'config.json').id2label;
+    const labels = Object.keys(names).sort((a, b) => Number(a) - Number(b)).map((i) => names[i]);
+    for (const o of exp.cases.nli_logits.outputs) {
+      const longest = Math.max(...o.input_ids.map((r: number[]) => r.length));
+      const encoded = o.hypotheses.map((h: string) => tok.encode(o.text, h).ids);
+      encoded.forEach((ids: number[], j: number) => expect([...ids, ...new Array(longest - ids.length).fill(tok.padTokenId)]).toEqual(o.input_ids[j]));
+      const got = await classify(hub('bart-mnli'), o.hypotheses.map((h: string) => [o.text, h] as const), { head: { topK: labels.length, functionToApply: 'none' } });
+      got.forEach((g, j) => expectClose(labels.map((l) => g.labels.find((x) => x.label === l)!.score), o.logits[j], 1e-4, `logits ${j}`));
+    }
+  });
+  it('text classification of a pair', async () => {
+    const c = exp.cases.text_classification_pair;
+    const numLabels = Object.keys(readJson('hub', 'bart-mnli', 'config.json').id2label).length;
+    const [g] = await classify(hub('bart-mnli'), [[c.inputs.text, c.inputs.text_pair]], { head: { topK: numLabels } });
+    expect(g.label).toBe(c.outputs.label);
+    expect(Math.abs(g.score - c.outputs.score)).toBeLessThanOrEqual(1e-4);
+    expect(g.labels.map((l) => l.label)).toEqual(c.top_k_none.map((w: any) => w.label));
+    expectClose(g.labels.map((l) => l.score), c.top_k_none.map((w: any) => w.score), 1e-4, 'top_k_none');
   });
 });

@@ -2,7 +2,7 @@ import {
   ACTIVATE, aggregateEntities, answerSpans, applyDense, classifyLogits, defaultClassifyFunction, l2Normalize, labelNames, pool, softmax, tokenPredictions, topK,
   type Answer, type Entity, type LabelScore, type PoolingMode,
 } from '@attnflow/head';
-import { crossEncoderActivation, type EncoderResult, type LoadedModel } from '@attnflow/models';
+import { crossEncoderActivation, type ConfigReader, type EncoderResult, type LoadedModel } from '@attnflow/models';
 import type { BatchEncoding, Truncation } from '@attnflow/tokenizer';
 import type { HeadOptions, TokenizerOptions } from './options.js';
 import { countTokens, requireKind, TaskError, type Task, type TextRecord } from './task.js';
@@ -56,6 +56,28 @@ async function runHead(model: LoadedModel, task: string, head: keyof typeof HEAD
   return { m, enc, out: await m.model.forward(enc), tokens: countTokens(enc.attentionMask) };
 }
 
+/** Logits (records, numLabels) of a sequence classifier: a *ForSequenceClassification encoder or BART's. */
+async function sequenceLogits(model: LoadedModel, task: string, records: TextRecord[], options: TokenizerOptions, pairs?: Truncation) {
+  const head = model.kind === 'seq2seq' ? model.model.classifier : undefined;
+  if (model.kind === 'seq2seq' && head) {
+    const m = model;
+    const limit = Math.min(m.tokenizer.config.maxLength ?? Infinity, m.model.recipe.maxPositions);
+    const inputs = records.map((r) => (pairs ? ([r.text, r.pair ?? ''] as [string, string]) : r.text));
+    const enc = m.tokenizer.encodeBatch(inputs, { maxLength: Math.min(options.maxLength ?? limit, limit), truncation: pairs ?? 'longest_first', paddingSide: 'right' });
+    const n = head.numLabels;
+    return { logits: await m.model.classify(enc), n, names: labelNames(m.config.labels(), n), config: m.config, tokens: countTokens(enc.attentionMask) };
+  }
+  const { m, out, tokens } = await runHead(model, task, 'sequence-classification', records, options, { pairs });
+  const n = m.model.recipe.numLabels;
+  return { logits: out.logits!, n, names: labelNames(m.model.recipe.id2label, n), config: m.config, tokens };
+}
+
+/** The model a sequence-classification task can use: an encoder with that head, or BART with its classifier. */
+function requireClassifier(model: LoadedModel, task: string): void {
+  if (model.kind === 'seq2seq' && model.model.classifier) return;
+  requireHead(model, task, 'sequence-classification');
+}
+
 /**
  * One vector per text from the encoder's token states, through the model's sentence-transformers modules
  * (Pooling, Dense, Normalize); a head option replaces only what it sets. Without modules.json: mean pooling,
@@ -88,21 +110,18 @@ export const embedTask: Task<'embed', { embedding: Float32Array }> = {
   },
 };
 
-const problemType = (m: Encoder) => m.config.str('problem_type', '') || undefined;
-
 export const classifyTask: Task<'classify', { label: string; score: number; labels: LabelScore[] }> = {
   name: 'classify',
-  kinds: ['encoder'],
+  kinds: ['encoder', 'seq2seq'],
+  check: (model) => requireClassifier(model, 'classify'),
   async run(model, records, options) {
     // A record with a second text is a pair (premise/hypothesis, query/passage): both reach the model.
     const pairs = records.some((r) => r.pair !== undefined) ? 'longest_first' : undefined;
-    const { m, out, tokens } = await runHead(model, 'classify', 'sequence-classification', records, options.tokenizer, { pairs });
-    const n = m.model.recipe.numLabels;
-    const names = labelNames(m.model.recipe.id2label, n);
-    const fn = options.head.functionToApply ?? defaultClassifyFunction(problemType(m), n);
+    const { logits, n, names, config, tokens } = await sequenceLogits(model, 'classify', records, options.tokenizer, pairs);
+    const fn = options.head.functionToApply ?? defaultClassifyFunction(config.str('problem_type', '') || undefined, n);
     return {
       results: records.map((_, i) => {
-        const labels = classifyLogits(out.logits!.subarray(i * n, (i + 1) * n), names, fn);
+        const labels = classifyLogits(logits.subarray(i * n, (i + 1) * n), names, fn);
         return { label: labels[0].label, score: labels[0].score, labels: labels.slice(0, options.head.topK ?? 1) };
       }),
       tokens,
@@ -253,13 +272,12 @@ export const fillMaskTask: Task<'fill-mask', { masks: FillMaskPrediction[][] }> 
 };
 
 /** The NLI label ids zero-shot classification reads: entailment (first label starting "entail"), contradiction. */
-function nliIds(m: Encoder): { entailment: number; contradiction: number } {
-  const label2id = m.config.raw.label2id;
+function nliIds(config: ConfigReader, numLabels: number): { entailment: number; contradiction: number } {
+  const label2id = config.raw.label2id;
   const entries = typeof label2id === 'object' && label2id !== null ? Object.entries(label2id) : [];
   const found = entries.find(([name]) => name.toLowerCase().startsWith('entail'));
-  if (!found || typeof found[1] !== 'number') throw new TaskError(`${m.config.file}: zero-shot needs an NLI model: no label2id entry starts with "entail"`);
-  const n = m.model.recipe.numLabels;
-  return { entailment: found[1], contradiction: found[1] === 0 ? n - 1 : 0 };
+  if (!found || typeof found[1] !== 'number') throw new TaskError(`${config.file}: zero-shot needs an NLI model: no label2id entry starts with "entail"`);
+  return { entailment: found[1], contradiction: found[1] === 0 ? numLabels - 1 : 0 };
 }
 
 /**
@@ -269,23 +287,23 @@ function nliIds(m: Encoder): { entailment: number; contradiction: number } {
  */
 export const zeroShotTask: Task<'zero-shot', { label: string; score: number; labels: LabelScore[] }> = {
   name: 'zero-shot',
-  kinds: ['encoder'],
+  kinds: ['encoder', 'seq2seq'],
   check(model, options) {
+    requireClassifier(model, 'zero-shot');
     if (!options.head.candidateLabels?.length) throw new TaskError('zero-shot needs head.candidateLabels (at least one label)');
     if (options.head.hypothesisTemplate !== undefined && !options.head.hypothesisTemplate.includes('{}')) {
       throw new TaskError(`head.hypothesisTemplate ${JSON.stringify(options.head.hypothesisTemplate)} has no {} where the label goes`);
     }
-    nliIds(requireHead(model, 'zero-shot', 'sequence-classification'));
+    nliIds(model.config, Object.keys(model.config.labels() ?? {}).length);
   },
   async run(model, records, options) {
     const labels = options.head.candidateLabels ?? [];
     if (!labels.length) throw new TaskError('zero-shot needs head.candidateLabels (at least one label)');
     const template = options.head.hypothesisTemplate ?? 'This example is {}.';
     const pairs = records.flatMap((r) => labels.map((label): TextRecord => ({ index: r.index, text: r.text, pair: template.replace('{}', label) })));
-    const { m, out, tokens } = await runHead(model, 'zero-shot', 'sequence-classification', pairs, options.tokenizer, { pairs: 'only_first' });
-    const { entailment, contradiction } = nliIds(m);
-    const n = m.model.recipe.numLabels;
-    const logit = (i: number, c: number) => out.logits![i * n + c];
+    const { logits, n, config, tokens } = await sequenceLogits(model, 'zero-shot', pairs, options.tokenizer, 'only_first');
+    const { entailment, contradiction } = nliIds(config, n);
+    const logit = (i: number, c: number) => logits[i * n + c];
     const multi = options.head.multiLabel === true || labels.length === 1;
     return {
       results: records.map((_, r) => {

@@ -2,10 +2,13 @@
  * Checkpoints in the file layouts the Hub ships (test/fixtures/hub, see its README): every case of every
  * expected.json, with every text, size and option read from the fixture files.
  */
-import { readdirSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Aggregation } from '@attnflow/head';
-import { answer, classify, embed, extractEntities, fillMask, generate, rerank, scorePairs, summarize, translate, zeroShot } from '@attnflow/pipeline';
+import { loadModel } from '@attnflow/models';
+import { answer, checkTask, classify, embed, extractEntities, fillMask, generate, rerank, scorePairs, mergeTaskOptions, readPipelineFile, summarize, translate, zeroShot } from '@attnflow/pipeline';
 import { Tokenizer, toCodePointOffsets } from '@attnflow/tokenizer';
 import { expectClose, fixture, maxAbsDiff, readExpected, readJson } from './helpers/fixtures.js';
 
@@ -342,5 +345,54 @@ describe('bart-mnli: zero-shot classification and NLI pairs', () => {
     expect(Math.abs(g.score - c.outputs.score)).toBeLessThanOrEqual(1e-4);
     expect(g.labels.map((l) => l.label)).toEqual(c.top_k_none.map((w: any) => w.label));
     expectClose(g.labels.map((l) => l.score), c.top_k_none.map((w: any) => w.score), 1e-4, 'top_k_none');
+  });
+});
+
+describe('bad input: errors name the file and the field', () => {
+  /** A writable copy of a fixture folder, with some files replaced. */
+  const variant = (name: string, files: Record<string, string>) => {
+    const dir = mkdtempSync(join(tmpdir(), `attnflow-${name}-`));
+    cpSync(hub(name), dir, { recursive: true });
+    for (const [file, text] of Object.entries(files)) writeFileSync(join(dir, file), text);
+    return dir;
+  };
+
+  it('generation_config.json that is not JSON, or has a field of the wrong type', () => {
+    expect(() => loadModel(variant('gpt2-vocab-only', { 'generation_config.json': '{"num_beams": 4,' }))).toThrow(/generation_config\.json: not valid JSON/);
+    const gen = readJson('hub', 'gpt2-vocab-only', 'generation_config.json');
+    expect(() => loadModel(variant('gpt2-vocab-only', { 'generation_config.json': JSON.stringify({ ...gen, num_beams: 'four' }) }))).toThrow(/generation_config\.json: "num_beams" is "four"; expected a whole number/);
+    expect(() => loadModel(variant('gpt2-vocab-only', { 'generation_config.json': JSON.stringify({ ...gen, bad_words_ids: [1, 2] }) }))).toThrow(/"bad_words_ids" is \[1,2\]; expected a list of lists of token ids/);
+  });
+
+  it('task_specific_params of the wrong type', async () => {
+    const config = readJson('hub', 't5-prefix', 'config.json');
+    const bad = { ...config, task_specific_params: { ...config.task_specific_params, summarization: { ...config.task_specific_params.summarization, num_beams: 2.5 } } };
+    const dir = variant('t5-prefix', { 'config.json': JSON.stringify(bad) });
+    await expect(summarize(dir, ['x'])).rejects.toThrow(/config\.json task_specific_params\.summarization: "num_beams" is 2\.5/);
+  });
+
+  it('a Dense module with an activation attnflow does not know', async () => {
+    const cfg = readJson('hub', 'st-mean-dense-normalize', '2_Dense', 'config.json');
+    const dir = variant('st-mean-dense-normalize', { '2_Dense/config.json': JSON.stringify({ ...cfg, activation_function: 'mylib.Swish' }) });
+    expect(() => loadModel(dir)).toThrow(/2_Dense\/config\.json: "activation_function" is "mylib\.Swish"/);
+  });
+
+  it('conflicting or missing options', async () => {
+    const langs = Object.keys(readJson('hub', 't5-prefix', 'config.json').task_specific_params).filter((k) => k.startsWith('translation_'));
+    const src = /^translation_(\w+)_to_/.exec(langs[0])![1];
+    await expect(translate(hub('t5-prefix'), ['x'], { head: { src } })).rejects.toThrow(/give both src and tgt/);
+    await expect(translate(hub('t5-prefix'), ['x'], { head: { src, tgt: 'xx' } })).rejects.toThrow(/task_specific_params has no "translation_\w+_to_xx"/);
+    const model = loadModel(hub('bart-mnli'));
+    expect(() => checkTask(model, 'zero-shot', mergeTaskOptions<'zero-shot'>({}))).toThrow(/candidateLabels/);
+    expect(() => checkTask(model, 'zero-shot', mergeTaskOptions<'zero-shot'>({ head: { candidateLabels: ['a'], hypothesisTemplate: 'no slot' } }))).toThrow(/no \{\} where the label goes/);
+    const tok = Tokenizer.fromDirectory(hub('qa-long'));
+    expect(() => tok.encodeWindows('a question', 'a context', { maxLength: 8, stride: 8 })).toThrow(/stride 8 must be smaller/);
+  });
+
+  it('a pipeline file for rerank without the document column', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'attnflow-rerank-'));
+    const file = join(dir, 'p.yaml');
+    writeFileSync(file, `model: ${hub('cross-encoder')}\ntask: rerank\nsource: { type: jsonl, path: in.jsonl, field: query }\nsink: { type: stdout }\n`);
+    expect(() => readPipelineFile(file)).toThrow(/task rerank needs source\.pairField/);
   });
 });

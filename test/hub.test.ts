@@ -106,6 +106,17 @@ describe('tokenizers from vocabulary files (no tokenizer.json)', () => {
     }
   });
 
+  it('ner-xlmr: sentencepiece.bpe.model alone gives the ids tokenizer.json gives', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'attnflow-xlmr-'));
+    for (const f of readdirSync(hub('ner-xlmr'))) if (f !== 'tokenizer.json') cpSync(hub('ner-xlmr', f), join(dir, f));
+    const tok = Tokenizer.fromDirectory(dir);
+    for (const o of expected('ner-xlmr').cases.tokens.outputs) {
+      const e = tok.encode(o.text);
+      expect(e.ids, o.text).toEqual(o.input_ids);
+      expect(toCodePointOffsets(o.text, e.offsets), o.text).toEqual(o.offsets);
+    }
+  });
+
   it('a folder without tokenizer files: the error names the folder and what was looked for', () => {
     expect(() => Tokenizer.fromDirectory(hub('st-cls', '1_Pooling'))).toThrow(/1_Pooling: no tokenizer files found; looked for tokenizer\.json, vocab\.txt/);
   });

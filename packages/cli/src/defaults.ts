@@ -16,6 +16,7 @@ const DEFAULTS: Record<string, string> = {
 /** The --model given, else the embedded model for the task. */
 export function modelFor(task: string, given: string | undefined): string {
   if (given) return given;
+  if (!DEFAULTS[task]) throw new UsageError(`${task} needs --model DIR (no model for it is embedded)`);
   const dir = `${EMBEDDED_MODELS_DIR}${DEFAULTS[task]}`;
   if (!existsSync(dir)) throw new UsageError(`no --model given and the embedded model ${dir} is missing`);
   return dir;

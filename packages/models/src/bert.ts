@@ -16,7 +16,8 @@ const ARCHITECTURES: Record<string, BertHead> = {
   BertModel: 'none', BertForSequenceClassification: 'sequence-classification', BertForTokenClassification: 'token-classification',
   BertForQuestionAnswering: 'question-answering', BertForMaskedLM: 'masked-lm',
   RobertaModel: 'none', RobertaForSequenceClassification: 'sequence-classification', RobertaForTokenClassification: 'token-classification',
-  RobertaForQuestionAnswering: 'question-answering', RobertaForMaskedLM: 'masked-lm', XLMRobertaModel: 'none', XLMRobertaForSequenceClassification: 'sequence-classification',
+  RobertaForQuestionAnswering: 'question-answering', RobertaForMaskedLM: 'masked-lm', XLMRobertaModel: 'none', XLMRobertaForSequenceClassification: 'sequence-classification', XLMRobertaForTokenClassification: 'token-classification',
+  XLMRobertaForQuestionAnswering: 'question-answering', XLMRobertaForMaskedLM: 'masked-lm',
   DistilBertModel: 'none', DistilBertForSequenceClassification: 'sequence-classification', DistilBertForTokenClassification: 'token-classification',
   DistilBertForQuestionAnswering: 'question-answering', DistilBertForMaskedLM: 'masked-lm',
 };

@@ -96,7 +96,9 @@ export async function generateSeq2Seq<I extends { batch: number }, E extends { d
   const encoded = await model.encode(inputs);
   try {
     const started = model.start(encoded, { maxNewTokens: config.maxNewTokens, beams: config.numBeams, decoderStartTokenId: config.decoderStartTokenId });
-    return await decode(started, Array.from({ length: inputs.batch }, () => []), config, hooks);
+    // The decoder's sequence starts with its start token: the processors count it, as Hugging Face's do.
+    const start = config.decoderStartTokenId;
+    return await decode(started, Array.from({ length: inputs.batch }, () => (start === undefined ? [] : [start])), config, hooks);
   } finally {
     encoded.dispose();
   }

@@ -6,4 +6,6 @@ export * from './selfattention.js';
 export * from './load.js';
 export * from './explain.js';
 export * from './generation.js';
-export { GENERATION_FIELDS, GenerationConfigError, type DecodeHooks, type GenerationConfig, type GenerationField, type TokenEvent } from '@attnflow/decoder';
+export { GENERATION_FIELDS, GenerationConfigError, generationConfigFromJson, resolveGenerationConfig, type DecodeHooks, type GenerationConfig, type GenerationField, type TokenEvent } from '@attnflow/decoder';
+export * from './sentence.js';
+export { POOLING_MODES, type PoolingMode } from '@attnflow/head';

@@ -1,5 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { sharedEngine, type Engine } from '@attnflow/kernels';
 import { Tokenizer } from '@attnflow/tokenizer';
 import { BERT_ARCHITECTURES, BertModel } from './bert.js';
@@ -7,14 +6,7 @@ import { ConfigError, ConfigReader } from './config.js';
 import type { CausalLM } from './generation.js';
 import { Gpt2Model } from './gpt2.js';
 import { SEQ2SEQ_ARCHITECTURES, Seq2SeqModel } from './seq2seq.js';
-
-export type PoolingMode = 'mean' | 'cls' | 'max';
-
-/** sentence-transformers' pooling settings (modules.json → 1_Pooling/config.json → Normalize), when present. */
-export interface SentenceTransformerSettings {
-  pooling: PoolingMode;
-  normalize: boolean;
-}
+import { readSentenceTransformer, type SentenceTransformerSettings } from './sentence.js';
 
 export type LoadedModel =
   | { kind: 'encoder'; dir: string; model: BertModel; tokenizer: Tokenizer; config: ConfigReader; sentence?: SentenceTransformerSettings }
@@ -30,7 +22,7 @@ export function loadModel(dir: string, engine: Engine = sharedEngine()): LoadedM
   const arch = config.architecture ?? inferArchitecture(config);
   const tokenizer = Tokenizer.fromDirectory(dir);
   // An id past the embedding table fails deep inside a forward pass; caught here, naming both files.
-  if (tokenizer.vocabSize > config.int('vocab_size')) throw new ConfigError(`${join(dir, 'tokenizer.json')}: token ids go up to ${tokenizer.vocabSize - 1}, but ${config.file} has vocab_size ${config.int('vocab_size')} (the embedding table's rows): tokenizer and model do not match`);
+  if (tokenizer.vocabSize > config.int('vocab_size')) throw new ConfigError(`${dir}: the tokenizer's token ids go up to ${tokenizer.vocabSize - 1}, but ${config.file} has vocab_size ${config.int('vocab_size')} (the embedding table's rows): tokenizer and model do not match`);
   if (BERT_ARCHITECTURES.includes(arch)) {
     return { kind: 'encoder', dir, model: BertModel.load(dir, engine, config), tokenizer, config, sentence: readSentenceTransformer(dir) };
   }
@@ -45,17 +37,4 @@ function inferArchitecture(config: ConfigReader): string {
   const arch = byType[type];
   if (!arch) throw new ConfigError(`${config.file}: no "architectures" and model_type ${JSON.stringify(type)} is not one attnflow knows (${Object.keys(byType).join(', ')})`);
   return arch;
-}
-
-function readSentenceTransformer(dir: string): SentenceTransformerSettings | undefined {
-  const modulesFile = join(dir, 'modules.json');
-  if (!existsSync(modulesFile)) return undefined;
-  const modules = JSON.parse(readFileSync(modulesFile, 'utf8')) as { path: string; type: string }[];
-  const poolingModule = modules.find((m) => m.type.endsWith('Pooling'));
-  let pooling: PoolingMode = 'mean';
-  if (poolingModule) {
-    const cfg = JSON.parse(readFileSync(join(dir, poolingModule.path, 'config.json'), 'utf8')) as Record<string, boolean>;
-    pooling = cfg.pooling_mode_cls_token ? 'cls' : cfg.pooling_mode_max_tokens ? 'max' : 'mean';
-  }
-  return { pooling, normalize: modules.some((m) => m.type.endsWith('Normalize')) };
 }

@@ -46,7 +46,7 @@ export interface Seq2SeqRecipe {
   padTokenId: number;
 }
 
-const FAMILIES: Record<string, Seq2SeqFamily> = { BartForConditionalGeneration: 'bart', MarianMTModel: 'marian', T5ForConditionalGeneration: 't5' };
+const FAMILIES: Record<string, Seq2SeqFamily> = { BartForConditionalGeneration: 'bart', BartForSequenceClassification: 'bart', MarianMTModel: 'marian', T5ForConditionalGeneration: 't5' };
 export const SEQ2SEQ_ARCHITECTURES = Object.keys(FAMILIES);
 
 export function seq2seqRecipe(cfg: ConfigReader): Seq2SeqRecipe {
@@ -160,7 +160,6 @@ export class Seq2SeqModel implements Seq2SeqLM<Seq2SeqInputs, Encoded> {
   readonly blockRecipe: BlockRecipe;
   readonly embeddingRecipe: EmbeddingRecipe;
   readonly lmHead: Linear;
-
   private constructor(
     readonly recipe: Seq2SeqRecipe,
     readonly encoder: Side,
@@ -170,6 +169,8 @@ export class Seq2SeqModel implements Seq2SeqLM<Seq2SeqInputs, Encoded> {
     readonly engine: Engine,
     readonly generationConfig: GenerationConfig,
     private readonly owned: Tensor[],
+    /** BartForSequenceClassification's head: dense → tanh → out_proj over the decoder state at the last EOS. */
+    readonly classifier?: { dense: Linear; out: Linear; numLabels: number },
   ) {
     this.blockRecipe = { attention: { numHeads: recipe.numHeads, headDim: recipe.headDim, scale: recipe.attentionScale }, placement: recipe.placement, activation: recipe.activation };
     this.embeddingRecipe = { vocabSize: recipe.vocabSize, hiddenSize: recipe.dModel, scale: recipe.embedScale, position: recipe.position };
@@ -264,10 +265,46 @@ export class Seq2SeqModel implements Seq2SeqLM<Seq2SeqInputs, Encoded> {
       const flb = root.optional('final_logits_bias', [1, r.vocabSize]);
       finalLogitsBias = flb?.reshape([r.vocabSize]);
     }
+    const numLabels = Object.keys(cfg.labels() ?? {}).length || cfg.int('num_labels', 3);
+    const classifier = root.has('classification_head.dense.weight')
+      ? { dense: lin(root.scope('classification_head.dense'), D, D), out: lin(root.scope('classification_head.out_proj'), D, numLabels), numLabels }
+      : undefined;
     owned.push(...root.finish());
     const { decoderStartTokenId, eosTokenId, padTokenId } = r;
     const generation = resolveGenerationConfig({ decoderStartTokenId, eosTokenId, padTokenId }, readGenerationConfig(dir, cfg));
-    return new Seq2SeqModel(r, encoder, decoder, lmHead, finalLogitsBias, engine, generation, owned);
+    return new Seq2SeqModel(r, encoder, decoder, lmHead, finalLogitsBias, engine, generation, owned, classifier);
+  }
+
+  /**
+   * BartForSequenceClassification: the decoder reads the input shifted right (decoder start token first); the
+   * classification head reads its state at each row's last EOS of the input. Logits (batch, numLabels).
+   */
+  async classify(inputs: Seq2SeqInputs): Promise<Float32Array> {
+    const head = this.classifier;
+    if (!head) throw new ConfigError(`this ${this.recipe.family} checkpoint has no classification_head`);
+    const { batch, length } = inputs;
+    const D = this.recipe.dModel;
+    const rows = Array.from({ length: batch }, (_, b) => Array.from(inputs.inputIds.subarray(b * length, (b + 1) * length)));
+    const shifted = rows.map((ids) => [this.recipe.decoderStartTokenId, ...ids.slice(0, -1)]);
+    const encoded = await this.encode(inputs);
+    const session = await Seq2SeqSession.create(this, encoded, 1, length);
+    const hidden: Float32Array[] = [];
+    const scope = new Scope(this.engine.arena);
+    try {
+      await session.feed(Int32Array.from(shifted.flat()), length, true, undefined, undefined, hidden);
+      const states = scope.f32([batch, D]);
+      rows.forEach((ids, b) => {
+        const at = ids.lastIndexOf(this.recipe.eosTokenId);
+        if (at < 0) throw new ConfigError(`row ${b} has no EOS token (${this.recipe.eosTokenId}); BART classification reads the state there`);
+        states.data.set(hidden[0].subarray((b * length + at) * D, (b * length + at + 1) * D), b * D);
+      });
+      const features = await runLinear(this.engine, scope, states, head.dense, { activation: Activation.tanh });
+      return (await runLinear(this.engine, scope, features, head.out)).toArray() as Float32Array;
+    } finally {
+      scope.dispose();
+      session.dispose();
+      encoded.dispose();
+    }
   }
 
   /** Runs the encoder once over a right-padded batch (with its attention weights when asked). */
@@ -396,7 +433,8 @@ class Seq2SeqSession implements DecodingSession {
     return this.feed(tokens, n, false);
   }
 
-  async feed(tokens: Int32Array, n: number, allPositions: boolean, attentions?: Float32Array[], crossAttentions?: Float32Array[]): Promise<Float32Array> {
+  /** Logits after `tokens`; `hidden`, when given, also receives the decoder's last hidden states (rows, n, dModel). */
+  async feed(tokens: Int32Array, n: number, allPositions: boolean, attentions?: Float32Array[], crossAttentions?: Float32Array[], hidden?: Float32Array[]): Promise<Float32Array> {
     const { model, rows } = this;
     const D = model.recipe.dModel;
     const scope = new Scope(model.engine.arena);
@@ -418,6 +456,7 @@ class Seq2SeqSession implements DecodingSession {
       }
       if (selfProbs) attentions!.push(...selfProbs.map((t) => t.toArray() as Float32Array));
       if (crossProbs) crossAttentions!.push(...crossProbs.map((t) => t.toArray() as Float32Array));
+      hidden?.push(h.toArray() as Float32Array);
       this.position += n;
       let last = h;
       if (!allPositions && n > 1) {

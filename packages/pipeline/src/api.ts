@@ -1,9 +1,9 @@
 import { loadModel, type LoadedModel, type TokenEvent } from '@attnflow/models';
-import type { Answer, Entity } from '@attnflow/head';
+import type { Entity } from '@attnflow/head';
 import { from, lastValueFrom, toArray, type Observable } from 'rxjs';
 import { runTask } from './operators.js';
 import type { BatchingOptions } from './batching.js';
-import { mergeTaskOptions, promptStream, type FillMaskPrediction, type GenerationResult, type TaskName, type TaskOptionsInput, type TaskResults } from './tasks/index.js';
+import { mergeTaskOptions, promptStream, type FillMaskPrediction, type GenerationResult, type QaResult, type TaskName, type TaskOptionsInput, type TaskResults } from './tasks/index.js';
 
 /** A loaded model, or the path of a Hugging Face model directory (loaded once and kept). */
 export type ModelRef = LoadedModel | string;
@@ -39,15 +39,43 @@ export async function embed(model: ModelRef, list: string[], options: CallOption
   return (await all(model, 'embed', texts(list), options)).map((r) => r.embedding);
 }
 
-export function classify(model: ModelRef, list: string[], options: CallOptions<'classify'> = {}) {
-  return all(model, 'classify', texts(list), options);
+/** Labels of texts, or of text pairs ([premise, hypothesis], [query, passage]) given as tuples. */
+export function classify(model: ModelRef, list: (string | readonly [string, string])[], options: CallOptions<'classify'> = {}) {
+  return all(model, 'classify', list.map((x) => (typeof x === 'string' ? { text: x } : { text: x[0], pair: x[1] })), options);
+}
+
+/** Cross-encoder scores of (query, document) pairs in input order (sentence-transformers' CrossEncoder.predict). */
+export async function scorePairs(model: ModelRef, pairs: readonly (readonly [string, string])[], options: CallOptions<'rerank'> = {}): Promise<number[]> {
+  return (await all(model, 'rerank', pairs.map(([text, pair]) => ({ text, pair })), options)).map((r) => r.score);
+}
+
+export interface Ranked {
+  /** The document's position in the list given. */
+  corpusId: number;
+  score: number;
+  text?: string;
+}
+
+/**
+ * Documents ranked for a query by a cross-encoder, best first (ties keep input order), as CrossEncoder.rank:
+ * `topK` keeps the best k, `returnDocuments` adds each document's text.
+ */
+export async function rerank(model: ModelRef, query: string, documents: string[], options: CallOptions<'rerank'> & { topK?: number; returnDocuments?: boolean } = {}): Promise<Ranked[]> {
+  const scores = await scorePairs(model, documents.map((d) => [query, d] as const), options);
+  const ranked = scores.map((score, corpusId): Ranked => (options.returnDocuments ? { corpusId, score, text: documents[corpusId] } : { corpusId, score }));
+  return ranked.sort((a, b) => b.score - a.score).slice(0, options.topK ?? ranked.length);
+}
+
+/** Zero-shot classification into `candidateLabels` with an NLI model; labels best first. */
+export function zeroShot(model: ModelRef, list: string[], candidateLabels: string[], options: CallOptions<'zero-shot'> = {}) {
+  return all(model, 'zero-shot', texts(list), { ...options, head: { ...options.head, candidateLabels } });
 }
 
 export async function extractEntities(model: ModelRef, list: string[], options: CallOptions<'ner'> = {}): Promise<Entity[][]> {
   return (await all(model, 'ner', texts(list), options)).map((r) => r.entities);
 }
 
-export async function answer(model: ModelRef, question: string, context: string, options: CallOptions<'qa'> = {}): Promise<Answer | { answer: null; score: 0 }> {
+export async function answer(model: ModelRef, question: string, context: string, options: CallOptions<'qa'> = {}): Promise<QaResult> {
   return (await all(model, 'qa', [{ text: question, pair: context }], options))[0];
 }
 

@@ -1,6 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { buildDecoder, type Decoder } from './decoders.js';
+import { readFileSync } from 'node:fs';
+import { buildDecoder, cleanUpTokenization, type Decoder } from './decoders.js';
+import { loadTokenizer } from './hub.js';
 import { emptyEncoding, type Encoding } from './encoding.js';
 import { TokenizerError } from './errors.js';
 import { buildModel, type Model } from './models/index.js';
@@ -30,6 +30,12 @@ export interface EncodeOptions {
   truncation?: Truncation;
 }
 
+export interface WindowOptions {
+  maxLength: number;
+  /** Tokens of the second text that consecutive windows share. */
+  stride: number;
+}
+
 export interface BatchOptions extends EncodeOptions {
   /** 'longest' pads to the longest in the batch (default); 'max_length' to maxLength; false leaves ragged rows. */
   padding?: 'longest' | 'max_length' | false;
@@ -47,10 +53,21 @@ export interface BatchEncoding {
   encodings: Encoding[];
 }
 
+/** The roles special tokens play, as tokenizer_config.json and special_tokens_map.json name them. */
+export const SPECIAL_ROLES = ['bos_token', 'eos_token', 'unk_token', 'sep_token', 'pad_token', 'cls_token', 'mask_token'] as const;
+export type SpecialRole = (typeof SPECIAL_ROLES)[number];
+
 export interface TokenizerConfig {
   padToken?: string;
+  /** model_max_length: the longest input the model was trained on (truncation stops there). */
   maxLength?: number;
   paddingSide?: 'right' | 'left';
+  /** tokenizer_config.json's clean_up_tokenization_spaces, applied by decode to the whole text. */
+  cleanUpTokenizationSpaces?: boolean;
+  /** The special tokens by role (tokenizer_config.json, then special_tokens_map.json). */
+  specialTokens?: Partial<Record<SpecialRole, string>>;
+  /** The tokenizer class the files describe (BertTokenizer, MarianTokenizer, …), for messages and heuristics. */
+  tokenizerClass?: string;
   [key: string]: unknown;
 }
 
@@ -127,21 +144,9 @@ export class Tokenizer {
     return Tokenizer.fromJSON(json as Record<string, any>, file, config);
   }
 
-  /** tokenizer.json plus tokenizer_config.json (pad token, model_max_length, padding side) of a model directory. */
+  /** Any Hub tokenizer folder (see loadTokenizer): tokenizer.json, or the vocabulary files of its class. */
   static fromDirectory(dir: string): Tokenizer {
-    const file = join(dir, 'tokenizer.json');
-    if (!existsSync(file)) throw new TokenizerError(`${dir}: no tokenizer.json (SentencePiece-only checkpoints: use SentencePieceTokenizer.fromFile on the .model file)`);
-    const config: TokenizerConfig = {};
-    const cfgFile = join(dir, 'tokenizer_config.json');
-    if (existsSync(cfgFile)) {
-      const raw = JSON.parse(readFileSync(cfgFile, 'utf8')) as Record<string, any>;
-      Object.assign(config, raw);
-      const tok = (v: any) => (typeof v === 'string' ? v : v?.content);
-      config.padToken = tok(raw.pad_token);
-      if (typeof raw.model_max_length === 'number' && raw.model_max_length < 1e9) config.maxLength = raw.model_max_length;
-      if (raw.padding_side === 'left' || raw.padding_side === 'right') config.paddingSide = raw.padding_side;
-    }
-    return Tokenizer.fromFile(file, config);
+    return loadTokenizer(dir);
   }
 
   get vocabSize(): number {
@@ -167,6 +172,12 @@ export class Tokenizer {
 
   get padTokenId(): number | undefined {
     return this.config.padToken !== undefined ? this.tokenToId(this.config.padToken) : undefined;
+  }
+
+  /** The id of the special token of a role (mask_token, cls_token, …), if the tokenizer has one. */
+  specialTokenId(role: SpecialRole): number | undefined {
+    const token = this.config.specialTokens?.[role];
+    return token === undefined ? undefined : this.tokenToId(token);
   }
 
   /**
@@ -200,7 +211,9 @@ export class Tokenizer {
   private tokenize(text: string): { encoding: Encoding; stable: number } {
     const out = emptyEncoding();
     let lastItem = 0;
+    let word = 0;
     const push = (id: number, token: string, start: number, end: number, special: number) => {
+      out.wordIds.push(word);
       out.ids.push(id);
       out.tokens.push(token);
       out.offsets.push([start, end]);
@@ -220,6 +233,7 @@ export class Tokenizer {
           const [s, e] = piece.originalRange(t.start, t.end);
           push(t.id, t.value, from + s, from + e, 0);
         }
+        word++;
       }
     };
     let last = 0;
@@ -232,6 +246,7 @@ export class Tokenizer {
         const at = m.index! + m[0].indexOf(token.content);
         lastItem = out.ids.length;
         push(token.id, token.content, at, at + token.content.length, token.special ? 1 : 0);
+        word++;
         last = m.index! + m[0].length;
       }
     }
@@ -257,6 +272,29 @@ export class Tokenizer {
     append(out, a, 0, 0);
     append(out, b, 1, 1);
     return out;
+  }
+
+  /**
+   * A pair whose second text is cut into overlapping windows (Hugging Face's `truncation='only_second'` with
+   * `return_overflowing_tokens` and `stride`): each window repeats the first text; consecutive windows share
+   * `stride` tokens of the second. Question answering over long contexts reads every window.
+   */
+  encodeWindows(text: string, pair: string, options: WindowOptions): Encoding[] {
+    if (!Number.isSafeInteger(options.maxLength) || !Number.isSafeInteger(options.stride) || options.stride < 0) {
+      throw new TokenizerError(`windows need a whole maxLength and stride ≥ 0, got ${options.maxLength} and ${options.stride}`);
+    }
+    const a = this.encodeText(text);
+    const b = this.encodeText(pair);
+    const room = options.maxLength - this.numSpecialTokens(true) - a.ids.length;
+    if (room <= 0) throw new TokenizerError(`the first text (${a.ids.length} tokens) leaves no room for the second within maxLength ${options.maxLength}`);
+    if (options.stride >= room) throw new TokenizerError(`stride ${options.stride} must be smaller than the ${room} tokens of the second text a window holds`);
+    const out: Encoding[] = [];
+    for (let start = 0; ; start += room - options.stride) {
+      const end = Math.min(start + room, b.ids.length);
+      const part = slice(b, start, end);
+      out.push(this.postProcessor ? this.postProcessor(a, part, true) : part);
+      if (end >= b.ids.length) return out;
+    }
   }
 
   numSpecialTokens(isPair: boolean): number {
@@ -301,18 +339,26 @@ export class Tokenizer {
       const t = this.idToToken(id);
       if (t !== undefined) tokens.push(t);
     }
+    const text = this.tokensToString(tokens);
+    return this.config.cleanUpTokenizationSpaces ? cleanUpTokenization(text) : text;
+  }
+
+  /** Tokens joined into text as convert_tokens_to_string does (the decoder only, no clean-up of the whole). */
+  tokensToString(tokens: string[]): string {
     return this.decoder ? this.decoder(tokens).join('') : tokens.join(' ');
   }
 }
 
 const isHighSurrogate = (c: number) => c >= 0xd800 && c <= 0xdbff;
 
-function cut(e: Encoding, n: number): Encoding {
+function slice(e: Encoding, from: number, to: number): Encoding {
   return {
-    ids: e.ids.slice(0, n), tokens: e.tokens.slice(0, n), typeIds: e.typeIds.slice(0, n), offsets: e.offsets.slice(0, n),
-    specialTokensMask: e.specialTokensMask.slice(0, n), attentionMask: e.attentionMask.slice(0, n), sequenceIds: e.sequenceIds.slice(0, n),
+    ids: e.ids.slice(from, to), tokens: e.tokens.slice(from, to), typeIds: e.typeIds.slice(from, to), offsets: e.offsets.slice(from, to),
+    specialTokensMask: e.specialTokensMask.slice(from, to), attentionMask: e.attentionMask.slice(from, to), sequenceIds: e.sequenceIds.slice(from, to), wordIds: e.wordIds.slice(from, to),
   };
 }
+
+const cut = (e: Encoding, n: number): Encoding => slice(e, 0, n);
 
 function truncate(a: Encoding, b: Encoding | undefined, budget: number, how: Truncation): [Encoding, Encoding | undefined] {
   const la = a.ids.length;

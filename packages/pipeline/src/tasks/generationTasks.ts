@@ -1,6 +1,6 @@
-import { eosIdsOf, promptRoom, type GenerationConfig, type LoadedModel, type TokenEvent } from '@attnflow/models';
+import { eosIdsOf, generationConfigFromJson, promptRoom, resolveGenerationConfig, type GenerationConfig, type LoadedModel, type TokenEvent } from '@attnflow/models';
 import type { Observable } from 'rxjs';
-import type { TokenizerOptions } from './options.js';
+import type { HeadOptions, TokenizerOptions } from './options.js';
 import { countTokens, requireKind, TaskError, type Task } from './task.js';
 
 export interface GenerationResult {
@@ -47,6 +47,48 @@ function decodeAll(m: LoadedModel & { kind: 'causal' | 'seq2seq' }, rows: number
   });
 }
 
+/** What a model's config.json asks for one task (task_specific_params): a prefix for the input, generation settings. */
+export interface TaskParams {
+  key?: string;
+  prefix: string;
+  decoder: GenerationConfig;
+}
+
+function taskParamsTable(m: LoadedModel): Record<string, unknown> {
+  const table = m.config.raw.task_specific_params;
+  return typeof table === 'object' && table !== null && !Array.isArray(table) ? (table as Record<string, unknown>) : {};
+}
+
+/**
+ * config.json's task_specific_params[key], as Hugging Face's pipelines merge it over the generation config:
+ * its `prefix` is prepended to every input, the rest are generation settings (checked like generation_config.json).
+ */
+export function taskParams(m: LoadedModel, key: string | undefined): TaskParams {
+  const entry = key === undefined ? undefined : taskParamsTable(m)[key];
+  if (entry === undefined) return { key, prefix: '', decoder: {} };
+  const where = `${m.config.file} task_specific_params.${key}`;
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new TaskError(`${where}: expected an object`);
+  const { prefix = '', ...rest } = entry as Record<string, unknown>;
+  if (typeof prefix !== 'string') throw new TaskError(`${where}: "prefix" is ${JSON.stringify(prefix)}; expected a string`);
+  return { key, prefix, decoder: generationConfigFromJson(rest, where) };
+}
+
+/**
+ * The task_specific_params key of a translation: translation_<src>_to_<tgt> when the languages are given, else
+ * the model's only translation entry (none: no prefix, e.g. Marian, which is one language pair).
+ */
+function translationKey(m: LoadedModel, head: HeadOptions['translate']): string | undefined {
+  const keys = Object.keys(taskParamsTable(m)).filter((k) => k.startsWith('translation'));
+  if (head.src !== undefined || head.tgt !== undefined) {
+    if (head.src === undefined || head.tgt === undefined) throw new TaskError('translate: give both src and tgt (or neither)');
+    const key = `translation_${head.src}_to_${head.tgt}`;
+    if (keys.length && !keys.includes(key)) throw new TaskError(`${m.config.file}: task_specific_params has no "${key}" (it has ${keys.join(', ')})`);
+    return key;
+  }
+  if (keys.length > 1) throw new TaskError(`${m.config.file}: the model translates several language pairs (${keys.join(', ')}); choose one with src and tgt (CLI --src/--tgt)`);
+  return keys[0];
+}
+
 /** Text generation with a causal LM: the continuation of each prompt. */
 export const generateTask: Task<'generate', GenerationResult> = {
   name: 'generate',
@@ -56,9 +98,11 @@ export const generateTask: Task<'generate', GenerationResult> = {
   },
   async run(model, records, options) {
     const m = requireKind(model, 'generate', ['causal']);
-    const prompts = records.map((r) => promptIds(m, r.text, options.tokenizer, options.decoder));
-    const rows = await m.model.generate(prompts, options.decoder, { stopSequences: stopSequences(m, options.decoder.stopStrings) });
-    return { results: decodeAll(m, rows, options.decoder), tokens: prompts.reduce((n, p) => n + p.length, 0) + rows.reduce((n, r) => n + r.length, 0) };
+    const params = taskParams(m, 'text-generation');
+    const decoder = resolveGenerationConfig(params.decoder, options.decoder);
+    const prompts = records.map((r) => promptIds(m, params.prefix + r.text, options.tokenizer, decoder));
+    const rows = await m.model.generate(prompts, decoder, { stopSequences: stopSequences(m, decoder.stopStrings) });
+    return { results: decodeAll(m, rows, decoder), tokens: prompts.reduce((n, p) => n + p.length, 0) + rows.reduce((n, r) => n + r.length, 0) };
   },
 };
 
@@ -68,21 +112,28 @@ export function encodeSources(m: Seq2Seq, texts: string[], tokenizer: TokenizerO
 }
 
 /** Translation / summarisation with an encoder-decoder (BART, Marian, T5). */
-function text2textTask<N extends 'translate' | 'summarize'>(name: N): Task<N, GenerationResult> {
+function text2textTask<N extends 'translate' | 'summarize'>(name: N, keyOf: (m: LoadedModel, head: HeadOptions[N]) => string | undefined): Task<N, GenerationResult> {
+  const paramsOf = (m: LoadedModel, head: HeadOptions[N]) => taskParams(m, keyOf(m, head));
   return {
     name,
     kinds: ['seq2seq'],
+    check(model, options) {
+      paramsOf(requireKind(model, name, ['seq2seq']), options.head);
+    },
     async run(model, records, options) {
       const m = requireKind(model, name, ['seq2seq']);
-      const enc = encodeSources(m, records.map((r) => r.text), options.tokenizer);
-      const rows = await m.model.generate(enc, options.decoder, { stopSequences: stopSequences(m, options.decoder.stopStrings) });
-      return { results: decodeAll(m, rows, options.decoder), tokens: countTokens(enc.attentionMask) + rows.reduce((n, r) => n + r.length, 0) };
+      // The model's generation config, then its task_specific_params for this task, then the caller's settings.
+      const params = paramsOf(m, options.head);
+      const decoder = resolveGenerationConfig(params.decoder, options.decoder);
+      const enc = encodeSources(m, records.map((r) => params.prefix + r.text), options.tokenizer);
+      const rows = await m.model.generate(enc, decoder, { stopSequences: stopSequences(m, decoder.stopStrings) });
+      return { results: decodeAll(m, rows, decoder), tokens: countTokens(enc.attentionMask) + rows.reduce((n, r) => n + r.length, 0) };
     },
   };
 }
 
-export const translateTask = text2textTask('translate');
-export const summarizeTask = text2textTask('summarize');
+export const translateTask = text2textTask('translate', translationKey);
+export const summarizeTask = text2textTask('summarize', () => 'summarization');
 
 /**
  * Tokens of one prompt as they are produced, with text deltas that never split a character; unsubscribing

@@ -128,6 +128,7 @@ export function bpe(cfg: Record<string, any>, file?: string): Model {
   }
 
   return {
+    kind: 'bpe',
     vocab,
     tokenize(word: string): ModelToken[] {
       const hit = cache.get(word);

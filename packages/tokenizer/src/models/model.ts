@@ -7,6 +7,8 @@ export interface ModelToken {
 }
 
 export interface Model {
+  /** The algorithm, for behaviour Hugging Face ties to it (BPE tokenizers never clean up spaces when decoding). */
+  kind: 'bpe' | 'unigram' | 'wordpiece';
   vocab: Vocab;
   tokenize(piece: string): ModelToken[];
 }

@@ -41,6 +41,7 @@ export function unigram(cfg: UnigramConfig, file?: string): Model {
   const fuseUnk = cfg.fuse_unk ?? true;
 
   return {
+    kind: 'unigram',
     vocab,
     tokenize(text: string): ModelToken[] {
       const pos: number[] = [];

@@ -10,6 +10,7 @@ export function wordPiece(cfg: Record<string, any>, file?: string): Model {
   // Hugging Face fails on the first unknown word without it; checked up front instead of silently dropping words.
   const unkId = vocab.require(unk, 'model.unk_token', file);
   return {
+    kind: 'wordpiece',
     vocab,
     tokenize(word: string): ModelToken[] {
       // pos[i]: UTF-16 offset of code point i, so candidates are slices, not re-joined arrays.

@@ -3,12 +3,12 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { PNG } from 'pngjs';
-import { chromium } from 'playwright-core';
 import { tableFromIPC, tableToIPC } from 'apache-arrow';
 import { loadModel, explainToken } from '@attnflow/models';
 import { Engine, unpackPanels } from '@attnflow/kernels';
 import { attentionMaps } from '@attnflow/pipeline';
 import { attentionHtml, attentionTable, heatmapGrid, toPng, toSvg, tokenBars } from '@attnflow/viz';
+import { CHROMIUM, openPage } from './helpers/browser.js';
 import { expectClose, fixture, readExpected, readJson } from './helpers/fixtures.js';
 import { cli, tempDir } from './helpers/cli.js';
 
@@ -86,30 +86,26 @@ describe('pictures', () => {
   });
 
   it('the HTML page works offline in headless Chromium: clicking another head changes the picture', async () => {
-    const executablePath = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
-    expect(executablePath, 'Debian chromium (installed by .ci/run)').toBeDefined();
+    expect(CHROMIUM, 'Debian chromium (installed by test/setup.sh)').toBeDefined();
     const [{ maps }] = await attentionMaps(bert, 'The 2022 Beijing Winter Games');
     const file = join(tempDir(), 'page.html');
     writeFileSync(file, attentionHtml(maps, 'test'));
-    const browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+    const page = await openPage(`file://${file}`);
     try {
-      const page = await browser.newPage();
-      const requests: string[] = [];
-      page.on('request', (r) => requests.push(r.url()));
-      await page.goto(`file://${file}`);
-      const grid = page.locator('#grid');
-      const before = await grid.screenshot();
-      const fillsBefore = await page.$$eval('#grid rect', (rs) => rs.map((r) => r.getAttribute('fill')));
+      const fills = () => page.evaluate<(string | null)[]>(`[...document.querySelectorAll('#grid rect')].map((r) => r.getAttribute('fill'))`);
+      const before = await page.screenshot('#grid');
+      const fillsBefore = await fills();
       await page.click('#head-1');
-      const after = await grid.screenshot();
-      const fillsAfter = await page.$$eval('#grid rect', (rs) => rs.map((r) => r.getAttribute('fill')));
+      const after = await page.screenshot('#grid');
+      const fillsAfter = await fills();
       expect(after.equals(before)).toBe(false);
       expect(fillsAfter).not.toEqual(fillsBefore);
       await page.hover('#grid rect[data-i="5"][data-j="4"]');
-      expect(await page.textContent('#readout')).toMatch(/^games → winter: 0\.\d{4}$/);
-      expect(requests.every((u) => u.startsWith('file://'))).toBe(true);
+      expect(await page.evaluate<string>(`document.getElementById('readout').textContent`)).toMatch(/^games → winter: 0\.\d{4}$/);
+      expect(page.requests.length).toBeGreaterThan(0);
+      expect(page.requests.every((u) => u.startsWith('file://'))).toBe(true);
     } finally {
-      await browser.close();
+      await page.close();
     }
   }, 60_000);
 

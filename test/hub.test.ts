@@ -215,6 +215,16 @@ describe('NER aggregation strategies', () => {
   }
 });
 
+describe('inputs longer than the model', () => {
+  it('XLM-R is cut at its real limit (positions from padding_idx + 1), never failing on a long text', async () => {
+    const config = readJson('hub', 'ner-xlmr', 'config.json');
+    const limit = config.max_position_embeddings - config.pad_token_id - 1;
+    const text = Array.from({ length: 2 * config.max_position_embeddings }, (_, i) => (i % 2 ? 'Berlin' : 'Merkel')).join(' ');
+    const [entities] = await extractEntities(hub('ner-xlmr'), [text], { head: { aggregation: 'none' } });
+    expect(Math.max(...entities.map((e) => e.index!))).toBeLessThan(limit);
+  });
+});
+
 describe('question answering over long contexts', () => {
   const exp = expected('qa-long');
   for (const key of ['pipeline', 'pipeline_impossible']) {

@@ -2,7 +2,7 @@
  * Checkpoints in the file layouts the Hub ships (test/fixtures/hub, see its README): every case of every
  * expected.json, with every text, size and option read from the fixture files.
  */
-import { cpSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -118,7 +118,9 @@ describe('tokenizers from vocabulary files (no tokenizer.json)', () => {
   });
 
   it('a folder without tokenizer files: the error names the folder and what was looked for', () => {
-    expect(() => Tokenizer.fromDirectory(hub('st-cls', '1_Pooling'))).toThrow(/1_Pooling: no tokenizer files found; looked for tokenizer\.json, vocab\.txt/);
+    const dir = mkdtempSync(join(tmpdir(), 'attnflow-empty-'));
+    writeFileSync(join(dir, 'config.json'), '{}');
+    expect(() => Tokenizer.fromDirectory(dir)).toThrow(new RegExp(`${dir}: no tokenizer files found; looked for tokenizer\\.json, vocab\\.txt`));
   });
 });
 
@@ -126,7 +128,9 @@ describe('tokenizers from vocabulary files (no tokenizer.json)', () => {
 const cp = (text: string, start: number, end: number) => toCodePointOffsets(text, [[start, end]])[0];
 
 describe('sentence-transformers repos: every module of modules.json', () => {
-  for (const name of ['st-mean-dense-normalize', 'st-cls', 'st-max']) {
+  // Every folder with a modules.json, whatever its pooling (held-out twins add folders).
+  const folders = readdirSync(hub()).filter((n) => existsSync(hub(n, 'modules.json')));
+  for (const name of folders) {
     it(name, async () => {
       const c = expected(name).cases.encode;
       const ref = readExpected('hub', name, 'expected.safetensors').get('encode')!;
@@ -138,10 +142,14 @@ describe('sentence-transformers repos: every module of modules.json', () => {
   }
 
   it('a pipeline option overrides the pooling only when set', async () => {
-    const c = expected('st-max').cases.encode;
-    const own = await embed(hub('st-max'), c.inputs.slice(0, 1));
-    const mean = await embed(hub('st-max'), c.inputs.slice(0, 1), { head: { pooling: 'mean' } });
-    expect(maxAbsDiff(own[0], mean[0])).toBeGreaterThan(1e-3);
+    for (const name of folders) {
+      const c = expected(name).cases.encode;
+      const own = await embed(hub(name), c.inputs.slice(0, 1));
+      const poolingModule = readJson('hub', name, 'modules.json').find((m: any) => m.type.endsWith('Pooling'));
+      const pooling = readJson('hub', name, poolingModule.path, 'config.json').pooling_mode_cls_token ? 'max' : 'cls';
+      const other = await embed(hub(name), c.inputs.slice(0, 1), { head: { pooling } });
+      expect(maxAbsDiff(own[0], other[0]), name).toBeGreaterThan(1e-3);
+    }
   });
 });
 
@@ -187,7 +195,7 @@ describe('cross-encoder: CrossEncoder.predict and rank', () => {
 });
 
 describe('NER aggregation strategies', () => {
-  for (const name of ['ner-bio', 'ner-xlmr']) {
+  for (const name of readdirSync(hub()).filter((n) => n.startsWith('ner-'))) {
     const exp = expected(name);
     for (const key of Object.keys(exp.cases).filter((k) => k.startsWith('aggregation_'))) {
       it(`${name} ${key}`, async () => {
@@ -205,6 +213,16 @@ describe('NER aggregation strategies', () => {
       });
     }
   }
+});
+
+describe('inputs longer than the model', () => {
+  it('XLM-R is cut at its real limit (positions from padding_idx + 1), never failing on a long text', async () => {
+    const config = readJson('hub', 'ner-xlmr', 'config.json');
+    const limit = config.max_position_embeddings - config.pad_token_id - 1;
+    const text = Array.from({ length: 2 * config.max_position_embeddings }, (_, i) => (i % 2 ? 'Berlin' : 'Merkel')).join(' ');
+    const [entities] = await extractEntities(hub('ner-xlmr'), [text], { head: { aggregation: 'none' } });
+    expect(Math.max(...entities.map((e) => e.index!))).toBeLessThan(limit);
+  });
 });
 
 describe('question answering over long contexts', () => {

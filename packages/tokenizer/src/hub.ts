@@ -142,7 +142,19 @@ const S = (id: string, typeId = 0) => ({ SpecialToken: { id, type_id: typeId } }
 const Q = (id: 'A' | 'B', typeId = 0) => ({ Sequence: { id, type_id: typeId } });
 const specialsOf = (vocab: Vocab, tokens: string[]) => Object.fromEntries(tokens.map((t) => [t, { id: t, ids: [vocab.id(t)!], tokens: [t] }]));
 
-function make(model: Model, normalizer: Normalizer | undefined, pre: Json | undefined, post: Json | undefined, decoder: Decoder | undefined, added: AddedToken[], config: TokenizerConfig, file: string): Tokenizer {
+/** A class recipe's parts: pre-tokenizer and post-processor as tokenizer.json would write them. */
+interface Parts {
+  model: Model;
+  normalizer?: Normalizer;
+  pre?: Json;
+  post?: Json;
+  decoder?: Decoder;
+  added: AddedToken[];
+  config: TokenizerConfig;
+  file: string;
+}
+
+function make({ model, normalizer, pre, post, decoder, added, config, file }: Parts): Tokenizer {
   return new Tokenizer(model, normalizer, buildPreTokenizer(pre, file), buildPostProcessor(post, model.vocab, file), decoder, added, config);
 }
 
@@ -165,7 +177,8 @@ const wordPieceRecipe: RecipeFn = (dir, raw, base) => {
   const normalizer = buildNormalizer({ type: 'BertNormalizer', clean_text: true, handle_chinese_chars: raw.tokenize_chinese_chars ?? true, strip_accents: raw.strip_accents ?? null, lowercase }, file);
   const [cls, sep] = [sp.cls_token!, sp.sep_token!];
   const post = { type: 'TemplateProcessing', single: [S(cls), Q('A'), S(sep)], pair: [S(cls), Q('A'), S(sep), Q('B', 1), S(sep, 1)], special_tokens: specialsOf(model.vocab, [cls, sep]) };
-  return make(model, normalizer, { type: 'BertPreTokenizer' }, post, buildDecoder({ type: 'WordPiece', prefix: '##', cleanup: true }, file), specialAdded(model.vocab, config, file), config, file);
+  const decoder = buildDecoder({ type: 'WordPiece', prefix: '##', cleanup: true }, file);
+  return make({ model, normalizer, pre: { type: 'BertPreTokenizer' }, post, decoder, added: specialAdded(model.vocab, config, file), config, file });
 };
 
 /** GPT-2 (nothing added around the text) and RoBERTa/BART (<s> A </s></s> B </s>): byte-level BPE. */
@@ -185,7 +198,7 @@ function byteLevelRecipe(roberta: boolean): RecipeFn {
       ? { type: 'RobertaProcessing', sep: [sp.sep_token], cls: [sp.cls_token], trim_offsets: raw.trim_offsets ?? true, add_prefix_space: addPrefixSpace }
       : { type: 'ByteLevel', trim_offsets: true, add_prefix_space: addPrefixSpace };
     const pre = { type: 'ByteLevel', add_prefix_space: addPrefixSpace, use_regex: true };
-    return make(model, undefined, pre, post, buildDecoder({ type: 'ByteLevel' }, file), specialAdded(model.vocab, config, file, ['mask_token']), config, file);
+    return make({ model, pre, post, decoder: buildDecoder({ type: 'ByteLevel' }, file), added: specialAdded(model.vocab, config, file, ['mask_token']), config, file });
   };
 }
 
@@ -214,7 +227,7 @@ const marianRecipe: RecipeFn = (dir, _raw, base) => {
   }
   const pre = { type: 'Metaspace', replacement: '▁', prepend_scheme: spm.addDummyPrefix ? 'always' : 'never', split: false };
   const decoder: Decoder = (tokens) => [tokens.join('').replaceAll('▁', ' ').trim()];
-  return make(model, normalizer, pre, post, decoder, [...specialAdded(vocab, config, vocabFile), ...codes], config, vocabFile);
+  return make({ model, normalizer, pre, post, decoder, added: [...specialAdded(vocab, config, vocabFile), ...codes], config, file: vocabFile });
 };
 
 /** The sentencepiece pre-tokeniser transformers 5 gives T5 and XLM-R: split at whitespace, then "▁" words. */
@@ -242,7 +255,8 @@ const t5Recipe: RecipeFn = (dir, raw, base) => {
   const eos = config.specialTokens!.eos_token!;
   const post = { type: 'TemplateProcessing', single: [Q('A'), S(eos)], pair: [Q('A'), S(eos), Q('B'), S(eos)], special_tokens: specialsOf(model.vocab, [eos]) };
   const extras = sentinels.map((content): AddedToken => ({ id: model.vocab.id(content)!, content, special: true, normalized: false }));
-  return make(model, charsmapNormalizer(spm.charsmap, file), SPM_PRE, post, buildDecoder(SPM_DECODER, file), [...specialAdded(model.vocab, config, file), ...extras], config, file);
+  const added = [...specialAdded(model.vocab, config, file), ...extras];
+  return make({ model, normalizer: charsmapNormalizer(spm.charsmap, file), pre: SPM_PRE, post, decoder: buildDecoder(SPM_DECODER, file), added, config, file });
 };
 
 /**
@@ -258,7 +272,8 @@ const xlmRobertaRecipe: RecipeFn = (dir, _raw, base) => {
   const sp = config.specialTokens!;
   const [cls, sep] = [sp.cls_token!, sp.sep_token!];
   const post = { type: 'TemplateProcessing', single: [S(cls), Q('A'), S(sep)], pair: [S(cls), Q('A'), S(sep), S(sep), Q('B'), S(sep)], special_tokens: specialsOf(model.vocab, [cls, sep]) };
-  return make(model, charsmapNormalizer(spm.charsmap, file), SPM_PRE, post, buildDecoder(SPM_DECODER, file), specialAdded(model.vocab, config, file, ['mask_token']), config, file);
+  const added = specialAdded(model.vocab, config, file, ['mask_token']);
+  return make({ model, normalizer: charsmapNormalizer(spm.charsmap, file), pre: SPM_PRE, post, decoder: buildDecoder(SPM_DECODER, file), added, config, file });
 };
 
 const RECIPES: Record<Recipe, RecipeFn> = {

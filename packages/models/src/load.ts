@@ -21,8 +21,7 @@ export function loadModel(dir: string, engine: Engine = sharedEngine()): LoadedM
   const config = ConfigReader.read(dir);
   const arch = config.architecture ?? inferArchitecture(config);
   const tokenizer = Tokenizer.fromDirectory(dir);
-  // An id past the embedding table fails deep inside a forward pass; caught here, naming both files.
-  if (tokenizer.vocabSize > config.int('vocab_size')) throw new ConfigError(`${dir}: the tokenizer's token ids go up to ${tokenizer.vocabSize - 1}, but ${config.file} has vocab_size ${config.int('vocab_size')} (the embedding table's rows): tokenizer and model do not match`);
+  checkVocabulary(dir, tokenizer, config);
   if (BERT_ARCHITECTURES.includes(arch)) {
     return { kind: 'encoder', dir, model: BertModel.load(dir, engine, config), tokenizer, config, sentence: readSentenceTransformer(dir) };
   }
@@ -37,4 +36,17 @@ function inferArchitecture(config: ConfigReader): string {
   const arch = byType[type];
   if (!arch) throw new ConfigError(`${config.file}: no "architectures" and model_type ${JSON.stringify(type)} is not one attnflow knows (${Object.keys(byType).join(', ')})`);
   return arch;
+}
+
+/**
+ * A text's ids must fall inside the embedding table. Special tokens past it are a Hub pattern (bart-large-cnn's
+ * `<mask>` is id 50264 of a 50264-row table) and fail only if a text uses them, as in Hugging Face; an ordinary
+ * token past it means tokenizer and weights do not belong together, which is refused here, naming both files.
+ */
+function checkVocabulary(dir: string, tokenizer: Tokenizer, config: ConfigReader): void {
+  const rows = config.int('vocab_size');
+  for (let id = tokenizer.vocabSize - 1; id >= rows; id--) {
+    if (tokenizer.idToToken(id) === undefined || tokenizer.isSpecial(id)) continue;
+    throw new ConfigError(`${dir}: the tokenizer's token ids go up to ${tokenizer.vocabSize - 1} (${JSON.stringify(tokenizer.idToToken(id))} is ${id}), but ${config.file} has vocab_size ${rows} (the embedding table's rows): tokenizer and model do not match`);
+  }
 }

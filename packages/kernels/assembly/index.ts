@@ -288,10 +288,11 @@ export function linear(
 
 // ---- LayerNorm / RMSNorm over rows: out = norm(x [+ residual]) * weight [+ bias]; out may alias x ----
 
-export function norm(out: usize, x: usize, residual: usize, weight: usize, bias: usize, dim: i32, eps: f32, rms: i32, rowStart: i32, rowEnd: i32): void {
+export function norm(out: usize, x: usize, residual: usize, weight: usize, bias: usize, dim: i32, eps: f32, rms: i32, rowStart: i32, rowEnd: i32, groups: i32, rowStride: i32): void {
   const D4 = dim & ~3;
-  for (let r = rowStart; r < rowEnd; r++) {
-    const o = at(out, r * dim), xi = at(x, r * dim), ri = at(residual, r * dim);
+  for (let u = rowStart * groups; u < rowEnd * groups; u++) {
+    const e = (u / groups) * rowStride + (u % groups) * dim;
+    const o = at(out, e), xi = at(x, e), ri = at(residual, e);
     let sum = f32x4.splat(0);
     for (let c = 0; c < D4; c += 4) {
       let v = v128.load(xi + (<usize>c << 2));
@@ -411,17 +412,19 @@ function scoresGather(row: usize, qi: usize, kBase: usize, kvRow: i32, D: i32, k
  * keys; lanes ≥ kLen are ignored (the mask and bias rows are read up to 12 bytes past their end: still inside
  * their 64-byte-aligned blocks).
  */
-function softmaxRow(row: usize, biasRow: usize, maskRow: usize, kLen: i32, visible: i32, scale: f32, fill: f32): void {
+function softmaxRow(row: usize, biasRow: usize, maskRow: usize, kLen: i32, first: i32, visible: i32, scale: f32, cap: f32, fill: f32): void {
   const K4 = (kLen + 3) & ~3;
   const lane = v128(0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0);
   const zero = f32x4.splat(0);
   const sc = f32x4.splat(scale), fv = f32x4.splat(fill), vis = i32x4.splat(min(visible, kLen)), len = i32x4.splat(kLen);
+  const lo = i32x4.splat(first), capv = f32x4.splat(cap), invCap = f32x4.splat(cap ? 1 / cap : 0);
   let mx = f32x4.splat(-Infinity);
   for (let j = 0; j < K4; j += 4) {
     const idx = i32x4.add(lane, i32x4.splat(j));
     let sv = f32x4.mul(v128.load(at(row, j)), sc);
+    if (cap) sv = f32x4.mul(vtanh(f32x4.mul(sv, invCap)), capv);
     if (biasRow) sv = f32x4.add(sv, v128.load(at(biasRow, j)));
-    let keep = i32x4.lt_s(idx, vis);
+    let keep = v128.and(i32x4.lt_s(idx, vis), i32x4.ge_s(idx, lo));
     if (maskRow) keep = v128.and(keep, i32x4.ne(v128.load(at(maskRow, j)), i32x4.splat(0)));
     sv = v128.bitselect(sv, fv, keep);
     v128.store(at(row, j), sv);
@@ -450,6 +453,7 @@ export function attention(
   out: usize, q: usize, k: usize, v: usize, keyMask: usize, positionBias: usize, probs: usize, scratch: usize,
   H: i32, D: i32, qLen: i32, kLen: i32, qRow: i32, kvRow: i32, outRow: i32, qBatch: i32, kvBatch: i32, outBatch: i32,
   hs: i32, scale: f32, causal: i32, fill: f32, unitStart: i32, unitEnd: i32,
+  group: i32, window: i32, cap: f32, maskStride: i32, maskOffset: i32,
 ): void {
   // Every per-key number below is computed the same way whatever kLen is (vectors of 4 keys, lanes past the
   // end forced to zero), so a text gets bit-identical results in any batch, however much padding it has:
@@ -458,8 +462,9 @@ export function attention(
   for (let u = unitStart; u < unitEnd; u++) {
     const b = u / H;
     const h = u % H;
-    const kBase = at(k, b * kvBatch + h * hs);
-    const vBase = at(v, b * kvBatch + h * hs);
+    // grouped-query attention: consecutive query heads share a key/value head
+    const kBase = at(k, b * kvBatch + (h / group) * hs);
+    const vBase = at(v, b * kvBatch + (h / group) * hs);
     // Kᵀ (D, kPad) in this unit's scratch, zero-padded: scores then come out four keys per vector, no
     // horizontal sums, and every key is read from its strided row once per unit instead of once per query.
     // A few queries (decoding: one new token against the whole cache) do not repay the transpose; they gather
@@ -473,7 +478,7 @@ export function attention(
         else for (let d = 0; d < D; d++) store<f32>(at(kt, d * kPad + j), 0);
       }
     }
-    const maskRow = keyMask ? at(keyMask, b * kLen) : 0;
+    const maskRow = keyMask ? at(keyMask, b * maskStride + maskOffset) : 0;
     for (let i = 0; i < qLen; ) {
       const pair = transpose && i + 1 < qLen;
       const qi = at(q, b * qBatch + i * qRow + h * hs);
@@ -484,7 +489,8 @@ export function attention(
       for (let r = 0; r < n; r++) {
         const row = r ? rb : ra;
         const biasRow = positionBias ? at(positionBias, (h * qLen + i + r) * kLen) : 0;
-        softmaxRow(row, biasRow, maskRow, kLen, causal ? kLen - qLen + i + r + 1 : kLen, scale, fill);
+        const visible = causal ? kLen - qLen + i + r + 1 : kLen;
+        softmaxRow(row, biasRow, maskRow, kLen, causal && window > 0 ? visible - window : 0, visible, scale, cap, fill);
         if (probs) {
           const pr = at(probs, ((b * H + h) * qLen + i + r) * kLen);
           for (let j = 0; j < kLen; j++) store<f32>(at(pr, j), load<f32>(at(row, j)));
@@ -493,6 +499,31 @@ export function attention(
       const oi = at(out, b * outBatch + i * outRow + h * hs);
       weightedSumPair(oi, pair ? at(oi, outRow) : oi, ra, rb, vBase, kvRow, kLen, D);
       i += n;
+    }
+  }
+}
+
+// ---- rotary position embedding in place: pairs (i, i + rotaryDim/2) of each head; see ../src/rope.ts ----
+
+export function rope(x: usize, cos: usize, sin: usize, heads: i32, headDim: i32, rotaryDim: i32, rowStride: i32, rowStart: i32, rowEnd: i32): void {
+  const half = rotaryDim >> 1;
+  const half4 = half & ~3;
+  for (let r = rowStart; r < rowEnd; r++) {
+    const cr = at(cos, r * half), sr = at(sin, r * half);
+    for (let h = 0; h < heads; h++) {
+      const a = at(x, r * rowStride + h * headDim), b = at(a, half);
+      for (let i = 0; i < half4; i += 4) {
+        const c = v128.load(at(cr, i)), s = v128.load(at(sr, i));
+        const x1 = v128.load(at(a, i)), x2 = v128.load(at(b, i));
+        v128.store(at(a, i), f32x4.sub(f32x4.mul(x1, c), f32x4.mul(x2, s)));
+        v128.store(at(b, i), f32x4.add(f32x4.mul(x2, c), f32x4.mul(x1, s)));
+      }
+      for (let i = half4; i < half; i++) {
+        const c = load<f32>(at(cr, i)), s = load<f32>(at(sr, i));
+        const x1 = load<f32>(at(a, i)), x2 = load<f32>(at(b, i));
+        store<f32>(at(a, i), x1 * c - x2 * s);
+        store<f32>(at(b, i), x2 * c + x1 * s);
+      }
     }
   }
 }

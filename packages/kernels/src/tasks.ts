@@ -2,6 +2,7 @@ import type { TensorRef } from '@attnflow/tensor';
 import { attention, MOST_NEGATIVE_F32, type AttentionArgs } from './attention.js';
 import { linear, PANEL, type LinearArgs } from './linear.js';
 import { norm, type NormArgs } from './norm.js';
+import { rope, type RopeArgs } from './rope.js';
 import type { WasmKernels } from './wasm.js';
 
 /**
@@ -67,18 +68,19 @@ export const KERNELS = {
   } satisfies KernelSpec<LinearArgs>,
   norm: {
     tensors: ['out', 'x', 'residual', 'weight', 'bias'],
-    attrs: ['rows', 'dim', 'eps', 'rms'],
+    attrs: ['rows', 'dim', 'eps', 'rms', 'groups', 'rowStride'],
     units: (a) => a.rows,
-    flopsPerUnit: (a) => 8 * a.dim,
+    flopsPerUnit: (a) => 8 * a.dim * (a.groups ?? 1),
     run: (v, a, start, end) =>
       norm(f32(v, 'out'), f32(v, 'x'), f32opt(v, 'residual'), f32(v, 'weight'), f32opt(v, 'bias'), { ...a, rowStart: start, rowEnd: end }),
-    wasm: (k, t, a, start, end) => k.norm(ptr(t, 'out'), ptr(t, 'x'), ptr(t, 'residual'), ptr(t, 'weight'), ptr(t, 'bias'), a.dim, a.eps, a.rms ? 1 : 0, start, end),
+    wasm: (k, t, a, start, end) =>
+      k.norm(ptr(t, 'out'), ptr(t, 'x'), ptr(t, 'residual'), ptr(t, 'weight'), ptr(t, 'bias'), a.dim, a.eps, a.rms ? 1 : 0, start, end, a.groups ?? 1, a.rowStride ?? (a.groups ?? 1) * a.dim),
   } satisfies KernelSpec<NormArgs>,
   attention: {
     tensors: ['out', 'q', 'k', 'v', 'keyMask', 'positionBias', 'probs', 'scratch'],
     attrs: [
       'batch', 'numHeads', 'headDim', 'qLen', 'kLen', 'qRowStride', 'kvRowStride', 'outRowStride', 'qBatchStride', 'kvBatchStride', 'outBatchStride',
-      'headStride', 'scale', 'causal', 'maskFill',
+      'headStride', 'scale', 'causal', 'maskFill', 'kvHeads', 'window', 'softCap', 'maskStride', 'maskOffset',
     ],
     units: (a) => a.batch * a.numHeads,
     // q·k and p·v, plus what each score costs besides (scale, mask, exponential, normalisation, its share of the
@@ -97,10 +99,19 @@ export const KERNELS = {
         ptr(t, 'out'), ptr(t, 'q'), ptr(t, 'k'), ptr(t, 'v'), ptr(t, 'keyMask'), ptr(t, 'positionBias'), ptr(t, 'probs'), ptr(t, 'scratch'),
         a.numHeads, a.headDim, a.qLen, a.kLen, a.qRowStride, a.kvRowStride, a.outRowStride, a.qBatchStride, a.kvBatchStride, a.outBatchStride,
         a.headStride ?? a.headDim, a.scale, a.causal ? 1 : 0, a.maskFill ?? MOST_NEGATIVE_F32, start, end,
+        a.numHeads / (a.kvHeads ?? a.numHeads), a.window ?? 0, a.softCap ?? 0, a.maskStride ?? a.kLen, a.maskOffset ?? 0,
       ),
     // per (batch, head): Kᵀ (headDim × keys padded to 16) and two rows of scores; see assembly/index.ts
     scratch: (a) => a.batch * a.numHeads * (a.headDim + 2) * Math.ceil(a.kLen / 16) * 16,
   } satisfies KernelSpec<AttentionArgs>,
+  rope: {
+    tensors: ['x', 'cos', 'sin'],
+    attrs: ['rows', 'heads', 'headDim', 'rotaryDim', 'rowStride'],
+    units: (a) => a.rows,
+    flopsPerUnit: (a) => 3 * a.heads * a.rotaryDim,
+    run: (v, a, start, end) => rope(f32(v, 'x'), f32(v, 'cos'), f32(v, 'sin'), { ...a, rowStart: start, rowEnd: end }),
+    wasm: (k, t, a, start, end) => k.rope(ptr(t, 'x'), ptr(t, 'cos'), ptr(t, 'sin'), a.heads, a.headDim, a.rotaryDim, a.rowStride, start, end),
+  } satisfies KernelSpec<RopeArgs>,
 };
 
 export type KernelName = keyof typeof KERNELS;

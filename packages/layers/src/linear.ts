@@ -30,6 +30,14 @@ export function loadLinear(w: Weights, inFeatures: number, outFeatures: number, 
   return { weight, bias: bias ? w.get('bias', [outFeatures]) : undefined, inFeatures, outFeatures, packed: true };
 }
 
+/**
+ * A linear from weight rows already in memory (outFeatures, inFeatures), packed: for checkpoints whose fused
+ * weights must be split or reordered first (Phi-3's gate_up_proj, GPT-NeoX's per-head query_key_value).
+ */
+export function linearFromRows(rows: Float32Array, inFeatures: number, outFeatures: number, arena: Tensor['arena'], bias?: Tensor<'float32'>): Linear {
+  return { weight: pack(rows, outFeatures, inFeatures, arena), bias, inFeatures, outFeatures, packed: true };
+}
+
 function pack(rows: Float32Array, N: number, K: number, arena: Tensor['arena'], inOut = false): Tensor<'float32'> {
   const packed = Tensor.zeros('float32', [Math.ceil(N / PANEL) * PANEL * K], arena);
   packPanelsInto(packed.data, rows, N, K, inOut);

@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LlamaModel, loadModel } from '@attnflow/models';
 import { Engine } from '@attnflow/kernels';
-import { Tokenizer } from '@attnflow/tokenizer';
+import { ChatTemplate } from '@attnflow/tokenizer';
 import { expectClose, fixture, maxAbsDiff, readExpected, readJson } from './helpers/fixtures.js';
 
 const engine = new Engine({ workers: 2, minPoolFlops: 0 });
@@ -67,6 +67,17 @@ describe.each(FOLDERS)('decoders/%s parity with transformers', (name) => {
     const gens = await model.generate(prompts, { ...greedy, padTokenId: pad });
     const L = (exp.batch_input_ids as number[][])[0].length;
     gens.forEach((g, b) => expect(g, `batch row ${b}`).toEqual(batch[b].slice(L)));
+  });
+
+  it.runIf(exp.chat)('chat: the rendered template, its ids and the greedy answer', async () => {
+    const chat = exp.chat as { messages: { role: string; content: string }[]; add_generation_prompt: boolean; text: string; input_ids: number[]; greedy_ids: number[] };
+    const template = ChatTemplate.fromDirectory(dir)!;
+    const text = template.render(chat.messages, { addGenerationPrompt: chat.add_generation_prompt });
+    expect(text).toEqual(chat.text);
+    const ids = tok.encode(text, undefined, { addSpecialTokens: false }).ids;
+    expect(ids).toEqual(chat.input_ids);
+    const [gen] = await model.generate([ids], greedy);
+    expect([...ids, ...gen]).toEqual(chat.greedy_ids);
   });
 
   it('cached steps equal the reference (and a full re-forward)', async () => {

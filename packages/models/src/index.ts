@@ -2,6 +2,7 @@ export * from './config.js';
 export * from './bert.js';
 export * from './gpt2.js';
 export * from './llama.js';
+export * from './causal.js';
 export * from './rope.js';
 export * from './seq2seq.js';
 export * from './selfattention.js';

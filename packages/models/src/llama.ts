@@ -7,7 +7,7 @@
  */
 import { Checkpoint, Weights } from '@attnflow/checkpoint';
 import type { DecodeHooks, DecodingSession, GenerationConfig, TokenEvent } from '@attnflow/decoder';
-import { embed, maskedPositions, rotaryTable, type EmbeddingRecipe, type RotaryRecipe } from '@attnflow/embedding';
+import { embed, rotaryTable, type EmbeddingRecipe, type RotaryRecipe } from '@attnflow/embedding';
 import { sharedEngine, type Activation, type Engine } from '@attnflow/kernels';
 import {
   activationFromName, createCache, disposeCache, feedForward, fuseLinears, linearFromRows, loadLinear, loadNorm, reorderCache, runLinear, runNorm, selfAttention,
@@ -15,6 +15,7 @@ import {
 } from '@attnflow/layers';
 import { Scope, type Tensor } from '@attnflow/tensor';
 import type { Observable } from 'rxjs';
+import { leftPadPrompts, lastPositions, PositionTracker } from './causal.js';
 import { ConfigError, type ConfigReader } from './config.js';
 import { generateCausal, readGenerationConfig, streamGeneration, type CausalLM } from './generation.js';
 import { checkMemory } from './memory.js';
@@ -348,21 +349,10 @@ export class LlamaModel implements CausalLM {
 
   /** A decoding session over left-padded prompts (each repeated `beams` times) and the logits after them. */
   async start(prompts: number[][], options: { maxNewTokens: number; padTokenId: number; beams?: number }): Promise<{ session: LlamaSession; logits: Float32Array }> {
-    const beams = options.beams ?? 1;
-    const rows = prompts.flatMap((p) => new Array<number[]>(beams).fill(p));
-    const length = Math.max(...rows.map((p) => p.length));
-    if (length === 0) throw new ConfigError('generation needs a prompt of at least one token (add a BOS token to an empty text)');
-    const capacity = length + options.maxNewTokens;
-    if (capacity > this.recipe.maxPositions) throw new ConfigError(`prompt (${length} tokens) + maxNewTokens (${options.maxNewTokens}) exceeds the model's ${this.recipe.maxPositions} positions`);
-    const ids = new Int32Array(rows.length * length).fill(options.padTokenId);
-    const mask = new Int32Array(rows.length * length);
-    rows.forEach((p, r) => {
-      ids.set(p, r * length + length - p.length);
-      mask.fill(1, r * length + length - p.length, (r + 1) * length);
-    });
-    const session = new LlamaSession(this, rows.length, capacity);
+    const batch = leftPadPrompts(prompts, options, this.recipe.maxPositions);
+    const session = new LlamaSession(this, batch.rows, batch.capacity);
     try {
-      return { session, logits: await session.feed(ids, length, mask, false) };
+      return { session, logits: await session.feed(batch.ids, batch.length, batch.mask, false) };
     } catch (e) {
       session.dispose();
       throw e;
@@ -389,20 +379,18 @@ export class LlamaModel implements CausalLM {
 export class LlamaSession implements DecodingSession {
   readonly vocabSize: number;
   private readonly caches: KVCache[];
-  private mask: number[][];
-  private nextPosition: number[];
+  private readonly positions: PositionTracker;
 
   constructor(private readonly model: LlamaModel, readonly rows: number, capacity: number) {
     const r = model.recipe;
     this.vocabSize = r.vocabSize;
     this.caches = r.windows.map((window) => createCache(rows, window ? Math.min(capacity, 2 * window) : capacity, r.kvHeads * r.headDim, model.engine.arena));
-    this.mask = Array.from({ length: rows }, () => []);
-    this.nextPosition = new Array<number>(rows).fill(0);
+    this.positions = new PositionTracker(rows);
   }
 
-  /** Positions fed so far (real and padding) per row. */
+  /** Positions fed so far per row (real and padding). */
   get length(): number {
-    return this.mask[0].length;
+    return this.positions.length;
   }
 
   step(tokens: Int32Array, n: number): Promise<Float32Array> {
@@ -413,28 +401,17 @@ export class LlamaSession implements DecodingSession {
   async feed(tokens: Int32Array, n: number, newMask: Int32Array, allPositions: boolean): Promise<Float32Array> {
     const { model, rows } = this;
     const r = model.recipe;
-    const H = r.hiddenSize;
-    const first = this.length === 0;
-    const positions = first ? maskedPositions(newMask, rows, n) : new Int32Array(rows * n);
-    if (!first) for (let b = 0; b < rows; b++) for (let i = 0; i < n; i++) positions[b * n + i] = this.nextPosition[b] + i;
-    for (let b = 0; b < rows; b++) {
-      for (let i = 0; i < n; i++) this.mask[b].push(newMask[b * n + i]);
-      this.nextPosition[b] = positions[b * n + n - 1] + 1;
-    }
+    const positions = this.positions.advance(newMask, n);
     const scope = new Scope(model.engine.arena);
     try {
       let h = await embed(model.engine, scope, { word: model.embedding }, model.embeddingRecipe, tokens);
-      const keyMask = scope.i32(this.mask.flat(), [rows, this.length]);
+      const keyMask = this.positions.keyMask(scope);
       const rotary = { ...rotaryTable(scope, r.rotary, positions), rotaryDim: r.rotary.rotaryDim };
       for (let l = 0; l < model.layers.length; l++) {
         h = await decoderLayer(model.engine, scope, h, model.layers[l], r, { batch: rows, length: n, keyMask, rotary, cache: this.caches[l] });
       }
       h = await runNorm(model.engine, scope, h, model.finalNorm);
-      let last = h;
-      if (!allPositions && n > 1) {
-        last = scope.f32([rows, H]);
-        for (let b = 0; b < rows; b++) last.data.set(h.data.subarray((b * n + n - 1) * H, (b * n + n) * H), b * H);
-      }
+      const last = allPositions ? h : lastPositions(scope, h, rows, n, r.hiddenSize);
       const logits = (await runLinear(model.engine, scope, last, model.lmHead)).toArray() as Float32Array;
       const cap = r.finalSoftCap;
       if (cap) for (let i = 0; i < logits.length; i++) logits[i] = Math.tanh(logits[i] / cap) * cap;
@@ -446,8 +423,7 @@ export class LlamaSession implements DecodingSession {
 
   reorder(order: readonly number[]): void {
     for (const c of this.caches) reorderCache(c, order);
-    this.mask = order.map((b) => [...this.mask[b]]);
-    this.nextPosition = order.map((b) => this.nextPosition[b]);
+    this.positions.reorder(order);
   }
 
   dispose(): void {

@@ -7,3 +7,4 @@ export { NormalizedString } from './normalized.js';
 export { PrecompiledCharsmap } from './precompiled.js';
 export * from './sentencepiece.js';
 export * from './find.js';
+export * from './chat.js';

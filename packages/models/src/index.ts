@@ -10,3 +10,4 @@ export * from './load.js';
 export * from './explain.js';
 export * from './generation.js';
 export { GENERATION_FIELDS, GenerationConfigError, type DecodeHooks, type GenerationConfig, type GenerationField, type TokenEvent } from '@attnflow/decoder';
+export * from './chat.js';

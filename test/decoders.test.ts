@@ -2,6 +2,8 @@ import { readdirSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LlamaModel, loadModel } from '@attnflow/models';
 import { Engine } from '@attnflow/kernels';
+import { Checkpoint } from '@attnflow/checkpoint';
+import { SharedArena } from '@attnflow/tensor';
 import { ChatTemplate } from '@attnflow/tokenizer';
 import { expectClose, fixture, maxAbsDiff, readExpected, readJson } from './helpers/fixtures.js';
 
@@ -25,6 +27,20 @@ describe.each(FOLDERS)('decoders/%s parity with transformers', (name) => {
   const eos = exp.generation.eos_token_ids as number[];
   const maxNewTokens = exp.generation.max_new_tokens as number;
   const greedy = { maxNewTokens, doSample: false, numBeams: 1 };
+
+  it('keeps the weights in their stored precision (2 bytes a weight for bfloat16/float16)', () => {
+    const stored = exp.weights_dtype_on_disk as string;
+    expect(model.embedding.weight.dtype).toBe(stored === 'float16' ? 'float16' : stored === 'bfloat16' ? 'bfloat16' : 'float32');
+    for (const layer of model.layers) expect(layer.attention.qkv.weight.dtype).toBe(model.embedding.weight.dtype);
+    // the whole model takes about what its checkpoint stores (panel padding and float32 norms aside)
+    const arena = new SharedArena();
+    const alone = new Engine({ workers: 0, arena });
+    let bytes = 0;
+    for (const t of Checkpoint.open(dir).tensors.values()) bytes += (t.dtype === 'F32' ? 4 : 2) * t.shape.reduce((a, d) => a * d, 1);
+    const copy = loadModel(dir, alone);
+    expect(arena.allocatedBytes).toBeLessThan(1.15 * bytes + 65536);
+    copy.model.dispose();
+  });
 
   it('tokenizes the prompts and the tokenizer cases identically', () => {
     texts.forEach((t, j) => expect(tok.encode(t).ids, `prompt${j}`).toEqual(prompts[j]));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Tensor } from '@attnflow/tensor';
-import { Engine, rope } from '@attnflow/kernels';
+import { Tensor, widenBF16, widenF16 } from '@attnflow/tensor';
+import { Engine, packPanels, rope, WeightType } from '@attnflow/kernels';
 import { expectClose, randomArray, rng } from './helpers/fixtures.js';
 
 /** The kernels today's decoders add (RoPE, grouped-query/sliding/soft-capped attention, per-head norm): SIMD against TypeScript against plain loops. */
@@ -92,4 +92,44 @@ describe('decoder kernels: WebAssembly SIMD = TypeScript = naive loops', () => {
       expectClose(t.data, expected, 1e-5, engine.backend);
     }
   });
+});
+
+describe('half-precision weights: widened in the kernels, exactly as widening them first', () => {
+  const wasm = new Engine({ workers: 0, backend: 'wasm' });
+  const js = new Engine({ workers: 0, backend: 'js' });
+  const r = rng(13);
+  const toBF16 = (x: Float32Array) => Uint16Array.from(new Uint32Array(x.buffer, x.byteOffset, x.length), (b) => b >>> 16);
+  /** float16 bits of a few values that cover normals, subnormals, zero, ±infinity-free ranges. */
+  const toF16 = (x: Float32Array) => Uint16Array.from(x, (v) => {
+    const s = v < 0 ? 0x8000 : 0, a = Math.abs(v);
+    if (a < 2 ** -14) return s | Math.round(a / 2 ** -24);
+    const e = Math.floor(Math.log2(a));
+    return s | ((e + 15) << 10) | Math.round((a / 2 ** e - 1) * 1024);
+  });
+
+  for (const [M, K, N] of [[1, 8, 8], [3, 17, 13], [5, 64, 40], [70, 33, 24]]) {
+    for (const dtype of ['bfloat16', 'float16'] as const) {
+      it(`linear ${M}x${K}x${N} ${dtype}: packed panels and rows`, async () => {
+        const x = Tensor.from(randomArray(M * K, r, 2), [M, K]);
+        const values = randomArray(N * K, r);
+        values[0] = 3e-6; // a float16 subnormal
+        const bits = dtype === 'bfloat16' ? toBF16(values) : toF16(values);
+        const widened = new Float32Array(bits.length);
+        (dtype === 'bfloat16' ? widenBF16 : widenF16)(widened, bits);
+        for (const packed of [true, false]) {
+          const layout = (w: Float32Array | Uint16Array) => (packed ? packPanels(w, N, K) : w);
+          const half = Tensor.empty(dtype, [layout(bits).length]);
+          half.data.set(layout(bits));
+          const full = Tensor.from(layout(widened));
+          const expected = Tensor.empty('float32', [M, N]);
+          await js.run('linear', { out: expected, x, w: full }, { M, K, N, packed });
+          for (const engine of [wasm, js]) {
+            const out = Tensor.empty('float32', [M, N]);
+            await engine.run('linear', { out, x, w: half }, { M, K, N, packed, weightType: WeightType[dtype] });
+            expectClose(out.data, expected.data, 1e-5 * Math.sqrt(K), `${engine.backend} packed=${packed}`);
+          }
+        }
+      });
+    }
+  }
 });

@@ -99,6 +99,46 @@ const TANH = 5;
   return p + (<usize>i << 2);
 }
 
+// ---- half-precision weights, widened to float32 as they are read (see ../src/linear.ts, WeightType) ----
+
+const BF16: i32 = 1;
+const F16: i32 = 2;
+
+/**
+ * Four 16-bit patterns (zero-extended in i32 lanes) as float32. bfloat16: shift into the top half. float16:
+ * exponent and mantissa shifted into float32's places and scaled by 2^112 (which also makes subnormals right),
+ * the sign put back, and an all-ones exponent (infinity, NaN) kept all ones.
+ */
+// @ts-ignore: decorator
+@inline function widen(h: v128, half: i32): v128 {
+  if (half == BF16) return i32x4.shl(h, 16);
+  const magnitude = f32x4.mul(i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13), f32x4.splat(5.192296858534828e33));
+  const special = v128.and(i32x4.eq(v128.and(h, i32x4.splat(0x7c00)), i32x4.splat(0x7c00)), i32x4.splat(0x7f800000));
+  return v128.or(v128.or(magnitude, special), i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
+}
+
+/** One weight of a half-precision W (element i) as float32. */
+// @ts-ignore: decorator
+@inline function halfAt(w: usize, i: i32, half: i32): f32 {
+  return f32x4.extract_lane(widen(i32x4.splat(<i32>load<u16>(w + (<usize>i << 1))), half), 0);
+}
+
+/** Rows of a half-precision (N, K) W, one dot product at a time: rare (packed panels are what layers load). */
+function linearRowsHalf(
+  out: usize, x: usize, w: usize, bias: usize, gate: usize, residual: usize,
+  K: i32, os: i32, xs: i32, act: i32, rowStart: i32, rowEnd: i32, colStart: i32, colEnd: i32, half: i32,
+): void {
+  for (let i = rowStart; i < rowEnd; i++) {
+    const xi = at(x, i * xs);
+    for (let j = colStart; j < colEnd; j++) {
+      let s: f32 = 0;
+      for (let k = 0; k < K; k++) s += load<f32>(at(xi, k)) * halfAt(w, j * K + k, half);
+      store<f32>(at(out, i * os + j), s);
+    }
+    epilogue(out, bias, gate, residual, colStart, colEnd, os, act, i, i + 1);
+  }
+}
+
 // ---- linear over plain (N, K) weights: dot products of rows of x with rows of W ----
 
 /** Dot products of 4 rows of x with 2 rows of W (K vectorised by 4, scalar tail): the register tile. */
@@ -214,7 +254,7 @@ const JB_FLOATS = 16384;
  * bits in a batch of 1 as in a batch of 64.
  */
 // @ts-ignore: decorator
-@inline function panelTile(R: i32, out: usize, x: usize, wp: usize, i: i32, j: i32, cols: i32, K: i32, xs: i32, os: i32): void {
+@inline function panelTile(R: i32, half: i32, out: usize, x: usize, wp: usize, i: i32, j: i32, cols: i32, K: i32, xs: i32, os: i32): void {
   const x0 = at(x, i * xs);
   const x1 = R > 1 ? at(x, (i + 1) * xs) : x0;
   const x2 = R > 2 ? at(x, (i + 2) * xs) : x0;
@@ -225,13 +265,22 @@ const JB_FLOATS = 16384;
   const end = at(x0, K);
   let c0 = x0, c1 = x1, c2 = x2, c3 = x3;
   while (c0 < end) {
-    const b0 = v128.load(b), b1 = v128.load(b, 16);
+    let b0: v128, b1: v128;
+    if (half) {
+      // 8 half weights in one load, widened into the two vectors of the panel's k step
+      const raw = v128.load(b);
+      b0 = widen(i32x4.extend_low_i16x8_u(raw), half);
+      b1 = widen(i32x4.extend_high_i16x8_u(raw), half);
+    } else {
+      b0 = v128.load(b);
+      b1 = v128.load(b, 16);
+    }
     const v0 = v128.load32_splat(c0);
     a00 = fma(v0, b0, a00); a01 = fma(v0, b1, a01);
     if (R > 1) { const v1 = v128.load32_splat(c1); a10 = fma(v1, b0, a10); a11 = fma(v1, b1, a11); }
     if (R > 2) { const v2 = v128.load32_splat(c2); a20 = fma(v2, b0, a20); a21 = fma(v2, b1, a21); }
     if (R > 3) { const v3 = v128.load32_splat(c3); a30 = fma(v3, b0, a30); a31 = fma(v3, b1, a31); }
-    b += 32; c0 += 4; c1 += 4; c2 += 4; c3 += 4;
+    b += half ? 16 : 32; c0 += 4; c1 += 4; c2 += 4; c3 += 4;
   }
   storePanelRow(at(out, i * os + j), a00, a01, cols);
   if (R > 1) storePanelRow(at(out, (i + 1) * os + j), a10, a11, cols);
@@ -252,9 +301,10 @@ const JB_FLOATS = 16384;
   if (cols > 6) store<f32>(o, f32x4.extract_lane(hi, 2), 24);
 }
 
-function linearPanels(
+// @ts-ignore: decorator
+@inline function linearPanels(
   out: usize, x: usize, w: usize, bias: usize, gate: usize, residual: usize,
-  K: i32, os: i32, xs: i32, act: i32, rowStart: i32, rowEnd: i32, colStart: i32, colEnd: i32,
+  K: i32, os: i32, xs: i32, act: i32, rowStart: i32, rowEnd: i32, colStart: i32, colEnd: i32, half: i32,
 ): void {
   const IB = max(4, (MB_FLOATS / max(K, 1)) & ~3);
   const JB = max(PANEL, (JB_FLOATS / max(K, 1)) & ~(PANEL - 1));
@@ -263,10 +313,10 @@ function linearPanels(
     for (let jb = colStart; jb < colEnd; jb += JB) {
       const jEnd = min(jb + JB, colEnd);
       for (let j = jb; j < jEnd; j += PANEL) {
-        const wp = at(w, j * K), cols = min(PANEL, jEnd - j);
+        const wp = w + (<usize>(j * K) << (half ? 1 : 2)), cols = min(PANEL, jEnd - j);
         let i = ib;
-        for (; i + 4 <= iEnd; i += 4) panelTile(4, out, x, wp, i, j, cols, K, xs, os);
-        for (; i < iEnd; i++) panelTile(1, out, x, wp, i, j, cols, K, xs, os);
+        for (; i + 4 <= iEnd; i += 4) panelTile(4, half, out, x, wp, i, j, cols, K, xs, os);
+        for (; i < iEnd; i++) panelTile(1, half, out, x, wp, i, j, cols, K, xs, os);
       }
       epilogue(out, bias, gate, residual, jb, jEnd, os, act, ib, iEnd);
     }
@@ -280,9 +330,13 @@ function linearPanels(
  */
 export function linear(
   out: usize, x: usize, w: usize, bias: usize, gate: usize, residual: usize,
-  K: i32, os: i32, xs: i32, act: i32, rowStart: i32, rowEnd: i32, colStart: i32, colEnd: i32, packed: i32,
+  K: i32, os: i32, xs: i32, act: i32, rowStart: i32, rowEnd: i32, colStart: i32, colEnd: i32, packed: i32, weightType: i32,
 ): void {
-  if (packed) linearPanels(out, x, w, bias, gate, residual, K, os, xs, act, rowStart, rowEnd, colStart, colEnd);
+  // one specialised copy of the panel loops per weight type: the widening is decided outside the loops
+  if (packed && weightType == BF16) linearPanels(out, x, w, bias, gate, residual, K, os, xs, act, rowStart, rowEnd, colStart, colEnd, BF16);
+  else if (packed && weightType == F16) linearPanels(out, x, w, bias, gate, residual, K, os, xs, act, rowStart, rowEnd, colStart, colEnd, F16);
+  else if (packed) linearPanels(out, x, w, bias, gate, residual, K, os, xs, act, rowStart, rowEnd, colStart, colEnd, 0);
+  else if (weightType) linearRowsHalf(out, x, w, bias, gate, residual, K, os, xs, act, rowStart, rowEnd, colStart, colEnd, weightType);
   else linearRows(out, x, w, bias, gate, residual, K, os, xs, act, rowStart, rowEnd, colStart, colEnd);
 }
 

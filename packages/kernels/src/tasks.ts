@@ -1,6 +1,6 @@
 import type { TensorRef } from '@attnflow/tensor';
 import { attention, MOST_NEGATIVE_F32, type AttentionArgs } from './attention.js';
-import { linear, PANEL, type LinearArgs } from './linear.js';
+import { linear, PANEL, type LinearArgs, type WeightArray } from './linear.js';
 import { norm, type NormArgs } from './norm.js';
 import { rope, type RopeArgs } from './rope.js';
 import type { WasmKernels } from './wasm.js';
@@ -12,7 +12,7 @@ import type { WasmKernels } from './wasm.js';
  * memory, so nothing but a few numbers crosses threads.
  */
 export type Attrs = Record<string, number | boolean | undefined>;
-export type Views = Record<string, Float32Array | Int32Array | undefined>;
+export type Views = Record<string, Float32Array | Int32Array | Uint16Array | undefined>;
 
 export type Refs = Record<string, TensorRef | undefined>;
 
@@ -56,14 +56,14 @@ const SCORE_OVERHEAD_FLOPS = 512;
 export const KERNELS = {
   linear: {
     tensors: ['out', 'x', 'w', 'bias', 'gate', 'residual'],
-    attrs: ['M', 'K', 'N', 'packed', 'xStride', 'outStride', 'activation'],
+    attrs: ['M', 'K', 'N', 'packed', 'xStride', 'outStride', 'activation', 'weightType'],
     units: (a) => (a.M >= FEW_ROWS ? a.M : Math.ceil(a.N / COLUMN_BLOCK)),
     flopsPerUnit: (a) => (a.M >= FEW_ROWS ? 2 * a.K * a.N : 2 * a.K * a.M * COLUMN_BLOCK),
     run: (v, a, start, end) =>
-      linear(f32(v, 'out'), f32(v, 'x'), f32(v, 'w'), f32opt(v, 'bias'), f32opt(v, 'gate'), f32opt(v, 'residual'), { ...a, ...linearRange(a, start, end) }),
+      linear(f32(v, 'out'), f32(v, 'x'), v.w as WeightArray, f32opt(v, 'bias'), f32opt(v, 'gate'), f32opt(v, 'residual'), { ...a, ...linearRange(a, start, end) }),
     wasm: (k, t, a, start, end) => {
       const r = linearRange(a, start, end);
-      k.linear(ptr(t, 'out'), ptr(t, 'x'), ptr(t, 'w'), ptr(t, 'bias'), ptr(t, 'gate'), ptr(t, 'residual'), a.K, a.outStride ?? a.N, a.xStride ?? a.K, a.activation ?? 0, r.rowStart, r.rowEnd, r.colStart, r.colEnd, a.packed ? 1 : 0);
+      k.linear(ptr(t, 'out'), ptr(t, 'x'), ptr(t, 'w'), ptr(t, 'bias'), ptr(t, 'gate'), ptr(t, 'residual'), a.K, a.outStride ?? a.N, a.xStride ?? a.K, a.activation ?? 0, r.rowStart, r.rowEnd, r.colStart, r.colEnd, a.packed ? 1 : 0, a.weightType ?? 0);
     },
   } satisfies KernelSpec<LinearArgs>,
   norm: {
@@ -150,7 +150,8 @@ export function runTask(registry: KernelRegistry, buffer: ArrayBufferLike, task:
   const views: Views = {};
   for (const [name, ref] of Object.entries(task.tensors)) {
     if (!ref) continue;
-    views[name] = ref.dtype === 'float32' ? new Float32Array(buffer, ref.byteOffset, ref.length) : new Int32Array(buffer, ref.byteOffset, ref.length);
+    views[name] = ref.dtype === 'float32' ? new Float32Array(buffer, ref.byteOffset, ref.length)
+      : ref.dtype === 'int32' ? new Int32Array(buffer, ref.byteOffset, ref.length) : new Uint16Array(buffer, ref.byteOffset, ref.length);
   }
   spec.run(views, task.attrs, task.start, task.end);
 }

@@ -3,7 +3,7 @@ import v8 from 'node:v8';
 
 /** The exports of kernels.wasm (assembly/index.ts): pointers are byte offsets into the shared memory. */
 export interface WasmKernels {
-  linear(out: number, x: number, w: number, bias: number, gate: number, residual: number, K: number, os: number, xs: number, act: number, rowStart: number, rowEnd: number, colStart: number, colEnd: number, packed: number): void;
+  linear(out: number, x: number, w: number, bias: number, gate: number, residual: number, K: number, os: number, xs: number, act: number, rowStart: number, rowEnd: number, colStart: number, colEnd: number, packed: number, weightType: number): void;
   norm(out: number, x: number, residual: number, weight: number, bias: number, dim: number, eps: number, rms: number, rowStart: number, rowEnd: number, groups: number, rowStride: number): void;
   attention(
     out: number, q: number, k: number, v: number, keyMask: number, positionBias: number, probs: number, scratch: number,

@@ -8,7 +8,7 @@
 import { Checkpoint, Weights } from '@attnflow/checkpoint';
 import type { DecodeHooks, DecodingSession, GenerationConfig, TokenEvent } from '@attnflow/decoder';
 import { embed, rotaryTable, type EmbeddingRecipe, type RotaryRecipe } from '@attnflow/embedding';
-import { sharedEngine, type Activation, type Engine } from '@attnflow/kernels';
+import { sharedEngine, type Activation, type Engine, type WeightArray } from '@attnflow/kernels';
 import {
   activationFromName, createCache, disposeCache, feedForward, fuseLinears, linearFromRows, loadLinear, loadNorm, reorderCache, runLinear, runNorm, selfAttention,
   type AttentionRecipe, type FeedForwardWeights, type KVCache, type Linear, type Norm, type SelfAttentionWeights,
@@ -200,8 +200,8 @@ function loadLayerNorm(w: Weights, r: LlamaRecipe, size = r.hiddenSize): Norm {
 }
 
 /** Rows of a (rows, cols) matrix reordered: out row i = in row order[i]. */
-function permuteRows(data: Float32Array, cols: number, order: number[]): Float32Array {
-  const out = new Float32Array(order.length * cols);
+function permuteRows<T extends WeightArray>(data: T, cols: number, order: number[]): T {
+  const out = new (data.constructor as new (n: number) => T)(order.length * cols);
   order.forEach((src, i) => out.set(data.subarray(src * cols, (src + 1) * cols), i * cols));
   return out;
 }
@@ -219,10 +219,10 @@ function loadQkv(a: Weights, r: LlamaRecipe): Linear {
   // GPT-NeoX views the output as (heads, 3·headDim): row 3·hd·h + p·hd + i is part p (q, k, v) of head h
   const order = [0, 1, 2].flatMap((p) => Array.from({ length: inner }, (_, j) => 3 * hd * Math.floor(j / hd) + p * hd + (j % hd)));
   const w = a.scope(qkv.perHead);
-  const stored = w.get('weight', [3 * inner, H]);
+  const stored = w.getStored('weight', [3 * inner, H]);
   const storedBias = bias ? w.get('bias', [3 * inner]) : undefined;
   if (storedBias) storedBias.data.set(permuteRows(storedBias.data, 1, order));
-  const linear = linearFromRows(permuteRows(stored.data, H, order), H, 3 * inner, stored.arena, storedBias);
+  const linear = linearFromRows(stored.dtype, permuteRows<WeightArray>(stored.data, H, order), H, 3 * inner, stored.arena, storedBias);
   stored.dispose();
   return linear;
 }
@@ -234,9 +234,9 @@ function loadMlp(m: Weights, r: LlamaRecipe): FeedForwardWeights {
   if ('plain' in up) return { up: loadLinear(m.scope(up.plain), H, I, { bias }), down };
   if ('gate' in up) return { gate: loadLinear(m.scope(up.gate), H, I, { bias }), up: loadLinear(m.scope(up.up), H, I, { bias }), down };
   // Phi-3: gate_up_proj (2I, H), the gate first
-  const stored = m.scope(up.gateUp).get('weight', [2 * I, H]);
-  const rows = stored.data;
-  const ffn = { gate: linearFromRows(rows.subarray(0, I * H), H, I, stored.arena), up: linearFromRows(rows.subarray(I * H), H, I, stored.arena), down };
+  const stored = m.scope(up.gateUp).getStored('weight', [2 * I, H]);
+  const rows: WeightArray = stored.data;
+  const ffn = { gate: linearFromRows(stored.dtype, rows.subarray(0, I * H), H, I, stored.arena), up: linearFromRows(stored.dtype, rows.subarray(I * H), H, I, stored.arena), down };
   stored.dispose();
   return ffn;
 }
@@ -305,7 +305,8 @@ export class LlamaModel implements CausalLM {
 
   private constructor(
     readonly recipe: LlamaRecipe,
-    readonly embedding: Tensor<'float32'>,
+    /** The token embeddings, packed as a linear (vocab, hidden): a tied LM head is this same table. */
+    readonly embedding: Linear,
     readonly layers: LlamaLayer[],
     readonly finalNorm: Norm,
     readonly lmHead: Linear,
@@ -324,13 +325,11 @@ export class LlamaModel implements CausalLM {
     const n = r.names;
     const m = root.scope(n.root);
     const H = r.hiddenSize;
-    const embedding = m.scope(n.embed).get('weight', [r.vocabSize, H]);
+    const embedding = loadLinear(m.scope(n.embed), H, r.vocabSize, { bias: false });
     const layers = r.windows.map((window, i) => loadLayer(m.scope('layers', i), r, window));
     const finalNorm = loadLayerNorm(m.scope(n.finalNorm), r);
     // a tied head reads the embedding table as it is; some tied checkpoints still store a copy of it
-    const lmHead: Linear = r.tiedEmbeddings
-      ? { weight: embedding, inFeatures: H, outFeatures: r.vocabSize }
-      : loadLinear(root.scope(n.lmHead), H, r.vocabSize, { bias: false });
+    const lmHead = r.tiedEmbeddings ? embedding : loadLinear(root.scope(n.lmHead), H, r.vocabSize, { bias: false });
     if (r.tiedEmbeddings) root.ignore(new RegExp(`^${n.lmHead}\\.weight$`));
     // rotary inverse frequencies some checkpoints store are recomputed from the config
     root.ignore(/\.rotary_emb\.inv_freq$|\.attention\.(bias|masked_bias)$/);
@@ -404,7 +403,7 @@ export class LlamaSession implements DecodingSession {
     const positions = this.positions.advance(newMask, n);
     const scope = new Scope(model.engine.arena);
     try {
-      let h = await embed(model.engine, scope, { word: model.embedding }, model.embeddingRecipe, tokens);
+      let h = await embed(model.engine, scope, { word: model.embedding.weight, packed: true }, model.embeddingRecipe, tokens);
       const keyMask = this.positions.keyMask(scope);
       const rotary = { ...rotaryTable(scope, r.rotary, positions), rotaryDim: r.rotary.rotaryDim };
       for (let l = 0; l < model.layers.length; l++) {

@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { lastValueFrom, toArray } from 'rxjs';
 import { Engine } from '@attnflow/kernels';
 import { Chat, chatIds, loadModel, requireChatTemplate } from '@attnflow/models';
+import { chat as chatApi, chatText } from '@attnflow/pipeline';
 import { cli } from './helpers/cli.js';
 import { fixture, readJson } from './helpers/fixtures.js';
 
@@ -66,6 +67,24 @@ describe(`chat on decoders/${NAME}`, () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`${expected.join('\n')}\n(new conversation)\n${expected[0]}\n`);
+  });
+
+  it('the API: chat, chatText (AsyncIterable) and generate --chat answer as transformers does', async () => {
+    const full = exp.chat as { messages: { role: string; content: string }[]; input_ids: number[]; greedy_ids: number[] };
+    const loaded = loadModel(dir, engine);
+    const options = { decoder: { maxNewTokens } };
+    const answer = await chatApi(loaded, full.messages, options);
+    const eos = new Set([exp.generation.eos_token_ids].flat() as number[]);
+    expect(answer.tokens).toEqual(full.greedy_ids.slice(full.input_ids.length).filter((t) => !eos.has(t)));
+    let streamed = '';
+    for await (const piece of chatText(loaded, full.messages, options)) streamed += piece;
+    expect(streamed).toBe(answer.generated);
+    const first = [{ role: 'system', content: system }, { role: 'user', content: userTurns[0] }];
+    const one = await chatApi(loaded, first, options);
+    const r = cli(['generate', '--chat', '--system', system, '--model', dir, '--max-new-tokens', String(maxNewTokens), userTurns[0]]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe(`${one.generated}\n`);
+    loaded.model.dispose();
   });
 
   it('a model without a chat template is refused with a clear message', () => {

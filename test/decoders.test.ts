@@ -96,6 +96,23 @@ describe.each(FOLDERS)('decoders/%s parity with transformers', (name) => {
     expect([...ids, ...gen]).toEqual(chat.greedy_ids);
   });
 
+  it('attention weights of every layer: rows sum to 1, nothing after the query, nothing outside a window', async () => {
+    const ids = prompts[0];
+    const L = ids.length;
+    const { attentions } = await model.forward({ batch: 1, length: L, inputIds: Int32Array.from(ids), attentionMask: new Int32Array(L).fill(1) }, { outputAttentions: true });
+    expect(attentions).toHaveLength(model.recipe.numLayers);
+    attentions!.forEach((probs, l) => {
+      const window = model.recipe.windows[l] ?? Infinity;
+      for (let h = 0; h < model.recipe.numHeads; h++) {
+        for (let i = 0; i < L; i++) {
+          const row = probs.subarray((h * L + i) * L, (h * L + i + 1) * L);
+          expect(row.reduce((a, p) => a + p, 0)).toBeCloseTo(1, 5);
+          row.forEach((p, j) => { if (j > i || j <= i - window) expect(p, `layer ${l} head ${h} query ${i} key ${j}`).toBe(0); });
+        }
+      }
+    });
+  });
+
   it('cached steps equal the reference (and a full re-forward)', async () => {
     const prompt = prompts[0];
     const steps = exp.cached_step_ids as number[];

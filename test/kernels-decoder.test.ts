@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { Tensor, widenBF16, widenF16 } from '@attnflow/tensor';
 import { Engine, packPanels, rope, WeightType } from '@attnflow/kernels';
 import { expectClose, randomArray, rng } from './helpers/fixtures.js';

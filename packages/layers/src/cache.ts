@@ -30,6 +30,12 @@ export function createCache(rows: number, capacity: number, inner: number, arena
  * last window − 1 positions), which happens once per (capacity − window) steps, not at every step; a cache
  * that is still too small (a long chat turn) grows.
  */
+/** How many positions the cache holds after appending n (what reserveCache leaves, plus n). */
+export function keysAfterAppend(cache: KVCache, n: number, window?: number): number {
+  if (cache.length + n <= cache.capacity || !window) return cache.length + n;
+  return Math.min(cache.length, window - 1) + n;
+}
+
 export function reserveCache(cache: KVCache, n: number, window?: number): void {
   if (cache.length + n <= cache.capacity) return;
   const [rows, , inner] = cache.key.shape;

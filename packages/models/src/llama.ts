@@ -10,13 +10,13 @@ import type { DecodeHooks, DecodingSession, GenerationConfig, TokenEvent } from 
 import { embed, rotaryTable, type EmbeddingRecipe, type RotaryRecipe } from '@attnflow/embedding';
 import { sharedEngine, type Activation, type Engine, type WeightArray } from '@attnflow/kernels';
 import {
-  activationFromName, createCache, disposeCache, feedForward, fuseLinears, linearFromRows, loadLinear, loadNorm, reorderCache, runLinear, runNorm, selfAttention,
+  activationFromName, createCache, disposeCache, feedForward, keysAfterAppend, fuseLinears, linearFromRows, loadLinear, loadNorm, reorderCache, runLinear, runNorm, selfAttention,
   type AttentionRecipe, type FeedForwardWeights, type KVCache, type Linear, type Norm, type SelfAttentionWeights,
 } from '@attnflow/layers';
 import { Scope, type Tensor } from '@attnflow/tensor';
 import type { Observable } from 'rxjs';
 import { leftPadPrompts, lastPositions, PositionTracker } from './causal.js';
-import { ConfigError, type ConfigReader } from './config.js';
+import { ConfigError, ConfigReader } from './config.js';
 import { generateCausal, readGenerationConfig, streamGeneration, type CausalLM } from './generation.js';
 import { checkMemory } from './memory.js';
 import { rotaryFromConfig } from './rope.js';
@@ -268,6 +268,8 @@ interface LayerInputs {
   keyMask: Tensor<'int32'>;
   rotary: { cos: Tensor<'float32'>; sin: Tensor<'float32'>; rotaryDim: number };
   cache: KVCache;
+  /** When given, (batch, heads, length, keyLength) receives the attention weights. */
+  probs?: Tensor<'float32'>;
 }
 
 /** h += norm(x), in place: Gemma 2's sandwich joins a normed branch to the residual stream. */
@@ -317,7 +319,7 @@ export class LlamaModel implements CausalLM {
     this.embeddingRecipe = { vocabSize: recipe.vocabSize, hiddenSize: recipe.hiddenSize, scale: recipe.embeddingScale, position: { kind: 'none' } };
   }
 
-  static load(dir: string, engine: Engine = sharedEngine(), cfg: ConfigReader): LlamaModel {
+  static load(dir: string, engine: Engine = sharedEngine(), cfg: ConfigReader = ConfigReader.read(dir)): LlamaModel {
     const r = llamaRecipe(cfg);
     const ckpt = Checkpoint.open(dir, engine.arena);
     checkMemory(ckpt, r, engine.arena);
@@ -336,11 +338,18 @@ export class LlamaModel implements CausalLM {
     return new LlamaModel(r, embedding, layers, finalNorm, lmHead, engine, readGenerationConfig(dir, cfg), root.finish());
   }
 
-  /** Logits for every position of a left-padded batch: (batch, length, vocab). */
-  async forward(inputs: { batch: number; length: number; inputIds: Int32Array; attentionMask: Int32Array }): Promise<{ logits: Float32Array }> {
+  /**
+   * Logits for every position of a left-padded batch: (batch, length, vocab); with outputAttentions, the causal
+   * self-attention weights of every layer, (batch, heads, length, length) each.
+   */
+  async forward(
+    inputs: { batch: number; length: number; inputIds: Int32Array; attentionMask: Int32Array },
+    options: { outputAttentions?: boolean } = {},
+  ): Promise<{ logits: Float32Array; attentions?: Float32Array[] }> {
     const session = new LlamaSession(this, inputs.batch, inputs.length);
     try {
-      return { logits: await session.feed(inputs.inputIds, inputs.length, inputs.attentionMask, true) };
+      const attentions = options.outputAttentions ? [] as Float32Array[] : undefined;
+      return { logits: await session.feed(inputs.inputIds, inputs.length, inputs.attentionMask, true, attentions), attentions };
     } finally {
       session.dispose();
     }
@@ -396,8 +405,11 @@ export class LlamaSession implements DecodingSession {
     return this.feed(tokens, n, new Int32Array(this.rows * n).fill(1), false);
   }
 
-  /** tokens/mask (rows, n) -> logits (rows, vocab) of the last position, or (rows, n, vocab) when allPositions. */
-  async feed(tokens: Int32Array, n: number, newMask: Int32Array, allPositions: boolean): Promise<Float32Array> {
+  /**
+   * tokens/mask (rows, n) -> logits (rows, vocab) of the last position, or (rows, n, vocab) when allPositions.
+   * When `attentions` is given, each layer's weights (rows, heads, n, keys it attended) are appended to it.
+   */
+  async feed(tokens: Int32Array, n: number, newMask: Int32Array, allPositions: boolean, attentions?: Float32Array[]): Promise<Float32Array> {
     const { model, rows } = this;
     const r = model.recipe;
     const positions = this.positions.advance(newMask, n);
@@ -407,7 +419,10 @@ export class LlamaSession implements DecodingSession {
       const keyMask = this.positions.keyMask(scope);
       const rotary = { ...rotaryTable(scope, r.rotary, positions), rotaryDim: r.rotary.rotaryDim };
       for (let l = 0; l < model.layers.length; l++) {
-        h = await decoderLayer(model.engine, scope, h, model.layers[l], r, { batch: rows, length: n, keyMask, rotary, cache: this.caches[l] });
+        const cache = this.caches[l];
+        const probs = attentions && scope.f32([rows, r.numHeads, n, keysAfterAppend(cache, n, r.windows[l])]);
+        h = await decoderLayer(model.engine, scope, h, model.layers[l], r, { batch: rows, length: n, keyMask, rotary, cache, probs });
+        if (probs) attentions!.push(probs.toArray() as Float32Array);
       }
       h = await runNorm(model.engine, scope, h, model.finalNorm);
       const last = allPositions ? h : lastPositions(scope, h, rows, n, r.hiddenSize);

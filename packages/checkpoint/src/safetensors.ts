@@ -144,13 +144,16 @@ export function readSafetensorsHeader(file: string): SafetensorsHeader {
  * Reads one tensor straight from the file into the arena: f32 bytes go from disk to shared memory with no
  * intermediate copy; other dtypes convert through a bounded scratch buffer.
  */
-export function loadTensor(info: TensorInfo, arena: SharedArena = sharedArena()): Tensor {
-  const { to, bytes } = SAFETENSORS_DTYPES[info.dtype];
-  const tensor = Tensor.empty(to, info.shape, arena);
+export function loadTensor(info: TensorInfo, arena: SharedArena = sharedArena(), options: { keepHalf?: boolean } = {}): Tensor {
+  const spec = SAFETENSORS_DTYPES[info.dtype];
+  const { bytes } = spec;
+  // keepHalf: BF16/F16 stay 2 bytes an element (the kernels widen them as they read)
+  const half = options.keepHalf && 'half' in spec ? spec.half : undefined;
+  const tensor = Tensor.empty(half ?? spec.to, info.shape, arena);
   const fd = openSync(info.file, 'r');
   try {
     const what = `tensor "${info.name}"`;
-    if (bytes === 4) {
+    if (bytes === 4 || half) {
       readExactly(fd, info.file, arena.u8(tensor.byteOffset, tensor.byteLength), info.start, what);
       return tensor;
     }

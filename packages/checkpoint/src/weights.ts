@@ -1,4 +1,4 @@
-import { Tensor } from '@attnflow/tensor';
+import { Tensor, type HalfDType } from '@attnflow/tensor';
 import { CheckpointError } from './safetensors.js';
 import type { Checkpoint } from './checkpoint.js';
 
@@ -55,6 +55,18 @@ export class Weights {
    * some checkpoints (e.g. the old `gamma` for a LayerNorm `weight`); the first present one is used.
    */
   get(name: string, shape: readonly number[], aliases: readonly string[] = []): Tensor<'float32'> {
+    return this.read(name, shape, aliases, false) as Tensor<'float32'>;
+  }
+
+  /**
+   * Like `get`, but a BF16 or F16 tensor stays in its stored precision (2 bytes an element): for the large
+   * matrices the kernels read directly, so a half-precision checkpoint takes half the memory of float32.
+   */
+  getStored(name: string, shape: readonly number[]): Tensor<'float32' | HalfDType> {
+    return this.read(name, shape, [], true) as Tensor<'float32' | HalfDType>;
+  }
+
+  private read(name: string, shape: readonly number[], aliases: readonly string[], keepHalf: boolean): Tensor {
     const names = [name, ...aliases];
     const found = names.map((n) => this.key(n)).find((k) => this.state.checkpoint.has(k));
     const key = this.key(name);
@@ -68,17 +80,19 @@ export class Weights {
       this.problem(`tensor "${found}" has shape ${fmt(info.shape)}, the config implies ${fmt(shape)}`);
       return this.placeholder(shape);
     }
-    const t = this.state.checkpoint.load(found);
-    if (t.dtype !== 'float32') {
+    const t = this.state.checkpoint.load(found, { keepHalf });
+    if (t.dtype === 'int32') {
       t.dispose();
       this.problem(`tensor "${found}" is ${info.dtype}, expected a float tensor`);
       return this.placeholder(shape);
     }
     this.state.loaded.push(t);
-    const values = t.data as Float32Array;
-    const bad = nonFinite(values);
-    if (bad >= 0) this.problem(`tensor "${found}" has a non-finite value (${values[bad]}) at element ${bad}: a broken conversion?`);
-    return t as Tensor<'float32'>;
+    if (t.dtype === 'float32') {
+      const values = t.data as Float32Array;
+      const bad = nonFinite(values);
+      if (bad >= 0) this.problem(`tensor "${found}" has a non-finite value (${values[bad]}) at element ${bad}: a broken conversion?`);
+    }
+    return t;
   }
 
   /** Like `get`, but absent is fine (returns undefined); used for tied weights that some checkpoints store. */

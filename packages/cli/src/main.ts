@@ -7,6 +7,7 @@ import { runCommand } from './commands/run.js';
 import { taskCommand } from './commands/tasks.js';
 import { validateCommand } from './commands/validate.js';
 import { attentionCommand } from './commands/attention.js';
+import { chatCommand } from './commands/chat.js';
 import { explainCommand } from './commands/explain.js';
 import { selfAttentionCommand } from './commands/selfattention.js';
 
@@ -14,7 +15,7 @@ import { selfAttentionCommand } from './commands/selfattention.js';
 enableRelaxedSimd();
 
 const COMMANDS: Command[] = [
-  runCommand, validateCommand, inspectCommand,
+  runCommand, validateCommand, inspectCommand, chatCommand,
   ...TASK_NAMES.filter((t): t is Exclude<typeof t, 'attention'> => t !== 'attention').map((t) => taskCommand(t)),
   attentionCommand, explainCommand, selfAttentionCommand,
 ];

@@ -1,6 +1,9 @@
 export * from './config.js';
 export * from './bert.js';
 export * from './gpt2.js';
+export * from './llama.js';
+export * from './causal.js';
+export * from './rope.js';
 export * from './seq2seq.js';
 export * from './selfattention.js';
 export * from './load.js';
@@ -9,3 +12,4 @@ export * from './generation.js';
 export { GENERATION_FIELDS, GenerationConfigError, generationConfigFromJson, resolveGenerationConfig, type DecodeHooks, type GenerationConfig, type GenerationField, type TokenEvent } from '@attnflow/decoder';
 export * from './sentence.js';
 export { POOLING_MODES, type PoolingMode } from '@attnflow/head';
+export * from './chat.js';

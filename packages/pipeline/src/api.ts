@@ -1,9 +1,10 @@
 import { loadModel, type LoadedModel, type TokenEvent } from '@attnflow/models';
 import type { Entity } from '@attnflow/head';
 import { from, lastValueFrom, toArray, type Observable } from 'rxjs';
+import type { ChatMessage } from '@attnflow/tokenizer';
 import { runTask } from './operators.js';
 import type { BatchingOptions } from './batching.js';
-import { mergeTaskOptions, promptStream, type FillMaskPrediction, type GenerationResult, type QaResult, type TaskName, type TaskOptionsInput, type TaskResults } from './tasks/index.js';
+import { conversationStream, mergeTaskOptions, promptStream, type FillMaskPrediction, type GenerationResult, type QaResult, type TaskName, type TaskOptionsInput, type TaskResults } from './tasks/index.js';
 
 /** A loaded model, or the path of a Hugging Face model directory (loaded once and kept). */
 export type ModelRef = LoadedModel | string;
@@ -102,4 +103,43 @@ export function summarize(model: ModelRef, list: string[], options: CallOptions<
 export function generateStream(model: ModelRef, prompt: string, options: CallOptions<'generate'> = {}): Observable<TokenEvent> {
   const { tokenizer, decoder } = mergeTaskOptions(options);
   return promptStream(resolveModel(model), prompt, tokenizer, decoder);
+}
+
+/**
+ * The assistant's answer to a conversation (system/user/assistant messages), rendered with the model's chat
+ * template, as it is produced (an Observable of tokens with text deltas; unsubscribing stops generation).
+ * @example chatStream('models/qwen2.5-0.5b-instruct', [{ role: 'user', content: 'Hi!' }]).subscribe((e) => process.stdout.write(e.text))
+ */
+export function chatStream(model: ModelRef, messages: readonly ChatMessage[], options: CallOptions<'generate'> = {}): Observable<TokenEvent> {
+  return conversationStream(resolveModel(model), messages, mergeTaskOptions(options).decoder);
+}
+
+/** The same answer as an AsyncIterable of text pieces: `for await (const piece of chatText(model, messages))`. */
+export async function* chatText(model: ModelRef, messages: readonly ChatMessage[], options: CallOptions<'generate'> = {}): AsyncIterable<string> {
+  const pieces: string[] = [];
+  let done = false;
+  let failure: unknown;
+  let wake: (() => void) | undefined;
+  const subscription = chatStream(model, messages, options).subscribe({
+    next: (e) => { pieces.push(e.text); wake?.(); },
+    error: (e) => { failure = e; done = true; wake?.(); },
+    complete: () => { done = true; wake?.(); },
+  });
+  try {
+    for (;;) {
+      while (pieces.length) yield pieces.shift()!;
+      if (failure) throw failure;
+      if (done) return;
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = undefined;
+    }
+  } finally {
+    subscription.unsubscribe();
+  }
+}
+
+/** The whole answer to a conversation, with its token ids. */
+export async function chat(model: ModelRef, messages: readonly ChatMessage[], options: CallOptions<'generate'> = {}): Promise<GenerationResult> {
+  const events = await lastValueFrom(chatStream(model, messages, options).pipe(toArray()));
+  return { generated: events.map((e) => e.text).join(''), tokens: events.map((e) => e.token).filter((t) => t >= 0) };
 }

@@ -8,3 +8,4 @@ export { PrecompiledCharsmap } from './precompiled.js';
 export * from './sentencepiece.js';
 export * from './find.js';
 export * from './hub.js';
+export * from './chat.js';

@@ -224,14 +224,14 @@ export class Tokenizer {
     };
     const plain = (from: number, to: number) => {
       if (to <= from) return;
-      const normalized = NormalizedString.from(text.slice(from, to));
+      const normalized = NormalizedString.from(text.slice(from, to), from);
       this.normalizer?.(normalized);
       const pieces = this.preTokenizer ? this.preTokenizer([normalized]) : [normalized];
       for (const piece of pieces) {
         lastItem = out.ids.length;
         for (const t of this.model.tokenize(piece.text)) {
           const [s, e] = piece.originalRange(t.start, t.end);
-          push(t.id, t.value, from + s, from + e, 0);
+          push(t.id, t.value, s, e, 0);
         }
         word++;
       }

@@ -1,7 +1,7 @@
 import { extname } from 'node:path';
 import { Engine } from '@attnflow/kernels';
 import { ConfigError, loadModel } from '@attnflow/models';
-import { checkTask, GENERATION_TASKS, TaskError, generateStream, runJob, runTask, validateSettings, type JobConfig, type SourceConfig, type TaskName } from '@attnflow/pipeline';
+import { checkTask, conversationStream, GENERATION_TASKS, TaskError, generateStream, runJob, runTask, validateSettings, type JobConfig, type SourceConfig, type TaskName } from '@attnflow/pipeline';
 import { from, lastValueFrom, tap, toArray } from 'rxjs';
 import { EXIT, UsageError, str, type Command, type Values } from '../cli.js';
 import { modelFor } from '../defaults.js';
@@ -128,6 +128,10 @@ export function taskCommand<N extends CliTask>(task: N): Command {
   };
   for (const s of flags) options[s.flag] = s.kind === 'true' || s.kind === 'false' ? { type: 'boolean' } : { type: 'string', multiple: s.kind === 'strings' };
   let extra = '';
+  if (task === 'generate') {
+    Object.assign(options, { chat: { type: 'boolean' }, system: { type: 'string' } });
+    extra += '  --chat                each text is a user message, rendered with the model\'s chat template\n  --system TEXT         with --chat: a system message before it\n';
+  }
   if (task === 'qa') {
     Object.assign(options, { question: { type: 'string' }, context: { type: 'string' }, 'context-field': { type: 'string' } });
     extra += '  --question TEXT       the question (with --context)\n  --context TEXT        the passage to answer from\n  --context-field NAME  with --input: the column/field holding the context\n';
@@ -166,6 +170,7 @@ Each setting has the same name, type and limits as in a pipeline file (attnflow 
           throw e instanceof TaskError || e instanceof ConfigError ? new UsageError((e as Error).message) : e;
         }
         const input = str(v.input);
+        if (input && v.chat === true) throw new UsageError('generate --chat takes its user messages as arguments (pipeline files: a "messages" field is not read yet)');
         if (input) {
           const out = str(v.output);
           const job: JobConfig<N> = {
@@ -182,6 +187,16 @@ Each setting has the same name, type and limits as in a pipeline file (attnflow 
         if (task === 'qa') {
           if (!question || !context) throw new UsageError('qa needs --question and --context (or --input with --context-field)');
         } else if (!pos.length) throw new UsageError(`give texts as arguments or --input FILE; see "attnflow ${task} --help"`);
+        if (task === 'generate' && v.chat === true) {
+          // Each text is one conversation of a user message: the answers stream one after another.
+          const system = str(v.system);
+          for (const text of pos) {
+            const messages = [...(system === undefined ? [] : [{ role: 'system', content: system }]), { role: 'user', content: text }];
+            await lastValueFrom(conversationStream(model, messages, taskOptions.decoder).pipe(tap((e) => process.stdout.write(e.text))), { defaultValue: undefined });
+            process.stdout.write('\n');
+          }
+          return EXIT.ok;
+        }
         if (task === 'generate' && pos.length === 1 && (taskOptions.decoder.numBeams ?? 1) === 1) {
           // One prompt: stream the continuation as it is produced.
           process.stdout.write(pos[0]);

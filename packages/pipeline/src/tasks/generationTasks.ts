@@ -1,4 +1,5 @@
-import { eosIdsOf, generationConfigFromJson, promptRoom, resolveGenerationConfig, type GenerationConfig, type LoadedModel, type TokenEvent } from '@attnflow/models';
+import { chatIds, eosIdsOf, generationConfigFromJson, promptRoom, requireChatTemplate, resolveGenerationConfig, type GenerationConfig, type LoadedModel, type TokenEvent } from '@attnflow/models';
+import type { ChatMessage } from '@attnflow/tokenizer';
 import type { Observable } from 'rxjs';
 import type { HeadOptions, TokenizerOptions } from './options.js';
 import { countTokens, requireKind, TaskError, type Task } from './task.js';
@@ -145,4 +146,14 @@ export function promptStream(model: LoadedModel, prompt: string, tokenizer: Toke
   const decodeText = (ids: number[]) => m.tokenizer.decode(ids);
   if (m.kind === 'causal') return m.model.generateStream([promptIds(m, prompt, tokenizer, decoder)], decoder, decodeText, stops);
   return m.model.generateStream(encodeSources(m, [prompt], tokenizer), decoder, decodeText, stops);
+}
+
+/**
+ * The next assistant turn of a conversation, as it is produced: the messages rendered with the model's chat
+ * template (with the generation prompt), tokenized as apply_chat_template does; stops at any EOS id.
+ */
+export function conversationStream(model: LoadedModel, messages: readonly ChatMessage[], decoder: GenerationConfig = {}): Observable<TokenEvent> {
+  const m = requireKind(model, 'generate', ['causal']);
+  const ids = chatIds(m.tokenizer, requireChatTemplate(m.dir), messages);
+  return m.model.generateStream([ids], decoder, (t) => m.tokenizer.decode(t), stopSequences(m, decoder.stopStrings));
 }

@@ -42,7 +42,7 @@ export const explainCommand: Command = {
   help: `Prints X for the word, the shapes of Wq/Wk/Wv, q/k/v, the score against each word's key, the scaled
 scores, the softmax weights and the output vector — the same numbers the model's forward pass computes.
 Options:
-  -m, --model DIR       a BERT-family model (default: the embedded mini-bert)
+  -m, --model DIR       a BERT-family model (default: the embedded mini-bert-mlm)
   --token WORD          the word to explain (required)
   --layer N, --head N   which layer and head (default 0 and 0)
   --json                the same numbers as JSON

@@ -111,7 +111,7 @@ describe('pictures', () => {
 
   it('attnflow attention writes PNG, SVG, HTML, Arrow and the token bar chart', () => {
     const dir = tempDir();
-    const r = cli(['attention', 'The 2022 Beijing Winter Games', '--token', 'Games', '--out', dir]);
+    const r = cli(['attention', 'The 2022 Beijing Winter Games', '--model', fixture('bert'), '--token', 'Games', '--out', dir]);
     expect(r.code, r.stderr).toBe(0);
     for (const f of ['attention-encoder.png', 'attention-encoder.svg', 'attention-encoder.html', 'attention-encoder.arrow', 'attention-encoder-Games.png', 'attention-encoder-Games.svg']) expect(existsSync(join(dir, f)), f).toBe(true);
     expect(PNG.sync.read(readFileSync(join(dir, 'attention-encoder.png'))).width).toBeGreaterThan(500);
@@ -149,12 +149,12 @@ describe('explain: the walkthrough is the model\'s own computation', () => {
   });
 
   it('clear errors: unknown token (listing the tokens), layer or head out of range', () => {
-    const missing = cli(['explain', 'The 2022 Beijing Winter Games', '--token', 'Olympics']);
+    const missing = cli(['explain', 'The 2022 Beijing Winter Games', '--model', fixture('bert'), '--token', 'Olympics']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('token "Olympics" is not in the text; its tokens are: "[CLS]" "the" "2022" "beijing" "winter" "games" "[SEP]"');
-    expect(cli(['explain', 'The Games', '--token', 'Games', '--layer', '7']).stderr).toContain('--layer 7 is out of range: valid layers are 0 to 1');
-    expect(cli(['explain', 'The Games', '--token', 'Games', '--head', '4']).stderr).toContain('--head 4 is out of range: valid heads are 0 to 3');
-    const ok = cli(['explain', 'The 2022 Beijing Winter Games', '--token', 'Games', '--json']);
+    expect(cli(['explain', 'The Games', '--model', fixture('bert'), '--token', 'Games', '--layer', '7']).stderr).toContain('--layer 7 is out of range: valid layers are 0 to 1');
+    expect(cli(['explain', 'The Games', '--model', fixture('bert'), '--token', 'Games', '--head', '4']).stderr).toContain('--head 4 is out of range: valid heads are 0 to 3');
+    const ok = cli(['explain', 'The 2022 Beijing Winter Games', '--model', fixture('bert'), '--token', 'Games', '--json']);
     expect(JSON.parse(ok.stdout).weights.length).toBe(7);
   });
 });

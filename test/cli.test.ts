@@ -44,7 +44,9 @@ describe('the attnflow CLI', () => {
     expect(q.code, q.stderr).toBe(0);
     expect(typeof JSON.parse(q.stdout).answer).toBe('string');
     const f = cli(['fill-mask', 'The 2022 Beijing [MASK] Games']);
-    expect(JSON.parse(f.stdout).masks[0][0].token).toBe('arguments');
+    const [predictions] = JSON.parse(f.stdout).masks;
+    expect(predictions).toHaveLength(5);
+    for (const p of predictions) expect(p.sequence).toMatch(/^The 2022 Beijing.*Games$/);
   });
 
   it('generate streams the greedy continuation of one prompt', () => {

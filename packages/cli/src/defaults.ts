@@ -10,7 +10,7 @@ export const EMBEDDED_MODELS_DIR = fileURLToPath(new URL('./models/', import.met
 
 const DEFAULTS: Record<string, string> = {
   embed: 'mini-bert', classify: 'mini-bert-sentiment', ner: 'mini-bert-ner', qa: 'mini-bert-qa', 'fill-mask': 'mini-bert-mlm',
-  generate: 'mini-gpt2', translate: 'mini-marian', summarize: 'mini-bart', attention: 'mini-bert', explain: 'mini-bert',
+  generate: 'mini-gpt2', translate: 'mini-marian', summarize: 'mini-bart', attention: 'mini-bert-mlm', explain: 'mini-bert-mlm',
 };
 
 /** The --model given, else the embedded model for the task. */

@@ -22,7 +22,7 @@ describe('the embedded models (pipelines/models)', () => {
   it('embed and classify match PyTorch', async () => {
     const e = await embed(dir('mini-bert'), reference.embed.texts);
     e.forEach((v, i) => expectClose(v, reference.embed.embeddings[i], 1e-4, `embedding ${i}`));
-    const c = await classify(dir('mini-bert-sentiment'), reference.classify.texts, { topK: reference.classify.labels.length });
+    const c = await classify(dir('mini-bert-sentiment'), reference.classify.texts, { head: { topK: reference.classify.labels.length } });
     c.forEach((r, i) => {
       const byLabel = new Map(r.labels.map((l) => [l.label, l.score]));
       expectClose(reference.classify.labels.map((l: string) => byLabel.get(l) ?? Number.NaN), reference.classify.probabilities[i], 1e-4, `classify ${i}`);
@@ -50,7 +50,7 @@ describe('the embedded models (pipelines/models)', () => {
       expectClose(out.logits!.filter((_, k) => k % 2 === 0), r.start_logits, 1e-4, `start logits of "${r.question}"`);
       expectClose(out.logits!.filter((_, k) => k % 2 === 1), r.end_logits, 1e-4, `end logits of "${r.question}"`);
     }
-    const fills = await fillMask(dir('mini-bert-mlm'), reference['fill-mask'].map((f: { text: string }) => f.text), { topK: 5 });
+    const fills = await fillMask(dir('mini-bert-mlm'), reference['fill-mask'].map((f: { text: string }) => f.text), { head: { topK: 5 } });
     fills.forEach((masks, i) => {
       expect(masks[0].map((p) => p.token)).toEqual(reference['fill-mask'][i].tokens);
       expectClose(masks[0].map((p) => p.score), reference['fill-mask'][i].scores, 1e-4, `fill-mask ${i}`);
@@ -58,7 +58,7 @@ describe('the embedded models (pipelines/models)', () => {
   });
 
   it('greedy generation matches PyTorch', async () => {
-    const out = await generate(dir('mini-gpt2'), reference.generate.map((g: { prompt: string }) => g.prompt), { maxNewTokens: reference.generate[0].tokens.length, doSample: false });
+    const out = await generate(dir('mini-gpt2'), reference.generate.map((g: { prompt: string }) => g.prompt), { decoder: { maxNewTokens: reference.generate[0].tokens.length, doSample: false } });
     out.forEach((g, i) => expect(g.tokens.slice(0, reference.generate[i].tokens.length)).toEqual(reference.generate[i].tokens));
   });
 

@@ -87,7 +87,7 @@ async function retrieval(limit: number): Promise<Figure> {
 async function maskedLm(limit: number): Promise<Figure> {
   const rows = jsonl<{ text: string; answer: string; source: string }>('mlm.jsonl');
   const subset = [...new Set(rows.map((r) => r.source))].flatMap((s) => rows.filter((r) => r.source === s).slice(0, limit));
-  const out = await fillMask(`${MODELS_DIR}mini-bert-mlm`, subset.map((r) => r.text), { topK: 1 });
+  const out = await fillMask(`${MODELS_DIR}mini-bert-mlm`, subset.map((r) => r.text), { head: { topK: 1 } });
   const values: Record<string, number> = {};
   for (const source of new Set(subset.map((r) => r.source))) {
     values[source] = mean(subset.flatMap((r, i) => (r.source === source ? [Number(out[i][0][0].token === r.answer)] : [])));

@@ -78,7 +78,8 @@ Exit codes: 0 done, 1 error, 2 bad usage, 3 done but some records were dead-lett
     try {
       const summary = await pipeline.run({ resume: (v.resume === true), overwrite: (v.overwrite === true), shard: parseShard(str(v.shard)), progress: v['no-progress'] === true ? false : undefined, signal: interruptSignal() });
       printSummary(summary);
-      if (v.search !== undefined && !summary.interrupted) await printNearest(pipeline, v.search, 3);
+      const search = str(v.search);
+      if (search !== undefined && !summary.interrupted) await printNearest(pipeline, search, 3);
       return exitCodeOf(summary);
     } finally {
       await pipeline.close();

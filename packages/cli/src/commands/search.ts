@@ -1,10 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import type { PoolingMode } from '@attnflow/models';
 import { embed, type Pipeline } from '@attnflow/pipeline';
 import { UsageError } from '../cli.js';
-
-const POOLING: readonly PoolingMode[] = ['mean', 'cls', 'max'];
 
 function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let dot = 0, na = 0, nb = 0;
@@ -31,8 +28,9 @@ export function searchableOutput(pipeline: Pipeline): string {
  */
 export async function printNearest(pipeline: Pipeline, query: string, k: number): Promise<void> {
   const output = searchableOutput(pipeline);
-  const pooling = POOLING.find((p) => p === pipeline.job.options.pooling);
-  const [q] = await embed(pipeline.model(), [query], { pooling });
+  // The query is embedded exactly as the lines were: the pipeline's own tokenizer and head settings.
+  const { tokenizer, head } = pipeline.job.options;
+  const [q] = await embed(pipeline.model(), [query], { tokenizer, head: { pooling: 'pooling' in head ? head.pooling : undefined, normalize: 'normalize' in head ? head.normalize : undefined } });
   const best: { score: number; text: string }[] = [];
   for await (const line of createInterface({ input: createReadStream(output), crlfDelay: Infinity })) {
     if (!line.trim()) continue;

@@ -54,7 +54,8 @@ async function attnflow(dir: string, shape: Shape, workers: number): Promise<Res
 /** onnxruntime runs in a child process per thread count: its thread pools are fixed per process. */
 function ort(kind: 'node' | 'web', dir: string, shape: Shape, threads: number): Result & { error?: string } {
   const script = fileURLToPath(new URL('./ort-child.ts', import.meta.url));
-  const r = spawnSync(process.execPath, ['--import', 'tsx', script, kind, dir, String(shape.batch), String(shape.length), String(threads)], { encoding: 'utf8', maxBuffer: 1 << 30 });
+  // tsx is bench's own devDependency (bench/node_modules), which a bare `--import tsx` from the root would not find.
+  const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), script, kind, dir, String(shape.batch), String(shape.length), String(threads)], { encoding: 'utf8', maxBuffer: 1 << 30 });
   if (r.status !== 0) return { name: `onnxruntime-${kind}`, shape, threads, ms: NaN, error: (r.stderr || r.stdout).split('\n').slice(-3).join(' ') };
   const res = JSON.parse(r.stdout.trim().split('\n').pop()!) as { ms: number; file: string };
   const bytes = readFileSync(res.file);

@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --model ../shared/bench/minilm-l6] [--only kernels,minilm,profile,tokenizers,decode,memory] [--memory-lines N]
+ * npm run bench [-- --model ../shared/bench/minilm-l6] [--only kernels,minilm,profile,tokenizers,decode,llm,memory] [--memory-lines N] [--llm-layers N]
  * Prints tables; every figure is measured in this run, peers side by side on identical inputs.
  */
 import { existsSync } from 'node:fs';
@@ -8,6 +8,7 @@ import { enableRelaxedSimd } from '@attnflow/kernels';
 import { arg } from './common.js';
 import { decodeBench } from './decode.js';
 import { kernelsBench } from './kernels.js';
+import { llmBench } from './llm.js';
 import { memoryBench } from './memory.js';
 import { minilmBench } from './minilm.js';
 import { profileBench } from './profile.js';
@@ -24,6 +25,7 @@ const sections: [string, string, () => Promise<string>][] = [
   ['profile', 'Where a MiniLM forward pass spends its time', () => (model ? profileBench(model) : Promise.resolve('(skipped: pass --model DIR)'))],
   ['tokenizers', 'Tokenizers vs transformers.js on the same tokenizer.json', tokenizersBench],
   ['decode', 'GPT-2 decoding with the key/value cache', decodeBench],
+  ['llm', 'Qwen2.5-0.5B-shaped BF16 decoding (prefill, decode at 16 and 1,024 context)', llmBench],
   ['memory', 'Pipeline memory: peak RSS vs corpus size', () => memoryBench(Number(arg('memory-lines') ?? 100_000))],
 ];
 console.log(`attnflow benchmarks — ${new Date().toISOString()} — ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'} — Node ${process.version}`);

@@ -163,8 +163,9 @@ describe.each(seq2seqs)('%s (encoder-decoder) parity with transformers', (name) 
 
   it('greedy ids (forced BOS where the fixture has one)', async () => {
     const encoded = await model.encode(inputs);
-    const { session, logits } = await model.start(encoded, { maxNewTokens, forcedBosTokenId: gen.forced_bos_token_id });
-    const out = await generateTokens(session, logits, ids.map(() => []), { maxNewTokens, eosTokenId: gen.eos_token_id, padTokenId: gen.pad_token_id });
+    const { session, logits } = await model.start(encoded, { maxNewTokens });
+    // the decoder's sequence so far is its start token; the forced BOS is a logits processor, as in transformers
+    const out = await generateTokens(session, logits, ids.map(() => [gen.decoder_start_token_id]), { maxNewTokens, eosTokenId: gen.eos_token_id, padTokenId: gen.pad_token_id, forcedBosTokenId: gen.forced_bos_token_id });
     session.dispose();
     encoded.dispose();
     expect(out.map((o) => [gen.decoder_start_token_id, ...o])).toEqual(exp.greedy_ids);
@@ -173,8 +174,11 @@ describe.each(seq2seqs)('%s (encoder-decoder) parity with transformers', (name) 
   it('beam-search ids', async () => {
     const s = exp.beam_settings;
     const encoded = await model.encode(inputs);
-    const { session, logits } = await model.start(encoded, { maxNewTokens: s.max_new_tokens, beams: s.num_beams, forcedBosTokenId: gen.forced_bos_token_id });
-    const out = await beamSearch(session, logits, ids.length, { numBeams: s.num_beams, lengthPenalty: s.length_penalty, earlyStopping: s.early_stopping, maxNewTokens: s.max_new_tokens, eosTokenId: gen.eos_token_id, padTokenId: gen.pad_token_id });
+    const { session, logits } = await model.start(encoded, { maxNewTokens: s.max_new_tokens, beams: s.num_beams });
+    const out = await beamSearch(session, logits, ids.map(() => [gen.decoder_start_token_id]), {
+      numBeams: s.num_beams, lengthPenalty: s.length_penalty, earlyStopping: s.early_stopping, maxNewTokens: s.max_new_tokens,
+      eosTokenId: gen.eos_token_id, padTokenId: gen.pad_token_id, forcedBosTokenId: gen.forced_bos_token_id,
+    });
     session.dispose();
     encoded.dispose();
     out.forEach((o, j) => expect(untilEos([gen.decoder_start_token_id, ...o], gen.eos_token_id)).toEqual(untilEos(exp.beam3_ids[j], gen.eos_token_id)));

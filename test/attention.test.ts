@@ -3,12 +3,12 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { PNG } from 'pngjs';
-import { chromium } from 'playwright-core';
 import { tableFromIPC, tableToIPC } from 'apache-arrow';
 import { loadModel, explainToken } from '@attnflow/models';
 import { Engine, unpackPanels } from '@attnflow/kernels';
 import { attentionMaps } from '@attnflow/pipeline';
 import { attentionHtml, attentionTable, heatmapGrid, toPng, toSvg, tokenBars } from '@attnflow/viz';
+import { CHROMIUM, openPage } from './helpers/browser.js';
 import { expectClose, fixture, readExpected, readJson } from './helpers/fixtures.js';
 import { cli, tempDir } from './helpers/cli.js';
 
@@ -86,36 +86,32 @@ describe('pictures', () => {
   });
 
   it('the HTML page works offline in headless Chromium: clicking another head changes the picture', async () => {
-    const executablePath = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
-    expect(executablePath, 'Debian chromium (installed by .ci/run)').toBeDefined();
+    expect(CHROMIUM, 'Debian chromium (installed by test/setup.sh)').toBeDefined();
     const [{ maps }] = await attentionMaps(bert, 'The 2022 Beijing Winter Games');
     const file = join(tempDir(), 'page.html');
     writeFileSync(file, attentionHtml(maps, 'test'));
-    const browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+    const page = await openPage(`file://${file}`);
     try {
-      const page = await browser.newPage();
-      const requests: string[] = [];
-      page.on('request', (r) => requests.push(r.url()));
-      await page.goto(`file://${file}`);
-      const grid = page.locator('#grid');
-      const before = await grid.screenshot();
-      const fillsBefore = await page.$$eval('#grid rect', (rs) => rs.map((r) => r.getAttribute('fill')));
+      const fills = () => page.evaluate<(string | null)[]>(`[...document.querySelectorAll('#grid rect')].map((r) => r.getAttribute('fill'))`);
+      const before = await page.screenshot('#grid');
+      const fillsBefore = await fills();
       await page.click('#head-1');
-      const after = await grid.screenshot();
-      const fillsAfter = await page.$$eval('#grid rect', (rs) => rs.map((r) => r.getAttribute('fill')));
+      const after = await page.screenshot('#grid');
+      const fillsAfter = await fills();
       expect(after.equals(before)).toBe(false);
       expect(fillsAfter).not.toEqual(fillsBefore);
       await page.hover('#grid rect[data-i="5"][data-j="4"]');
-      expect(await page.textContent('#readout')).toMatch(/^games → winter: 0\.\d{4}$/);
-      expect(requests.every((u) => u.startsWith('file://'))).toBe(true);
+      expect(await page.evaluate<string>(`document.getElementById('readout').textContent`)).toMatch(/^games → winter: 0\.\d{4}$/);
+      expect(page.requests.length).toBeGreaterThan(0);
+      expect(page.requests.every((u) => u.startsWith('file://'))).toBe(true);
     } finally {
-      await browser.close();
+      await page.close();
     }
   }, 60_000);
 
   it('attnflow attention writes PNG, SVG, HTML, Arrow and the token bar chart', () => {
     const dir = tempDir();
-    const r = cli(['attention', 'The 2022 Beijing Winter Games', '--token', 'Games', '--out', dir]);
+    const r = cli(['attention', 'The 2022 Beijing Winter Games', '--model', fixture('bert'), '--token', 'Games', '--out', dir]);
     expect(r.code, r.stderr).toBe(0);
     for (const f of ['attention-encoder.png', 'attention-encoder.svg', 'attention-encoder.html', 'attention-encoder.arrow', 'attention-encoder-Games.png', 'attention-encoder-Games.svg']) expect(existsSync(join(dir, f)), f).toBe(true);
     expect(PNG.sync.read(readFileSync(join(dir, 'attention-encoder.png'))).width).toBeGreaterThan(500);
@@ -153,12 +149,12 @@ describe('explain: the walkthrough is the model\'s own computation', () => {
   });
 
   it('clear errors: unknown token (listing the tokens), layer or head out of range', () => {
-    const missing = cli(['explain', 'The 2022 Beijing Winter Games', '--token', 'Olympics']);
+    const missing = cli(['explain', 'The 2022 Beijing Winter Games', '--model', fixture('bert'), '--token', 'Olympics']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('token "Olympics" is not in the text; its tokens are: "[CLS]" "the" "2022" "beijing" "winter" "games" "[SEP]"');
-    expect(cli(['explain', 'The Games', '--token', 'Games', '--layer', '7']).stderr).toContain('--layer 7 is out of range: valid layers are 0 to 1');
-    expect(cli(['explain', 'The Games', '--token', 'Games', '--head', '4']).stderr).toContain('--head 4 is out of range: valid heads are 0 to 3');
-    const ok = cli(['explain', 'The 2022 Beijing Winter Games', '--token', 'Games', '--json']);
+    expect(cli(['explain', 'The Games', '--model', fixture('bert'), '--token', 'Games', '--layer', '7']).stderr).toContain('--layer 7 is out of range: valid layers are 0 to 1');
+    expect(cli(['explain', 'The Games', '--model', fixture('bert'), '--token', 'Games', '--head', '4']).stderr).toContain('--head 4 is out of range: valid heads are 0 to 3');
+    const ok = cli(['explain', 'The 2022 Beijing Winter Games', '--model', fixture('bert'), '--token', 'Games', '--json']);
     expect(JSON.parse(ok.stdout).weights.length).toBe(7);
   });
 });

@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { tableFromIPC, tableToIPC, vectorFromArray, Table, Utf8 } from 'apache-arrow';
-import pl from 'nodejs-polars';
 import { fixture } from './helpers/fixtures.js';
 import { cli, tempDir, writePipeline } from './helpers/cli.js';
+import { python } from './helpers/python.js';
 
 const MODEL = fixture('bert');
 const jsonl = (file: string) => readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
@@ -100,13 +100,14 @@ describe('pipeline files through the real CLI', () => {
       expect(Array.from(table.getChild('embedding')!.get(i)!.toArray() as Float32Array)).toEqual(rows[i].embedding.map((x: number) => Math.fround(x)));
       expect(table.getChild('text')!.get(i)).toBe(rows[i].text);
     }
-    // An independent reader (Polars, Rust) opens the same file: the format, not just our own round trip.
-    const df = pl.readIPC(bytes);
-    expect(df.shape).toEqual({ height: rows.length, width: 5 });
-    expect(df.dtypes.map(String)).toEqual(['DataType(Int64)', 'DataType(String)', 'DataType(Int32)', 'DataType(String)', 'DataType(FixedSizeList(DataType(Float32),32))']);
-    const first = df.head(1).toRecords()[0] as unknown as { text: string; embedding: number[] };
-    expect(first.text).toBe(rows[0].text);
-    expect(first.embedding).toEqual(rows[0].embedding.map((x: number) => Math.fround(x)));
+    // An independent reader (pyarrow, C++) opens the same file: the format, not just our own round trip.
+    const read = python<{ rows: number; types: string[]; first: { text: string; embedding: number[] } }>(
+      'import json, sys, pyarrow as pa\nt = pa.ipc.open_file(sys.argv[1]).read_all()\nprint(json.dumps({"rows": t.num_rows, "types": [str(f.type) for f in t.schema], "first": t.slice(0, 1).to_pylist()[0]}))',
+      [join(dir, 'out.arrow')]);
+    expect(read.rows).toBe(rows.length);
+    expect(read.types).toEqual(['int64', 'string', 'int32', 'string', `fixed_size_list<item: float not null>[${rows[0].embedding.length}]`]);
+    expect(read.first.text).toBe(rows[0].text);
+    expect(read.first.embedding).toEqual(rows[0].embedding.map((x: number) => Math.fround(x)));
   });
 
   it('bad records go to the dead-letter file with their reason; the job goes on and exits 3', () => {
@@ -139,7 +140,7 @@ describe('pipeline files through the real CLI', () => {
     const p = writePipeline(dir, 'bad.yaml', `model: ${MODEL}\ntask: embedd\nsource:\n  type: text\n  path: x.txt\n  colour: red\nbatching: { batchsize: 3 }\nsink: { type: jsonl, path: o.jsonl }\n`);
     const r = cli(['validate', p]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`${p}:2:7: task must be one of: embed, classify, ner, qa, fill-mask, generate, translate, summarize`);
+    expect(r.stderr).toContain(`${p}:2:7: task must be one of: embed, classify, rerank, zero-shot, ner, qa, fill-mask, generate, translate, summarize`);
     expect(r.stderr).toContain(`${p}:6:3: unknown key "colour" in source (allowed: type, path, field, pairField, header, delimiter, format)`);
     expect(r.stderr).toContain(`${p}:7:13: unknown key "batchsize" in batching (allowed: batchSize, maxTokens, bucketWindow, maxWaitMs)`);
     const y = writePipeline(dir, 'broken.yaml', 'model: x\ntask: [embed\n');

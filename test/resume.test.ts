@@ -32,6 +32,22 @@ async function runUntilKilled(args: string[], afterMs: number, signal: NodeJS.Si
   return code as number | null;
 }
 
+/**
+ * Starts `attnflow run` again and again, sending `signal` each time at a random point of an uninterrupted run's
+ * duration (start-up included, so signals land anywhere), until `done` accepts an exit code or attempts run out.
+ * Returns the last exit code and every signal's delay with the exit code it led to (null: killed by it).
+ */
+async function signalAtRandomPoints(o: { args: (attempt: number) => string[]; signal: NodeJS.Signals; duration: number; attempts: number; done: (code: number | null) => boolean }) {
+  const sent: { delay: number; code: number | null }[] = [];
+  let code: number | null = null;
+  for (let attempt = 0; attempt < o.attempts && !o.done(code); attempt++) {
+    const delay = Math.floor(o.duration * (0.15 + 0.7 * Math.random()));
+    code = await runUntilKilled(o.args(attempt), delay, o.signal);
+    sent.push({ delay, code });
+  }
+  return { code, sent };
+}
+
 describe('kill and resume', () => {
   for (const sinkType of ['jsonl', 'arrow'] as const) {
     it(`SIGKILL at random points, then --resume: ${sinkType} output byte-identical to an uninterrupted run`, async () => {
@@ -39,14 +55,10 @@ describe('kill and resume', () => {
       const t0 = performance.now();
       expect(cli(['run', s.reference, '--no-progress']).code).toBe(3);
       const duration = performance.now() - t0;
-      const kills: number[] = [];
-      let code: number | null = null;
-      for (let attempt = 0; attempt < 25 && code !== 3; attempt++) {
-        // Random points across an uninterrupted run's duration (start-up included), so kills land anywhere.
-        const delay = Math.floor(duration * (0.15 + 0.7 * Math.random()));
-        code = await runUntilKilled(['run', s.interrupted, '--no-progress', ...(attempt ? ['--resume'] : [])], delay, 'SIGKILL');
-        if (code === null) kills.push(delay);
-      }
+      const { code, sent } = await signalAtRandomPoints({
+        args: (attempt) => ['run', s.interrupted, '--no-progress', ...(attempt ? ['--resume'] : [])], signal: 'SIGKILL', duration, attempts: 25, done: (c) => c === 3,
+      });
+      const kills = sent.filter((x) => x.code === null).map((x) => x.delay);
       expect(code, `kills at ${kills.join(', ')} ms`).toBe(3);
       expect(kills.length, 'at least one kill landed mid-job').toBeGreaterThan(0);
       expect(readFileSync(join(s.dir, `interrupted.${s.ext}`)).equals(readFileSync(join(s.dir, `reference.${s.ext}`))), `kills at ${kills.join(', ')} ms`).toBe(true);
@@ -54,6 +66,25 @@ describe('kill and resume', () => {
       expect(existsSync(join(s.dir, `interrupted.${s.ext}.checkpoint.json`))).toBe(false);
     }, 180_000);
   }
+
+  // The Ctrl-C test below resumes JSONL; this one resumes Arrow.
+  it('SIGTERM (what kill, timeout and Kubernetes send) at a random point stops like Ctrl-C: exit 130, and --resume gives byte-identical Arrow output', async () => {
+    const s = setup('arrow');
+    const t0 = performance.now();
+    expect(cli(['run', s.reference, '--no-progress']).code).toBe(3);
+    const duration = performance.now() - t0;
+    // A SIGTERM before the CLI has set up its handler kills it outright, one after the job ends is too late:
+    // try random points until one lands mid-job.
+    const { code, sent } = await signalAtRandomPoints({ args: () => ['run', s.interrupted, '--no-progress', '--overwrite'], signal: 'SIGTERM', duration, attempts: 10, done: (c) => c === 130 });
+    expect(code, `SIGTERM at ${sent.map((x) => `${x.delay} ms (exit ${x.code})`).join(', ')}`).toBe(130);
+    const checkpoint = join(s.dir, `interrupted.${s.ext}.checkpoint.json`);
+    expect(JSON.parse(readFileSync(checkpoint, 'utf8')).committed).toBeLessThan(4000);
+    const resumed = cli(['run', s.interrupted, '--no-progress', '--resume']);
+    expect(resumed.code, resumed.stderr).toBe(3);
+    expect(readFileSync(join(s.dir, `interrupted.${s.ext}`)).equals(readFileSync(join(s.dir, `reference.${s.ext}`))), `SIGTERM at ${sent.at(-1)!.delay} ms`).toBe(true);
+    expect(readFileSync(join(s.dir, `interrupted.${s.ext}.dead-letter.jsonl`)).equals(readFileSync(join(s.dir, `reference.${s.ext}.dead-letter.jsonl`)))).toBe(true);
+    expect(existsSync(checkpoint)).toBe(false);
+  }, 180_000);
 
   it('Ctrl-C stops cleanly: checkpoint written, exit 130, and --resume finishes the same output', async () => {
     const s = setup('jsonl');

@@ -6,7 +6,7 @@ import { expectClose, fixture, readExpected, readJson } from './helpers/fixtures
 const engine = new Engine({ workers: 2, minPoolFlops: 0 });
 afterAll(() => engine.close());
 
-describe('the source document\'s SelfAttention module (seed-selfattention)', () => {
+describe('the tutorial\'s SelfAttention module (docs/self-attention.md; fixture seed-selfattention)', () => {
   const exp = readJson('seed-selfattention', 'expected.json');
   const ref = readExpected('seed-selfattention', 'expected.safetensors');
   const m = SelfAttentionModule.load(fixture('seed-selfattention', 'weights.safetensors'), { embedSize: exp.embed_size, heads: exp.heads }, engine);

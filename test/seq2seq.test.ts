@@ -44,7 +44,7 @@ describe.each(['bart', 'marian', 't5'])('%s parity with transformers', (name) =>
     const s = exp.beam_settings;
     const encoded = await model.encode(inputs);
     const { session, logits } = await model.start(encoded, { maxNewTokens: s.max_new_tokens, beams: s.num_beams });
-    const out = await beamSearch(session, logits, ids.length, { numBeams: s.num_beams, lengthPenalty: s.length_penalty, earlyStopping: s.early_stopping, maxNewTokens: s.max_new_tokens, eosTokenId: gen.eos_token_id, padTokenId: gen.pad_token_id });
+    const out = await beamSearch(session, logits, ids.map(() => [gen.decoder_start_token_id]), { numBeams: s.num_beams, lengthPenalty: s.length_penalty, earlyStopping: s.early_stopping, maxNewTokens: s.max_new_tokens, eosTokenId: gen.eos_token_id, padTokenId: gen.pad_token_id });
     session.dispose();
     encoded.dispose();
     out.forEach((o, j) => expect(untilEos([gen.decoder_start_token_id, ...o], gen.eos_token_id)).toEqual(untilEos(exp.beam3_ids[j], gen.eos_token_id)));

@@ -78,7 +78,7 @@ describe('batching, truncation and bad input', () => {
   });
 
   it('names unknown components and the file', () => {
-    expect(() => Tokenizer.fromJSON({ model: { type: 'WordPiece', vocab: { a: 0 } }, normalizer: { type: 'Fancy' } }, 'x/tokenizer.json')).toThrow(
+    expect(() => Tokenizer.fromJSON({ model: { type: 'WordPiece', vocab: { a: 0, '[UNK]': 1 } }, normalizer: { type: 'Fancy' } }, 'x/tokenizer.json')).toThrow(
       /x\/tokenizer.json: normalizer type "Fancy" is not supported \(supported: BertNormalizer/,
     );
   });

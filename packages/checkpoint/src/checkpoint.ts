@@ -66,10 +66,11 @@ export class Checkpoint {
     return this.tensors.has(name);
   }
 
-  load(name: string): Tensor {
+  /** The tensor `name`; with keepHalf, BF16/F16 tensors keep their 2-byte elements instead of widening to f32. */
+  load(name: string, options: { keepHalf?: boolean } = {}): Tensor {
     const info = this.tensors.get(name);
     if (!info) throw new CheckpointError(`${this.dir}: no tensor "${name}"`);
-    return loadTensor(info, this.arena);
+    return loadTensor(info, this.arena, options);
   }
 }
 

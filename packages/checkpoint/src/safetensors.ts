@@ -40,6 +40,33 @@ function readExactly(fd: number, file: string, into: Uint8Array, position: numbe
   }
 }
 
+/**
+ * The first top-level key of a JSON object text that occurs twice, or undefined. JSON.parse keeps the last of
+ * duplicate keys silently, but a header naming one tensor twice is corrupt: which bytes are meant is unknown.
+ */
+function firstDuplicateKey(json: string): string | undefined {
+  const keyAfter = /\s*:/y;
+  const seen = new Set<string>();
+  let depth = 0;
+  for (let i = 0; i < json.length; i++) {
+    const c = json[i];
+    if (c === '{' || c === '[') depth++;
+    else if (c === '}' || c === ']') depth--;
+    else if (c === '"') {
+      let end = i + 1;
+      while (json[end] !== '"') end += json[end] === '\\' ? 2 : 1;
+      keyAfter.lastIndex = end + 1;
+      if (depth === 1 && keyAfter.test(json)) {
+        const key = JSON.parse(json.slice(i, end + 1)) as string;
+        if (seen.has(key)) return key;
+        seen.add(key);
+      }
+      i = end;
+    }
+  }
+  return undefined;
+}
+
 /** Reads and validates the header of a .safetensors file without touching the tensor bytes. */
 export function readSafetensorsHeader(file: string): SafetensorsHeader {
   let fd: number;
@@ -49,7 +76,9 @@ export function readSafetensorsHeader(file: string): SafetensorsHeader {
     fail(file, `cannot open: ${(e as Error).message}`);
   }
   try {
-    const size = fstatSync(fd).size;
+    const stat = fstatSync(fd);
+    if (stat.isDirectory()) fail(file, 'is a directory, expected a .safetensors file');
+    const size = stat.size;
     if (size < 8) fail(file, `file is ${size} bytes, too short for a safetensors header (8-byte length first)`);
     const lenBytes = new Uint8Array(8);
     readExactly(fd, file, lenBytes, 0, 'header length');
@@ -60,11 +89,15 @@ export function readSafetensorsHeader(file: string): SafetensorsHeader {
     const headerBytes = new Uint8Array(n);
     readExactly(fd, file, headerBytes, 8, 'header');
     let header: unknown;
+    let text = '';
     try {
-      header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes));
+      text = new TextDecoder('utf-8', { fatal: true }).decode(headerBytes);
+      header = JSON.parse(text);
     } catch (e) {
       fail(file, `header is not valid JSON: ${(e as Error).message}`);
     }
+    const duplicate = firstDuplicateKey(text);
+    if (duplicate !== undefined) fail(file, `tensor "${duplicate}" is listed twice in the header (JSON keeps the last silently; the file is corrupt)`);
     if (typeof header !== 'object' || header === null || Array.isArray(header)) fail(file, 'header is not a JSON object');
     const dataStart = 8 + n;
     const dataSize = size - dataStart;
@@ -111,13 +144,16 @@ export function readSafetensorsHeader(file: string): SafetensorsHeader {
  * Reads one tensor straight from the file into the arena: f32 bytes go from disk to shared memory with no
  * intermediate copy; other dtypes convert through a bounded scratch buffer.
  */
-export function loadTensor(info: TensorInfo, arena: SharedArena = sharedArena()): Tensor {
-  const { to, bytes } = SAFETENSORS_DTYPES[info.dtype];
-  const tensor = Tensor.empty(to, info.shape, arena);
+export function loadTensor(info: TensorInfo, arena: SharedArena = sharedArena(), options: { keepHalf?: boolean } = {}): Tensor {
+  const spec = SAFETENSORS_DTYPES[info.dtype];
+  const { bytes } = spec;
+  // keepHalf: BF16/F16 stay 2 bytes an element (the kernels widen them as they read)
+  const half = options.keepHalf && 'half' in spec ? spec.half : undefined;
+  const tensor = Tensor.empty(half ?? spec.to, info.shape, arena);
   const fd = openSync(info.file, 'r');
   try {
     const what = `tensor "${info.name}"`;
-    if (bytes === 4) {
+    if (bytes === 4 || half) {
       readExactly(fd, info.file, arena.u8(tensor.byteOffset, tensor.byteLength), info.start, what);
       return tensor;
     }

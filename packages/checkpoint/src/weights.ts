@@ -1,10 +1,18 @@
-import { Tensor } from '@attnflow/tensor';
+import { Tensor, type HalfDType } from '@attnflow/tensor';
 import { CheckpointError } from './safetensors.js';
 import type { Checkpoint } from './checkpoint.js';
 
 export class WeightsError extends CheckpointError {
   override name = 'WeightsError';
 }
+
+/**
+ * Problems listed before loading stops: a config that asks for far more layers than the checkpoint holds (say
+ * `num_hidden_layers: 1e9`) would otherwise collect a message and a placeholder per missing tensor without end.
+ */
+export const MAX_PROBLEMS = 20;
+/** Elements checked per tensor for NaN and infinity: a sample, so the check costs little on large checkpoints. */
+const FINITE_SAMPLES = 4096;
 
 interface LoadState {
   checkpoint: Checkpoint;
@@ -47,27 +55,44 @@ export class Weights {
    * some checkpoints (e.g. the old `gamma` for a LayerNorm `weight`); the first present one is used.
    */
   get(name: string, shape: readonly number[], aliases: readonly string[] = []): Tensor<'float32'> {
+    return this.read(name, shape, aliases, false) as Tensor<'float32'>;
+  }
+
+  /**
+   * Like `get`, but a BF16 or F16 tensor stays in its stored precision (2 bytes an element): for the large
+   * matrices the kernels read directly, so a half-precision checkpoint takes half the memory of float32.
+   */
+  getStored(name: string, shape: readonly number[]): Tensor<'float32' | HalfDType> {
+    return this.read(name, shape, [], true) as Tensor<'float32' | HalfDType>;
+  }
+
+  private read(name: string, shape: readonly number[], aliases: readonly string[], keepHalf: boolean): Tensor {
     const names = [name, ...aliases];
     const found = names.map((n) => this.key(n)).find((k) => this.state.checkpoint.has(k));
     const key = this.key(name);
     if (!found) {
-      this.state.problems.push(`missing tensor "${key}" ${fmt(shape)}${aliases.length ? ` (also looked for ${aliases.map((a) => `"${this.key(a)}"`).join(', ')})` : ''}`);
+      this.problem(`missing tensor "${key}" ${fmt(shape)}${aliases.length ? ` (also looked for ${aliases.map((a) => `"${this.key(a)}"`).join(', ')})` : ''}`);
       return this.placeholder(shape);
     }
     const info = this.state.checkpoint.tensors.get(found)!;
     this.state.used.add(found);
     if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
-      this.state.problems.push(`tensor "${found}" has shape ${fmt(info.shape)}, the config implies ${fmt(shape)}`);
+      this.problem(`tensor "${found}" has shape ${fmt(info.shape)}, the config implies ${fmt(shape)}`);
       return this.placeholder(shape);
     }
-    const t = this.state.checkpoint.load(found);
-    if (t.dtype !== 'float32') {
+    const t = this.state.checkpoint.load(found, { keepHalf });
+    if (t.dtype === 'int32') {
       t.dispose();
-      this.state.problems.push(`tensor "${found}" is ${info.dtype}, expected a float tensor`);
+      this.problem(`tensor "${found}" is ${info.dtype}, expected a float tensor`);
       return this.placeholder(shape);
     }
     this.state.loaded.push(t);
-    return t as Tensor<'float32'>;
+    if (t.dtype === 'float32') {
+      const values = t.data as Float32Array;
+      const bad = nonFinite(values);
+      if (bad >= 0) this.problem(`tensor "${found}" has a non-finite value (${values[bad]}) at element ${bad}: a broken conversion?`);
+    }
+    return t;
   }
 
   /** Like `get`, but absent is fine (returns undefined); used for tied weights that some checkpoints store. */
@@ -80,7 +105,20 @@ export class Weights {
     for (const name of this.state.checkpoint.tensors.keys()) if (pattern.test(name)) this.state.used.add(name);
   }
 
+  private problem(message: string): void {
+    this.state.problems.push(message);
+    if (this.state.problems.length >= MAX_PROBLEMS) this.fail(`(stopped after ${MAX_PROBLEMS} problems; the config may ask for more or larger layers than the checkpoint holds)`);
+  }
+
+  /**
+   * Zeros standing in for a missing or mismatched tensor, so loading goes on and reports every problem together.
+   * Its size comes from the config, so it is bounded by the largest tensor present: a config size beyond every
+   * weight stops loading here instead of allocating it.
+   */
   private placeholder(shape: readonly number[]): Tensor<'float32'> {
+    const numel = shape.reduce((a, b) => a * b, 1);
+    const largest = Math.max(0, ...[...this.state.checkpoint.tensors.values()].map((t) => t.shape.reduce((a, b) => a * b, 1)));
+    if (numel > largest) this.fail(`(stopped: the config implies a tensor of shape ${fmt(shape)}, larger than any in the checkpoint; check its sizes)`);
     const t = Tensor.zeros('float32', shape, this.state.checkpoint.arena);
     this.state.loaded.push(t);
     return t;
@@ -90,12 +128,23 @@ export class Weights {
   finish(): Tensor[] {
     const unexpected = [...this.state.checkpoint.tensors.keys()].filter((n) => !this.state.used.has(n));
     const problems = [...this.state.problems, ...unexpected.map((n) => `unexpected tensor "${n}" (not used by this architecture)`)];
-    if (problems.length) {
-      for (const t of this.state.loaded) t.dispose();
-      throw new WeightsError(`${this.state.checkpoint.dir}: the checkpoint does not match the model:\n  ${problems.join('\n  ')}`);
-    }
+    if (problems.length > MAX_PROBLEMS) this.fail(`(and ${problems.length - MAX_PROBLEMS} more)`, problems.slice(0, MAX_PROBLEMS));
+    if (problems.length) this.fail('', problems);
     return this.state.loaded;
   }
+
+  private fail(tail: string, problems: string[] = this.state.problems): never {
+    for (const t of this.state.loaded) t.dispose();
+    this.state.loaded.length = 0;
+    throw new WeightsError(`${this.state.checkpoint.dir}: the checkpoint does not match the model:\n  ${[...problems, ...(tail ? [tail] : [])].join('\n  ')}`);
+  }
+}
+
+/** Index of a NaN or infinity among evenly spaced samples (and the last element), or -1. */
+function nonFinite(values: Float32Array): number {
+  const step = Math.max(1, Math.floor(values.length / FINITE_SAMPLES));
+  for (let i = 0; i < values.length; i += step) if (!Number.isFinite(values[i])) return i;
+  return values.length && !Number.isFinite(values[values.length - 1]) ? values.length - 1 : -1;
 }
 
 const fmt = (shape: readonly number[]) => `[${shape.join(', ')}]`;

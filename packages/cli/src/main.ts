@@ -7,6 +7,7 @@ import { runCommand } from './commands/run.js';
 import { taskCommand } from './commands/tasks.js';
 import { validateCommand } from './commands/validate.js';
 import { attentionCommand } from './commands/attention.js';
+import { chatCommand } from './commands/chat.js';
 import { explainCommand } from './commands/explain.js';
 import { selfAttentionCommand } from './commands/selfattention.js';
 
@@ -14,7 +15,7 @@ import { selfAttentionCommand } from './commands/selfattention.js';
 enableRelaxedSimd();
 
 const COMMANDS: Command[] = [
-  runCommand, validateCommand, inspectCommand,
+  runCommand, validateCommand, inspectCommand, chatCommand,
   ...TASK_NAMES.filter((t): t is Exclude<typeof t, 'attention'> => t !== 'attention').map((t) => taskCommand(t)),
   attentionCommand, explainCommand, selfAttentionCommand,
 ];
@@ -28,9 +29,15 @@ Commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary}`).join('\n')}
 
 "attnflow <command> --help" shows a command's options.
-Exit codes: 0 ok, 1 error, 2 bad usage, 3 finished with dead-lettered records, 130 stopped by Ctrl-C.
+Exit codes: 0 ok, 1 error, 2 bad usage, 3 finished with dead-lettered records, 130 stopped by Ctrl-C or SIGTERM.
 `;
 }
+
+// `attnflow … | head` closes stdout early: end quietly with 0, as other Unix tools do, not with a stack trace.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

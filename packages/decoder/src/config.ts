@@ -26,8 +26,13 @@ export interface GenerationConfig {
   repetitionPenalty?: number;
   /** Beam scores are divided by length^lengthPenalty. */
   lengthPenalty?: number;
-  /** Beam search stops an input once numBeams hypotheses have finished. */
-  earlyStopping?: boolean;
+  /**
+   * Beam search: true stops an input once numBeams hypotheses have finished; false stops when the best running
+   * beam (scored at its current length) cannot beat the worst finished one; "never" scores it at maxLength.
+   */
+  earlyStopping?: boolean | 'never';
+  /** Log-softmax the scores again after the other processors (banned tokens' mass is given back). */
+  renormalizeLogits?: boolean;
   /** No n-gram of this size occurs twice in the output (0 = off). */
   noRepeatNgramSize?: number;
   /** Token sequences that are never generated. */
@@ -53,7 +58,7 @@ export interface GenerationConfig {
 export type GenerationField = keyof GenerationConfig;
 
 /** Each field's snake_case name in generation_config.json and the JSON type it must have there. */
-const FIELDS: { [K in GenerationField]-?: { json: string; type: 'int' | 'number' | 'boolean' | 'ints' | 'intLists' | 'intOrInts' | 'strings' } } = {
+const FIELDS: { [K in GenerationField]-?: { json: string; type: 'int' | 'number' | 'boolean' | 'booleanOrNever' | 'ints' | 'intLists' | 'intOrInts' | 'strings' } } = {
   maxNewTokens: { json: 'max_new_tokens', type: 'int' },
   maxLength: { json: 'max_length', type: 'int' },
   minLength: { json: 'min_length', type: 'int' },
@@ -65,7 +70,8 @@ const FIELDS: { [K in GenerationField]-?: { json: string; type: 'int' | 'number'
   topP: { json: 'top_p', type: 'number' },
   repetitionPenalty: { json: 'repetition_penalty', type: 'number' },
   lengthPenalty: { json: 'length_penalty', type: 'number' },
-  earlyStopping: { json: 'early_stopping', type: 'boolean' },
+  earlyStopping: { json: 'early_stopping', type: 'booleanOrNever' },
+  renormalizeLogits: { json: 'renormalize_logits', type: 'boolean' },
   noRepeatNgramSize: { json: 'no_repeat_ngram_size', type: 'int' },
   badWordsIds: { json: 'bad_words_ids', type: 'intLists' },
   suppressTokens: { json: 'suppress_tokens', type: 'ints' },
@@ -96,6 +102,8 @@ function checked(value: unknown, type: (typeof FIELDS)[GenerationField]['type'])
       return typeof value === 'number' && Number.isFinite(value);
     case 'boolean':
       return typeof value === 'boolean';
+    case 'booleanOrNever':
+      return typeof value === 'boolean' || value === 'never';
     case 'ints':
       return isInts(value);
     case 'intLists':
@@ -107,7 +115,7 @@ function checked(value: unknown, type: (typeof FIELDS)[GenerationField]['type'])
   }
 }
 
-const EXPECTED = { int: 'a whole number ≥ 0', number: 'a number', boolean: 'true or false', ints: 'a list of token ids', intLists: 'a list of lists of token ids', intOrInts: 'a token id or a list of them', strings: 'a list of strings' };
+const EXPECTED = { int: 'a whole number ≥ 0', number: 'a number', boolean: 'true or false', booleanOrNever: 'true, false or "never"', ints: 'a list of token ids', intLists: 'a list of lists of token ids', intOrInts: 'a token id or a list of them', strings: 'a list of strings' };
 
 /**
  * The generation fields of a Hugging Face JSON object (generation_config.json, or config.json for models saved
@@ -120,11 +128,6 @@ export function generationConfigFromJson(json: Record<string, unknown>, file: st
     const { json: key, type } = FIELDS[field];
     const value = json[key];
     if (value === undefined || value === null) continue;
-    // early_stopping may be "never" in Hugging Face (beam search runs to max length): attnflow's false.
-    if (field === 'earlyStopping' && value === 'never') {
-      out[field] = false;
-      continue;
-    }
     if (!checked(value, type)) throw new GenerationConfigError(`${file}: "${key}" is ${JSON.stringify(value)}; expected ${EXPECTED[type]}`);
     out[field] = value;
   }

@@ -3,3 +3,4 @@ export * from './sampling.js';
 export * from './generate.js';
 export * from './stream.js';
 export * from './config.js';
+export * from './processors.js';

@@ -19,15 +19,6 @@ export interface SamplingOptions {
   topP?: number;
 }
 
-/**
- * Hugging Face's repetition penalty (CTRL): a token already in the sequence has its logit divided by the
- * penalty if positive, multiplied if negative. In place.
- */
-export function applyRepetitionPenalty(logits: Float32Array, previous: Iterable<number>, penalty: number): void {
-  if (penalty === 1) return;
-  for (const id of new Set(previous)) logits[id] = logits[id] > 0 ? logits[id] / penalty : logits[id] * penalty;
-}
-
 /** The probabilities sampling draws from after temperature, top-k and top-p (zeros for removed tokens). */
 export function samplingDistribution(logits: ArrayLike<number>, options: SamplingOptions): Float64Array {
   const { temperature = 1, topK = 0, topP = 1 } = options;

@@ -24,8 +24,29 @@ export function labelNames(id2label: Record<string, string> | undefined, numLabe
   return Array.from({ length: numLabels }, (_, i) => id2label?.[String(i)] ?? `LABEL_${i}`);
 }
 
-/** Sequence classification: the top k labels of one row of logits, with softmax probabilities. */
-export function classifyLogits(logits: ArrayLike<number>, labels: string[], k = 1): LabelScore[] {
-  const p = softmax(logits);
-  return topK(p, Math.min(k, p.length)).map((i) => ({ label: labels[i], score: p[i] }));
+/** What turns a classifier's logits into scores (Hugging Face's function_to_apply). */
+export const CLASSIFY_FUNCTIONS = ['softmax', 'sigmoid', 'none'] as const;
+export type ClassifyFunction = (typeof CLASSIFY_FUNCTIONS)[number];
+
+/**
+ * The text-classification pipeline's default: none for regression; sigmoid for multi-label models and models
+ * with one label; softmax otherwise.
+ */
+export function defaultClassifyFunction(problemType: string | undefined, numLabels: number): ClassifyFunction {
+  if (problemType === 'regression') return 'none';
+  if (problemType === 'multi_label_classification' || numLabels === 1) return 'sigmoid';
+  return 'softmax';
+}
+
+export const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
+
+export function applyClassifyFunction(logits: ArrayLike<number>, fn: ClassifyFunction): number[] {
+  if (fn === 'softmax') return softmax(logits);
+  return Array.from(logits, fn === 'sigmoid' ? sigmoid : (x) => x);
+}
+
+/** Sequence classification: every label with its score, best first (ties: label order). */
+export function classifyLogits(logits: ArrayLike<number>, labels: string[], fn: ClassifyFunction = 'softmax'): LabelScore[] {
+  const p = applyClassifyFunction(logits, fn);
+  return topK(p, p.length).map((i) => ({ label: labels[i], score: p[i] }));
 }

@@ -99,6 +99,46 @@ const TANH = 5;
   return p + (<usize>i << 2);
 }
 
+// ---- half-precision weights, widened to float32 as they are read (see ../src/linear.ts, WeightType) ----
+
+const BF16: i32 = 1;
+const F16: i32 = 2;
+
+/**
+ * Four 16-bit patterns (zero-extended in i32 lanes) as float32. bfloat16: shift into the top half. float16:
+ * exponent and mantissa shifted into float32's places and scaled by 2^112 (which also makes subnormals right),
+ * the sign put back, and an all-ones exponent (infinity, NaN) kept all ones.
+ */
+// @ts-ignore: decorator
+@inline function widen(h: v128, half: i32): v128 {
+  if (half == BF16) return i32x4.shl(h, 16);
+  const magnitude = f32x4.mul(i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13), f32x4.splat(5.192296858534828e33));
+  const special = v128.and(i32x4.eq(v128.and(h, i32x4.splat(0x7c00)), i32x4.splat(0x7c00)), i32x4.splat(0x7f800000));
+  return v128.or(v128.or(magnitude, special), i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
+}
+
+/** One weight of a half-precision W (element i) as float32. */
+// @ts-ignore: decorator
+@inline function halfAt(w: usize, i: i32, half: i32): f32 {
+  return f32x4.extract_lane(widen(i32x4.splat(<i32>load<u16>(w + (<usize>i << 1))), half), 0);
+}
+
+/** Rows of a half-precision (N, K) W, one dot product at a time: rare (packed panels are what layers load). */
+function linearRowsHalf(
+  out: usize, x: usize, w: usize, bias: usize, gate: usize, residual: usize,
+  K: i32, os: i32, xs: i32, act: i32, rowStart: i32, rowEnd: i32, colStart: i32, colEnd: i32, half: i32,
+): void {
+  for (let i = rowStart; i < rowEnd; i++) {
+    const xi = at(x, i * xs);
+    for (let j = colStart; j < colEnd; j++) {
+      let s: f32 = 0;
+      for (let k = 0; k < K; k++) s += load<f32>(at(xi, k)) * halfAt(w, j * K + k, half);
+      store<f32>(at(out, i * os + j), s);
+    }
+    epilogue(out, bias, gate, residual, colStart, colEnd, os, act, i, i + 1);
+  }
+}
+
 // ---- linear over plain (N, K) weights: dot products of rows of x with rows of W ----
 
 /** Dot products of 4 rows of x with 2 rows of W (K vectorised by 4, scalar tail): the register tile. */
@@ -214,7 +254,7 @@ const JB_FLOATS = 16384;
  * bits in a batch of 1 as in a batch of 64.
  */
 // @ts-ignore: decorator
-@inline function panelTile(R: i32, out: usize, x: usize, wp: usize, i: i32, j: i32, cols: i32, K: i32, xs: i32, os: i32): void {
+@inline function panelTile(R: i32, half: i32, out: usize, x: usize, wp: usize, i: i32, j: i32, cols: i32, K: i32, xs: i32, os: i32): void {
   const x0 = at(x, i * xs);
   const x1 = R > 1 ? at(x, (i + 1) * xs) : x0;
   const x2 = R > 2 ? at(x, (i + 2) * xs) : x0;
@@ -225,13 +265,22 @@ const JB_FLOATS = 16384;
   const end = at(x0, K);
   let c0 = x0, c1 = x1, c2 = x2, c3 = x3;
   while (c0 < end) {
-    const b0 = v128.load(b), b1 = v128.load(b, 16);
+    let b0: v128, b1: v128;
+    if (half) {
+      // 8 half weights in one load, widened into the two vectors of the panel's k step
+      const raw = v128.load(b);
+      b0 = widen(i32x4.extend_low_i16x8_u(raw), half);
+      b1 = widen(i32x4.extend_high_i16x8_u(raw), half);
+    } else {
+      b0 = v128.load(b);
+      b1 = v128.load(b, 16);
+    }
     const v0 = v128.load32_splat(c0);
     a00 = fma(v0, b0, a00); a01 = fma(v0, b1, a01);
     if (R > 1) { const v1 = v128.load32_splat(c1); a10 = fma(v1, b0, a10); a11 = fma(v1, b1, a11); }
     if (R > 2) { const v2 = v128.load32_splat(c2); a20 = fma(v2, b0, a20); a21 = fma(v2, b1, a21); }
     if (R > 3) { const v3 = v128.load32_splat(c3); a30 = fma(v3, b0, a30); a31 = fma(v3, b1, a31); }
-    b += 32; c0 += 4; c1 += 4; c2 += 4; c3 += 4;
+    b += half ? 16 : 32; c0 += 4; c1 += 4; c2 += 4; c3 += 4;
   }
   storePanelRow(at(out, i * os + j), a00, a01, cols);
   if (R > 1) storePanelRow(at(out, (i + 1) * os + j), a10, a11, cols);
@@ -252,9 +301,10 @@ const JB_FLOATS = 16384;
   if (cols > 6) store<f32>(o, f32x4.extract_lane(hi, 2), 24);
 }
 
-function linearPanels(
+// @ts-ignore: decorator
+@inline function linearPanels(
   out: usize, x: usize, w: usize, bias: usize, gate: usize, residual: usize,
-  K: i32, os: i32, xs: i32, act: i32, rowStart: i32, rowEnd: i32, colStart: i32, colEnd: i32,
+  K: i32, os: i32, xs: i32, act: i32, rowStart: i32, rowEnd: i32, colStart: i32, colEnd: i32, half: i32,
 ): void {
   const IB = max(4, (MB_FLOATS / max(K, 1)) & ~3);
   const JB = max(PANEL, (JB_FLOATS / max(K, 1)) & ~(PANEL - 1));
@@ -263,10 +313,10 @@ function linearPanels(
     for (let jb = colStart; jb < colEnd; jb += JB) {
       const jEnd = min(jb + JB, colEnd);
       for (let j = jb; j < jEnd; j += PANEL) {
-        const wp = at(w, j * K), cols = min(PANEL, jEnd - j);
+        const wp = w + (<usize>(j * K) << (half ? 1 : 2)), cols = min(PANEL, jEnd - j);
         let i = ib;
-        for (; i + 4 <= iEnd; i += 4) panelTile(4, out, x, wp, i, j, cols, K, xs, os);
-        for (; i < iEnd; i++) panelTile(1, out, x, wp, i, j, cols, K, xs, os);
+        for (; i + 4 <= iEnd; i += 4) panelTile(4, half, out, x, wp, i, j, cols, K, xs, os);
+        for (; i < iEnd; i++) panelTile(1, half, out, x, wp, i, j, cols, K, xs, os);
       }
       epilogue(out, bias, gate, residual, jb, jEnd, os, act, ib, iEnd);
     }
@@ -280,18 +330,23 @@ function linearPanels(
  */
 export function linear(
   out: usize, x: usize, w: usize, bias: usize, gate: usize, residual: usize,
-  K: i32, os: i32, xs: i32, act: i32, rowStart: i32, rowEnd: i32, colStart: i32, colEnd: i32, packed: i32,
+  K: i32, os: i32, xs: i32, act: i32, rowStart: i32, rowEnd: i32, colStart: i32, colEnd: i32, packed: i32, weightType: i32,
 ): void {
-  if (packed) linearPanels(out, x, w, bias, gate, residual, K, os, xs, act, rowStart, rowEnd, colStart, colEnd);
+  // one specialised copy of the panel loops per weight type: the widening is decided outside the loops
+  if (packed && weightType == BF16) linearPanels(out, x, w, bias, gate, residual, K, os, xs, act, rowStart, rowEnd, colStart, colEnd, BF16);
+  else if (packed && weightType == F16) linearPanels(out, x, w, bias, gate, residual, K, os, xs, act, rowStart, rowEnd, colStart, colEnd, F16);
+  else if (packed) linearPanels(out, x, w, bias, gate, residual, K, os, xs, act, rowStart, rowEnd, colStart, colEnd, 0);
+  else if (weightType) linearRowsHalf(out, x, w, bias, gate, residual, K, os, xs, act, rowStart, rowEnd, colStart, colEnd, weightType);
   else linearRows(out, x, w, bias, gate, residual, K, os, xs, act, rowStart, rowEnd, colStart, colEnd);
 }
 
 // ---- LayerNorm / RMSNorm over rows: out = norm(x [+ residual]) * weight [+ bias]; out may alias x ----
 
-export function norm(out: usize, x: usize, residual: usize, weight: usize, bias: usize, dim: i32, eps: f32, rms: i32, rowStart: i32, rowEnd: i32): void {
+export function norm(out: usize, x: usize, residual: usize, weight: usize, bias: usize, dim: i32, eps: f32, rms: i32, rowStart: i32, rowEnd: i32, groups: i32, rowStride: i32): void {
   const D4 = dim & ~3;
-  for (let r = rowStart; r < rowEnd; r++) {
-    const o = at(out, r * dim), xi = at(x, r * dim), ri = at(residual, r * dim);
+  for (let u = rowStart * groups; u < rowEnd * groups; u++) {
+    const e = (u / groups) * rowStride + (u % groups) * dim;
+    const o = at(out, e), xi = at(x, e), ri = at(residual, e);
     let sum = f32x4.splat(0);
     for (let c = 0; c < D4; c += 4) {
       let v = v128.load(xi + (<usize>c << 2));
@@ -411,17 +466,19 @@ function scoresGather(row: usize, qi: usize, kBase: usize, kvRow: i32, D: i32, k
  * keys; lanes ≥ kLen are ignored (the mask and bias rows are read up to 12 bytes past their end: still inside
  * their 64-byte-aligned blocks).
  */
-function softmaxRow(row: usize, biasRow: usize, maskRow: usize, kLen: i32, visible: i32, scale: f32, fill: f32): void {
+function softmaxRow(row: usize, biasRow: usize, maskRow: usize, kLen: i32, first: i32, visible: i32, scale: f32, cap: f32, fill: f32): void {
   const K4 = (kLen + 3) & ~3;
   const lane = v128(0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0);
   const zero = f32x4.splat(0);
   const sc = f32x4.splat(scale), fv = f32x4.splat(fill), vis = i32x4.splat(min(visible, kLen)), len = i32x4.splat(kLen);
+  const lo = i32x4.splat(first), capv = f32x4.splat(cap), invCap = f32x4.splat(cap ? 1 / cap : 0);
   let mx = f32x4.splat(-Infinity);
   for (let j = 0; j < K4; j += 4) {
     const idx = i32x4.add(lane, i32x4.splat(j));
     let sv = f32x4.mul(v128.load(at(row, j)), sc);
+    if (cap) sv = f32x4.mul(vtanh(f32x4.mul(sv, invCap)), capv);
     if (biasRow) sv = f32x4.add(sv, v128.load(at(biasRow, j)));
-    let keep = i32x4.lt_s(idx, vis);
+    let keep = v128.and(i32x4.lt_s(idx, vis), i32x4.ge_s(idx, lo));
     if (maskRow) keep = v128.and(keep, i32x4.ne(v128.load(at(maskRow, j)), i32x4.splat(0)));
     sv = v128.bitselect(sv, fv, keep);
     v128.store(at(row, j), sv);
@@ -450,6 +507,7 @@ export function attention(
   out: usize, q: usize, k: usize, v: usize, keyMask: usize, positionBias: usize, probs: usize, scratch: usize,
   H: i32, D: i32, qLen: i32, kLen: i32, qRow: i32, kvRow: i32, outRow: i32, qBatch: i32, kvBatch: i32, outBatch: i32,
   hs: i32, biasBatch: i32, scale: f32, causal: i32, fill: f32, unitStart: i32, unitEnd: i32,
+  group: i32, window: i32, cap: f32, maskStride: i32, maskOffset: i32,
 ): void {
   // Every per-key number below is computed the same way whatever kLen is (vectors of 4 keys, lanes past the
   // end forced to zero), so a text gets bit-identical results in any batch, however much padding it has:
@@ -458,8 +516,9 @@ export function attention(
   for (let u = unitStart; u < unitEnd; u++) {
     const b = u / H;
     const h = u % H;
-    const kBase = at(k, b * kvBatch + h * hs);
-    const vBase = at(v, b * kvBatch + h * hs);
+    // grouped-query attention: consecutive query heads share a key/value head
+    const kBase = at(k, b * kvBatch + (h / group) * hs);
+    const vBase = at(v, b * kvBatch + (h / group) * hs);
     // Kᵀ (D, kPad) in this unit's scratch, zero-padded: scores then come out four keys per vector, no
     // horizontal sums, and every key is read from its strided row once per unit instead of once per query.
     // A few queries (decoding: one new token against the whole cache) do not repay the transpose; they gather
@@ -473,7 +532,7 @@ export function attention(
         else for (let d = 0; d < D; d++) store<f32>(at(kt, d * kPad + j), 0);
       }
     }
-    const maskRow = keyMask ? at(keyMask, b * kLen) : 0;
+    const maskRow = keyMask ? at(keyMask, b * maskStride + maskOffset) : 0;
     for (let i = 0; i < qLen; ) {
       const pair = transpose && i + 1 < qLen;
       const qi = at(q, b * qBatch + i * qRow + h * hs);
@@ -484,7 +543,8 @@ export function attention(
       for (let r = 0; r < n; r++) {
         const row = r ? rb : ra;
         const biasRow = positionBias ? at(positionBias, b * biasBatch + (h * qLen + i + r) * kLen) : 0;
-        softmaxRow(row, biasRow, maskRow, kLen, causal ? kLen - qLen + i + r + 1 : kLen, scale, fill);
+        const visible = causal ? kLen - qLen + i + r + 1 : kLen;
+        softmaxRow(row, biasRow, maskRow, kLen, causal && window > 0 ? visible - window : 0, visible, scale, cap, fill);
         if (probs) {
           const pr = at(probs, ((b * H + h) * qLen + i + r) * kLen);
           for (let j = 0; j < kLen; j++) store<f32>(at(pr, j), load<f32>(at(row, j)));
@@ -493,6 +553,31 @@ export function attention(
       const oi = at(out, b * outBatch + i * outRow + h * hs);
       weightedSumPair(oi, pair ? at(oi, outRow) : oi, ra, rb, vBase, kvRow, kLen, D);
       i += n;
+    }
+  }
+}
+
+// ---- rotary position embedding in place: pairs (i, i + rotaryDim/2) of each head; see ../src/rope.ts ----
+
+export function rope(x: usize, cos: usize, sin: usize, heads: i32, headDim: i32, rotaryDim: i32, rowStride: i32, rowStart: i32, rowEnd: i32): void {
+  const half = rotaryDim >> 1;
+  const half4 = half & ~3;
+  for (let r = rowStart; r < rowEnd; r++) {
+    const cr = at(cos, r * half), sr = at(sin, r * half);
+    for (let h = 0; h < heads; h++) {
+      const a = at(x, r * rowStride + h * headDim), b = at(a, half);
+      for (let i = 0; i < half4; i += 4) {
+        const c = v128.load(at(cr, i)), s = v128.load(at(sr, i));
+        const x1 = v128.load(at(a, i)), x2 = v128.load(at(b, i));
+        v128.store(at(a, i), f32x4.sub(f32x4.mul(x1, c), f32x4.mul(x2, s)));
+        v128.store(at(b, i), f32x4.add(f32x4.mul(x2, c), f32x4.mul(x1, s)));
+      }
+      for (let i = half4; i < half; i++) {
+        const c = load<f32>(at(cr, i)), s = load<f32>(at(sr, i));
+        const x1 = load<f32>(at(a, i)), x2 = load<f32>(at(b, i));
+        store<f32>(at(a, i), x1 * c - x2 * s);
+        store<f32>(at(b, i), x2 * c + x1 * s);
+      }
     }
   }
 }

@@ -7,7 +7,7 @@
  *   q   (batch, qLen, numHeads, headDim)   at b*qBatchStride + i*qRowStride + h*headStride
  *   k,v (batch, kLen, numHeads, headDim)   at b*kvBatchStride + j*kvRowStride + h*headStride
  *   out (batch, qLen, numHeads, headDim)   at b*outBatchStride + i*outRowStride + h*headStride
- *   keyMask      (batch, kLen)             1 = real token, 0 = padding
+ *   keyMask      (batch, maskStride)       1 = real token, 0 = padding; key j reads column maskOffset + j
  *   positionBias (numHeads, qLen, kLen)    added after scaling (T5's relative bias); with biasBatchStride,
  *                (batch, numHeads, qLen, kLen) at b*biasBatchStride: a bias that depends on the content
  *                (DeBERTa's disentangled c2p/p2c terms)
@@ -16,6 +16,10 @@
  * up to it. A masked score takes the value `maskFill` before the softmax: Hugging Face uses the most negative
  * float32, the seed module -1e20 (divided by its scale); either way a masked key gets weight exactly 0, and a
  * row with every key masked comes out uniform.
+ * Grouped-query attention (kvHeads < numHeads): query head h reads key/value head h / (numHeads / kvHeads), as
+ * Hugging Face's repeat_kv expands them, so a cache holds each key once. A sliding window of W keys lets query
+ * i see keys j with i − W < j (Mistral's exclusive lower bound); a soft-cap bends each scaled score to
+ * cap·tanh(s / cap) before the mask (Gemma 2).
  */
 export interface AttentionArgs {
   batch: number;
@@ -36,6 +40,15 @@ export interface AttentionArgs {
   scale: number;
   causal?: boolean;
   maskFill?: number;
+  /** Key/value heads (default numHeads); numHeads must be a multiple. */
+  kvHeads?: number;
+  /** With causal: each query sees itself and the window − 1 keys before it; 0 = no window. */
+  window?: number;
+  /** cap·tanh(score / cap) after scaling; 0 = none. */
+  softCap?: number;
+  /** Columns of a keyMask row (default kLen) and where key 0 sits in it: a trimmed cache drops its oldest keys. */
+  maskStride?: number;
+  maskOffset?: number;
   unitStart?: number;
   unitEnd?: number;
 }
@@ -62,6 +75,9 @@ export function attention(t: AttentionTensors, a: AttentionArgs): void {
   const qRow = a.qRowStride, kvRow = a.kvRowStride, outRow = a.outRowStride;
   const qBatch = a.qBatchStride, kvBatch = a.kvBatchStride, outBatch = a.outBatchStride;
   const causal = !!a.causal;
+  const group = H / (a.kvHeads ?? H);
+  const window = a.window ?? 0, cap = a.softCap ?? 0;
+  const maskStride = a.maskStride ?? kLen, maskOffset = a.maskOffset ?? 0;
   const unitEnd = a.unitEnd ?? a.batch * H;
   const { out, q, k, v, keyMask, positionBias, probs } = t;
   const scores = new Float64Array(kLen);
@@ -70,21 +86,24 @@ export function attention(t: AttentionTensors, a: AttentionArgs): void {
   for (let u = a.unitStart ?? 0; u < unitEnd; u++) {
     const b = Math.floor(u / H);
     const h = u % H;
-    const kBase = b * kvBatch + h * hs;
-    for (let j = 0; j < kLen; j++) keep[j] = keyMask && keyMask[b * kLen + j] === 0 ? 0 : 1;
+    const kBase = b * kvBatch + Math.floor(h / group) * hs;
+    for (let j = 0; j < kLen; j++) keep[j] = keyMask && keyMask[b * maskStride + maskOffset + j] === 0 ? 0 : 1;
     for (let i = 0; i < qLen; i++) {
       const qi = b * qBatch + i * qRow + h * hs;
       const visible = causal ? kLen - qLen + i + 1 : kLen;
+      const first = causal && window > 0 ? visible - window : 0;
       const biasRow = b * biasBatch + (h * qLen + i) * kLen;
       // scores (kLen,) = q_i · k_j * scale + bias
       let max = -Infinity;
       for (let j = 0; j < kLen; j++) {
         let s = fill;
-        if (j < visible && keep[j]) {
+        if (j < visible && j >= first && keep[j]) {
           const kj = kBase + j * kvRow;
           let dot = 0;
           for (let d = 0; d < D; d++) dot += q[qi + d] * k[kj + d];
-          s = dot * scale + (positionBias ? positionBias[biasRow + j] : 0);
+          s = dot * scale;
+          if (cap) s = Math.tanh(s / cap) * cap;
+          s += positionBias ? positionBias[biasRow + j] : 0;
         }
         scores[j] = s;
         if (s > max) max = s;

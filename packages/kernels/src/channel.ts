@@ -1,4 +1,4 @@
-import type { TensorRef } from '@attnflow/tensor';
+import { DTYPES, type TensorRef } from '@attnflow/tensor';
 import type { Attrs, KernelRegistry, KernelTask } from './tasks.js';
 
 /**
@@ -105,7 +105,7 @@ function encodeTask(tables: ChannelTables, task: KernelTask, p: Float64Array): v
     const i = tables.tensors.indexOf(name);
     if (i < 0) throw new Error(`tensor "${name}" is not one that kernel ${task.kernel} declares`);
     p[at++] = i;
-    p[at++] = ref!.dtype === 'float32' ? 0 : 1;
+    p[at++] = DTYPES.indexOf(ref!.dtype);
     p[at++] = ref!.byteOffset;
     p[at++] = ref!.length;
   }
@@ -128,7 +128,7 @@ function decodeTask(tables: ChannelTables, p: Float64Array): KernelTask {
   const tensors: Record<string, TensorRef> = {};
   for (let n = p[at++]; n > 0; n--) {
     const name = tables.tensors[p[at++]];
-    tensors[name] = { dtype: p[at++] === 0 ? 'float32' : 'int32', byteOffset: p[at++], length: p[at++] };
+    tensors[name] = { dtype: DTYPES[p[at++]], byteOffset: p[at++], length: p[at++] };
   }
   const attrs: Attrs = {};
   for (let n = p[at++]; n > 0; n--) attrs[tables.attrs[p[at++]]] = p[at++];

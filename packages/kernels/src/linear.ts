@@ -1,3 +1,4 @@
+import { bfloat16ToFloat, F16_TO_F32 } from '@attnflow/tensor';
 import { applyActivation } from './activation.js';
 
 /**
@@ -8,8 +9,22 @@ import { applyActivation } from './activation.js';
  * kernel reads a panel as two vectors per k); weights shared with an embedding table stay rows.
  * Rows `rowStart..rowEnd` only, so a worker can take a slice. `x` and `out` rows may be strided (xStride,
  * outStride ≥ K, N) to read a column block of a wider tensor without a copy.
+ * W may hold bfloat16 or float16 bits (weightType): each weight is widened to float32 as it is read, so a
+ * half-precision checkpoint stays 2 bytes a weight in memory and the arithmetic is float32 throughout.
  */
 export const PANEL = 8;
+
+/** How W's elements are stored; the number is what a task message carries. */
+export const WeightType = { float32: 0, bfloat16: 1, float16: 2 } as const;
+export type WeightType = (typeof WeightType)[keyof typeof WeightType];
+export type WeightArray = Float32Array | Uint16Array;
+
+/** W[i] as a float32 value, for W stored as `type`. */
+function weightReader(w: WeightArray, type: number | undefined): (i: number) => number {
+  if (type === WeightType.bfloat16) return (i) => bfloat16ToFloat(w[i]);
+  if (type === WeightType.float16) return (i) => F16_TO_F32[w[i]];
+  return (i) => w[i];
+}
 
 export interface LinearArgs {
   M: number;
@@ -19,6 +34,8 @@ export interface LinearArgs {
   xStride?: number;
   outStride?: number;
   activation?: number;
+  /** WeightType of W (default float32). */
+  weightType?: number;
   rowStart?: number;
   rowEnd?: number;
   /** Output columns colStart..colEnd only (a worker's share when there are few rows). */
@@ -43,17 +60,18 @@ function weightRow(j: number, K: number, packed: boolean | undefined): [base: nu
 
 /** Readable reference: one dot product per output element. */
 export function linearReference(
-  out: Float32Array, x: Float32Array, w: Float32Array, bias: Float32Array | undefined,
+  out: Float32Array, x: Float32Array, weights: WeightArray, bias: Float32Array | undefined,
   gate: Float32Array | undefined, residual: Float32Array | undefined, args: LinearArgs,
 ): void {
   const { K, N } = args;
+  const w = weightReader(weights, args.weightType);
   const xs = args.xStride ?? K;
   const store = storer(out, bias, gate, residual, args.activation ?? 0, args.outStride ?? N);
   for (let i = args.rowStart ?? 0; i < (args.rowEnd ?? args.M); i++) {
     for (let j = args.colStart ?? 0; j < (args.colEnd ?? N); j++) {
       const [base, step] = weightRow(j, K, args.packed);
       let acc = 0;
-      for (let k = 0; k < K; k++) acc += x[i * xs + k] * w[base + k * step];
+      for (let k = 0; k < K; k++) acc += x[i * xs + k] * w(base + k * step);
       store(i, j, acc);
     }
   }
@@ -64,10 +82,11 @@ export function linearReference(
  * innermost. Same results as the reference up to summation order.
  */
 export function linear(
-  out: Float32Array, x: Float32Array, w: Float32Array, bias: Float32Array | undefined,
+  out: Float32Array, x: Float32Array, weights: WeightArray, bias: Float32Array | undefined,
   gate: Float32Array | undefined, residual: Float32Array | undefined, args: LinearArgs,
 ): void {
   const { K, N } = args;
+  const w = weightReader(weights, args.weightType);
   const xs = args.xStride ?? K;
   const rowStart = args.rowStart ?? 0;
   const rowEnd = args.rowEnd ?? args.M;
@@ -85,7 +104,7 @@ export function linear(
       let a00 = 0, a01 = 0, a02 = 0, a03 = 0, a10 = 0, a11 = 0, a12 = 0, a13 = 0;
       let a20 = 0, a21 = 0, a22 = 0, a23 = 0, a30 = 0, a31 = 0, a32 = 0, a33 = 0;
       for (let k = 0, o = 0; k < K; k++, o += step) {
-        const b0 = w[w0 + o], b1 = w[w1 + o], b2 = w[w2 + o], b3 = w[w3 + o];
+        const b0 = w(w0 + o), b1 = w(w1 + o), b2 = w(w2 + o), b3 = w(w3 + o);
         const c0 = x[x0 + k], c1 = x[x1 + k], c2 = x[x2 + k], c3 = x[x3 + k];
         a00 += c0 * b0; a01 += c0 * b1; a02 += c0 * b2; a03 += c0 * b3;
         a10 += c1 * b0; a11 += c1 * b1; a12 += c1 * b2; a13 += c1 * b3;
@@ -106,9 +125,9 @@ export function linear(
   }
 }
 
-function dot(a: Float32Array, ai: number, b: Float32Array, [bi, step]: [number, number], n: number): number {
+function dot(a: Float32Array, ai: number, b: (i: number) => number, [bi, step]: [number, number], n: number): number {
   let s = 0;
-  for (let k = 0; k < n; k++) s += a[ai + k] * b[bi + k * step];
+  for (let k = 0; k < n; k++) s += a[ai + k] * b(bi + k * step);
   return s;
 }
 
@@ -116,13 +135,13 @@ function dot(a: Float32Array, ai: number, b: Float32Array, [bi, step]: [number, 
  * W (N, K) rows — or (K, N) when `inOut`, GPT-2's Conv1D layout — into panels (see LinearArgs): ceil(N / PANEL)
  * panels of K × PANEL floats, columns past N zero (the SIMD kernel reads whole panels).
  */
-export function packPanels(w: Float32Array, N: number, K: number, inOut = false): Float32Array {
-  const packed = new Float32Array(Math.ceil(N / PANEL) * PANEL * K);
+export function packPanels<T extends WeightArray>(w: T, N: number, K: number, inOut = false): T {
+  const packed = new (w.constructor as new (n: number) => T)(Math.ceil(N / PANEL) * PANEL * K);
   packPanelsInto(packed, w, N, K, inOut);
   return packed;
 }
 
-export function packPanelsInto(packed: Float32Array, w: Float32Array, N: number, K: number, inOut = false): void {
+export function packPanelsInto<T extends WeightArray>(packed: T, w: T, N: number, K: number, inOut = false): void {
   for (let j = 0; j < N; j++) {
     const [base] = weightRow(j, K, true);
     for (let k = 0; k < K; k++) packed[base + k * PANEL] = inOut ? w[k * N + j] : w[j * K + k];
@@ -130,8 +149,8 @@ export function packPanelsInto(packed: Float32Array, w: Float32Array, N: number,
 }
 
 /** Panels back to (N, K) rows. */
-export function unpackPanels(packed: Float32Array, N: number, K: number): Float32Array {
-  const rows = new Float32Array(N * K);
+export function unpackPanels<T extends WeightArray>(packed: T, N: number, K: number): T {
+  const rows = new (packed.constructor as new (n: number) => T)(N * K);
   for (let j = 0; j < N; j++) {
     const [base] = weightRow(j, K, true);
     for (let k = 0; k < K; k++) rows[j * K + k] = packed[base + k * PANEL];

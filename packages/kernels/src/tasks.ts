@@ -1,7 +1,8 @@
 import type { TensorRef } from '@attnflow/tensor';
 import { attention, MOST_NEGATIVE_F32, type AttentionArgs } from './attention.js';
-import { linear, PANEL, type LinearArgs } from './linear.js';
+import { linear, PANEL, type LinearArgs, type WeightArray } from './linear.js';
 import { norm, type NormArgs } from './norm.js';
+import { rope, type RopeArgs } from './rope.js';
 import type { WasmKernels } from './wasm.js';
 
 /**
@@ -11,7 +12,7 @@ import type { WasmKernels } from './wasm.js';
  * memory, so nothing but a few numbers crosses threads.
  */
 export type Attrs = Record<string, number | boolean | undefined>;
-export type Views = Record<string, Float32Array | Int32Array | undefined>;
+export type Views = Record<string, Float32Array | Int32Array | Uint16Array | undefined>;
 
 export type Refs = Record<string, TensorRef | undefined>;
 
@@ -55,30 +56,31 @@ const SCORE_OVERHEAD_FLOPS = 512;
 export const KERNELS = {
   linear: {
     tensors: ['out', 'x', 'w', 'bias', 'gate', 'residual'],
-    attrs: ['M', 'K', 'N', 'packed', 'xStride', 'outStride', 'activation'],
+    attrs: ['M', 'K', 'N', 'packed', 'xStride', 'outStride', 'activation', 'weightType'],
     units: (a) => (a.M >= FEW_ROWS ? a.M : Math.ceil(a.N / COLUMN_BLOCK)),
     flopsPerUnit: (a) => (a.M >= FEW_ROWS ? 2 * a.K * a.N : 2 * a.K * a.M * COLUMN_BLOCK),
     run: (v, a, start, end) =>
-      linear(f32(v, 'out'), f32(v, 'x'), f32(v, 'w'), f32opt(v, 'bias'), f32opt(v, 'gate'), f32opt(v, 'residual'), { ...a, ...linearRange(a, start, end) }),
+      linear(f32(v, 'out'), f32(v, 'x'), v.w as WeightArray, f32opt(v, 'bias'), f32opt(v, 'gate'), f32opt(v, 'residual'), { ...a, ...linearRange(a, start, end) }),
     wasm: (k, t, a, start, end) => {
       const r = linearRange(a, start, end);
-      k.linear(ptr(t, 'out'), ptr(t, 'x'), ptr(t, 'w'), ptr(t, 'bias'), ptr(t, 'gate'), ptr(t, 'residual'), a.K, a.outStride ?? a.N, a.xStride ?? a.K, a.activation ?? 0, r.rowStart, r.rowEnd, r.colStart, r.colEnd, a.packed ? 1 : 0);
+      k.linear(ptr(t, 'out'), ptr(t, 'x'), ptr(t, 'w'), ptr(t, 'bias'), ptr(t, 'gate'), ptr(t, 'residual'), a.K, a.outStride ?? a.N, a.xStride ?? a.K, a.activation ?? 0, r.rowStart, r.rowEnd, r.colStart, r.colEnd, a.packed ? 1 : 0, a.weightType ?? 0);
     },
   } satisfies KernelSpec<LinearArgs>,
   norm: {
     tensors: ['out', 'x', 'residual', 'weight', 'bias'],
-    attrs: ['rows', 'dim', 'eps', 'rms'],
+    attrs: ['rows', 'dim', 'eps', 'rms', 'groups', 'rowStride'],
     units: (a) => a.rows,
-    flopsPerUnit: (a) => 8 * a.dim,
+    flopsPerUnit: (a) => 8 * a.dim * (a.groups ?? 1),
     run: (v, a, start, end) =>
       norm(f32(v, 'out'), f32(v, 'x'), f32opt(v, 'residual'), f32(v, 'weight'), f32opt(v, 'bias'), { ...a, rowStart: start, rowEnd: end }),
-    wasm: (k, t, a, start, end) => k.norm(ptr(t, 'out'), ptr(t, 'x'), ptr(t, 'residual'), ptr(t, 'weight'), ptr(t, 'bias'), a.dim, a.eps, a.rms ? 1 : 0, start, end),
+    wasm: (k, t, a, start, end) =>
+      k.norm(ptr(t, 'out'), ptr(t, 'x'), ptr(t, 'residual'), ptr(t, 'weight'), ptr(t, 'bias'), a.dim, a.eps, a.rms ? 1 : 0, start, end, a.groups ?? 1, a.rowStride ?? (a.groups ?? 1) * a.dim),
   } satisfies KernelSpec<NormArgs>,
   attention: {
     tensors: ['out', 'q', 'k', 'v', 'keyMask', 'positionBias', 'probs', 'scratch'],
     attrs: [
       'batch', 'numHeads', 'headDim', 'qLen', 'kLen', 'qRowStride', 'kvRowStride', 'outRowStride', 'qBatchStride', 'kvBatchStride', 'outBatchStride',
-      'headStride', 'biasBatchStride', 'scale', 'causal', 'maskFill',
+      'headStride', 'biasBatchStride', 'scale', 'causal', 'maskFill', 'kvHeads', 'window', 'softCap', 'maskStride', 'maskOffset',
     ],
     units: (a) => a.batch * a.numHeads,
     // q·k and p·v, plus what each score costs besides (scale, mask, exponential, normalisation, its share of the
@@ -97,10 +99,19 @@ export const KERNELS = {
         ptr(t, 'out'), ptr(t, 'q'), ptr(t, 'k'), ptr(t, 'v'), ptr(t, 'keyMask'), ptr(t, 'positionBias'), ptr(t, 'probs'), ptr(t, 'scratch'),
         a.numHeads, a.headDim, a.qLen, a.kLen, a.qRowStride, a.kvRowStride, a.outRowStride, a.qBatchStride, a.kvBatchStride, a.outBatchStride,
         a.headStride ?? a.headDim, a.biasBatchStride ?? 0, a.scale, a.causal ? 1 : 0, a.maskFill ?? MOST_NEGATIVE_F32, start, end,
+        a.numHeads / (a.kvHeads ?? a.numHeads), a.window ?? 0, a.softCap ?? 0, a.maskStride ?? a.kLen, a.maskOffset ?? 0,
       ),
     // per (batch, head): Kᵀ (headDim × keys padded to 16) and two rows of scores; see assembly/index.ts
     scratch: (a) => a.batch * a.numHeads * (a.headDim + 2) * Math.ceil(a.kLen / 16) * 16,
   } satisfies KernelSpec<AttentionArgs>,
+  rope: {
+    tensors: ['x', 'cos', 'sin'],
+    attrs: ['rows', 'heads', 'headDim', 'rotaryDim', 'rowStride'],
+    units: (a) => a.rows,
+    flopsPerUnit: (a) => 3 * a.heads * a.rotaryDim,
+    run: (v, a, start, end) => rope(f32(v, 'x'), f32(v, 'cos'), f32(v, 'sin'), { ...a, rowStart: start, rowEnd: end }),
+    wasm: (k, t, a, start, end) => k.rope(ptr(t, 'x'), ptr(t, 'cos'), ptr(t, 'sin'), a.heads, a.headDim, a.rotaryDim, a.rowStride, start, end),
+  } satisfies KernelSpec<RopeArgs>,
 };
 
 export type KernelName = keyof typeof KERNELS;
@@ -139,7 +150,8 @@ export function runTask(registry: KernelRegistry, buffer: ArrayBufferLike, task:
   const views: Views = {};
   for (const [name, ref] of Object.entries(task.tensors)) {
     if (!ref) continue;
-    views[name] = ref.dtype === 'float32' ? new Float32Array(buffer, ref.byteOffset, ref.length) : new Int32Array(buffer, ref.byteOffset, ref.length);
+    views[name] = ref.dtype === 'float32' ? new Float32Array(buffer, ref.byteOffset, ref.length)
+      : ref.dtype === 'int32' ? new Int32Array(buffer, ref.byteOffset, ref.length) : new Uint16Array(buffer, ref.byteOffset, ref.length);
   }
   spec.run(views, task.attrs, task.start, task.end);
 }

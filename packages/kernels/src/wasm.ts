@@ -3,13 +3,15 @@ import v8 from 'node:v8';
 
 /** The exports of kernels.wasm (assembly/index.ts): pointers are byte offsets into the shared memory. */
 export interface WasmKernels {
-  linear(out: number, x: number, w: number, bias: number, gate: number, residual: number, K: number, os: number, xs: number, act: number, rowStart: number, rowEnd: number, colStart: number, colEnd: number, packed: number): void;
-  norm(out: number, x: number, residual: number, weight: number, bias: number, dim: number, eps: number, rms: number, rowStart: number, rowEnd: number): void;
+  linear(out: number, x: number, w: number, bias: number, gate: number, residual: number, K: number, os: number, xs: number, act: number, rowStart: number, rowEnd: number, colStart: number, colEnd: number, packed: number, weightType: number): void;
+  norm(out: number, x: number, residual: number, weight: number, bias: number, dim: number, eps: number, rms: number, rowStart: number, rowEnd: number, groups: number, rowStride: number): void;
   attention(
     out: number, q: number, k: number, v: number, keyMask: number, positionBias: number, probs: number, scratch: number,
     H: number, D: number, qLen: number, kLen: number, qRow: number, kvRow: number, outRow: number, qBatch: number, kvBatch: number, outBatch: number,
     hs: number, biasBatch: number, scale: number, causal: number, fill: number, unitStart: number, unitEnd: number,
+    group: number, window: number, cap: number, maskStride: number, maskOffset: number,
   ): void;
+  rope(x: number, cos: number, sin: number, heads: number, headDim: number, rotaryDim: number, rowStride: number, rowStart: number, rowEnd: number): void;
 }
 
 export type KernelsVariant = 'relaxed-simd' | 'simd';

@@ -1,7 +1,8 @@
 import type { Engine } from '@attnflow/kernels';
 import type { Scope, Tensor, TensorRef } from '@attnflow/tensor';
-import type { KVCache } from './cache.js';
+import { reserveCache, type KVCache } from './cache.js';
 import { runLinear, type Linear } from './linear.js';
+import type { Norm } from './norm.js';
 
 /** How a model's attention computes scores: the variants are numbers, not subclasses. */
 export interface AttentionRecipe {
@@ -11,12 +12,23 @@ export interface AttentionRecipe {
   scale: number;
   /** The value a masked score takes before the softmax. Default: the most negative float32, as Hugging Face. */
   maskFill?: number;
+  /** Grouped-query attention: key/value heads (default numHeads), each shared by numHeads / kvHeads query heads. */
+  kvHeads?: number;
+  /** Sliding-window attention: a query sees itself and the window − 1 keys before it. */
+  window?: number;
+  /** Gemma 2: scores become softCap·tanh(score / softCap) before the mask. */
+  softCap?: number;
 }
 
-/** Q, K and V of one input, fused: qkv (inner*3, hidden); out (hidden, inner). */
+/**
+ * Q, K and V of one input, fused: qkv ((numHeads + 2·kvHeads)·headDim, hidden) as q|k|v blocks; out (hidden,
+ * numHeads·headDim). Qwen3 normalises each query and key head (headDim,) before RoPE.
+ */
 export interface SelfAttentionWeights {
   qkv: Linear;
   out: Linear;
+  queryNorm?: Norm;
+  keyNorm?: Norm;
 }
 
 /** Encoder-decoder attention: queries from the decoder, keys and values (fused) from the encoder output. */
@@ -41,6 +53,8 @@ export interface AttentionContext {
   probs?: Tensor<'float32'>;
   /** Added to the output projection (the block's residual connection). */
   residual?: Tensor<'float32'>;
+  /** Rotary position embedding of this call's rows: cos/sin (batch*length, rotaryDim/2), applied to q and k. */
+  rotary?: { cos: Tensor<'float32'>; sin: Tensor<'float32'>; rotaryDim: number };
 }
 
 /** A view starting `col` floats into each row of t (rows stay strided by the full width). */
@@ -62,23 +76,38 @@ export async function attend(
     qBatchStride: ctx.length * shape.qRowStride, kvBatchStride: shape.kvBatchStride, outBatchStride: ctx.length * inner,
     scale: recipe.scale, causal: ctx.causal ?? false, maskFill: recipe.maskFill,
     biasBatchStride: ctx.positionBias?.shape.length === 4 ? recipe.numHeads * ctx.length * shape.kLen : 0,
+    kvHeads: recipe.kvHeads, window: recipe.window, softCap: recipe.softCap,
+    maskStride: ctx.keyMask?.shape[1], maskOffset: ctx.cache?.start,
   });
 }
 
 /** Multi-head self-attention: x (batch*length, hidden) -> (batch*length, hidden). */
 export async function selfAttention(engine: Engine, scope: Scope, x: Tensor<'float32'>, w: SelfAttentionWeights, recipe: AttentionRecipe, ctx: AttentionContext): Promise<Tensor<'float32'>> {
-  const inner = recipe.numHeads * recipe.headDim;
-  const qkv = await runLinear(engine, scope, x, w.qkv); // (batch*length, 3*inner)
-  const context = scope.f32([ctx.batch * ctx.length, inner]);
+  const { numHeads, headDim } = recipe;
+  const kvHeads = recipe.kvHeads ?? numHeads;
+  const inner = numHeads * headDim, kvInner = kvHeads * headDim;
+  const width = inner + 2 * kvInner;
+  const qkv = await runLinear(engine, scope, x, w.qkv); // (batch*length, inner + 2*kvInner)
+  const rows = ctx.batch * ctx.length;
+  const headNorm = (n: Norm, col: number, heads: number) =>
+    engine.run('norm', { out: columns(qkv, col), x: columns(qkv, col), weight: n.weight }, { rows, dim: headDim, eps: n.eps, rms: n.rms, groups: heads, rowStride: width });
+  if (w.queryNorm) await headNorm(w.queryNorm, 0, numHeads);
+  if (w.keyNorm) await headNorm(w.keyNorm, inner, kvHeads);
+  // q and k heads are adjacent in a row, and rotate by the same angles: one call for both
+  if (ctx.rotary) {
+    await engine.run('rope', { x: qkv, cos: ctx.rotary.cos, sin: ctx.rotary.sin },
+      { rows, heads: numHeads + kvHeads, headDim, rotaryDim: ctx.rotary.rotaryDim, rowStride: width });
+  }
+  const context = scope.f32([rows, inner]);
   const q = columns(qkv, 0);
   if (ctx.cache) {
     const cache = ctx.cache;
-    appendToCache(cache, qkv, ctx.batch, ctx.length, inner);
+    appendToCache(cache, qkv, ctx.batch, ctx.length, inner, kvInner, recipe.window);
     await attend(engine, context, q, cache.key.ref, cache.value.ref,
-      { qRowStride: 3 * inner, kvRowStride: inner, kvBatchStride: cache.capacity * inner, kLen: cache.length }, recipe, ctx);
+      { qRowStride: width, kvRowStride: kvInner, kvBatchStride: cache.capacity * kvInner, kLen: cache.length }, recipe, ctx);
   } else {
-    await attend(engine, context, q, columns(qkv, inner), columns(qkv, 2 * inner),
-      { qRowStride: 3 * inner, kvRowStride: 3 * inner, kvBatchStride: ctx.length * 3 * inner, kLen: ctx.length }, recipe, ctx);
+    await attend(engine, context, q, columns(qkv, inner), columns(qkv, inner + kvInner),
+      { qRowStride: width, kvRowStride: width, kvBatchStride: ctx.length * width, kLen: ctx.length }, recipe, ctx);
   }
   return runLinear(engine, scope, context, w.out, { residual: ctx.residual });
 }
@@ -101,18 +130,22 @@ export async function crossAttention(
   return runLinear(engine, scope, context, w.out, { residual: ctx.residual });
 }
 
-/** Copies this step's keys and values (columns inner.. and 2*inner.. of qkv) after the cached positions. */
-function appendToCache(cache: KVCache, qkv: Tensor<'float32'>, batch: number, length: number, inner: number): void {
-  if (cache.length + length > cache.capacity) throw new RangeError(`key/value cache holds ${cache.capacity} positions; ${cache.length + length} needed`);
+/**
+ * Copies this step's keys and values (the k and v blocks of each qkv row) after the cached positions, making
+ * room first (see reserveCache).
+ */
+function appendToCache(cache: KVCache, qkv: Tensor<'float32'>, batch: number, length: number, inner: number, kvInner: number, window?: number): void {
+  reserveCache(cache, length, window);
   const src = qkv.data;
+  const width = inner + 2 * kvInner;
   const k = cache.key.data;
   const v = cache.value.data;
   for (let b = 0; b < batch; b++) {
     for (let i = 0; i < length; i++) {
-      const row = (b * length + i) * 3 * inner;
-      const dst = (b * cache.capacity + cache.length + i) * inner;
-      k.set(src.subarray(row + inner, row + 2 * inner), dst);
-      v.set(src.subarray(row + 2 * inner, row + 3 * inner), dst);
+      const row = (b * length + i) * width;
+      const dst = (b * cache.capacity + cache.length + i) * kvInner;
+      k.set(src.subarray(row + inner, row + inner + kvInner), dst);
+      v.set(src.subarray(row + inner + kvInner, row + width), dst);
     }
   }
   cache.length += length;

@@ -7,6 +7,11 @@ export interface KVCache {
   capacity: number;
   /** Positions filled. */
   length: number;
+  /**
+   * Positions dropped from the front (a sliding-window layer keeps only what its window can still see): cached
+   * position j is the sequence's position start + j, which is where the attention mask reads it.
+   */
+  start: number;
 }
 
 /** An empty key/value cache for `rows` sequences of up to `capacity` positions: key/value (rows, capacity, inner). */
@@ -16,7 +21,46 @@ export function createCache(rows: number, capacity: number, inner: number, arena
     value: Tensor.empty('float32', [rows, capacity, inner], arena),
     capacity,
     length: 0,
+    start: 0,
   };
+}
+
+/**
+ * Makes room for n more positions: a sliding-window layer first drops what no later query can see (all but the
+ * last window − 1 positions), which happens once per (capacity − window) steps, not at every step; a cache
+ * that is still too small (a long chat turn) grows.
+ */
+/** How many positions the cache holds after appending n (what reserveCache leaves, plus n). */
+export function keysAfterAppend(cache: KVCache, n: number, window?: number): number {
+  if (cache.length + n <= cache.capacity || !window) return cache.length + n;
+  return Math.min(cache.length, window - 1) + n;
+}
+
+export function reserveCache(cache: KVCache, n: number, window?: number): void {
+  if (cache.length + n <= cache.capacity) return;
+  const [rows, , inner] = cache.key.shape;
+  if (window) {
+    const keep = Math.min(cache.length, window - 1);
+    const drop = cache.length - keep;
+    for (const t of [cache.key, cache.value]) {
+      for (let r = 0; r < rows; r++) {
+        const row = r * cache.capacity * inner;
+        t.data.copyWithin(row, row + drop * inner, row + cache.length * inner);
+      }
+    }
+    cache.start += drop;
+    cache.length = keep;
+    if (cache.length + n <= cache.capacity) return;
+  }
+  const capacity = cache.length + n + (window ?? 0);
+  for (const name of ['key', 'value'] as const) {
+    const old = cache[name];
+    const grown = Tensor.empty('float32', [rows, capacity, inner], old.arena);
+    for (let r = 0; r < rows; r++) grown.data.set(old.data.subarray(r * cache.capacity * inner, (r * cache.capacity + cache.length) * inner), r * capacity * inner);
+    old.dispose();
+    cache[name] = grown;
+  }
+  cache.capacity = capacity;
 }
 
 /**

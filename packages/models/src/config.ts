@@ -5,6 +5,9 @@ export class ConfigError extends CheckpointError {
   override name = 'ConfigError';
 }
 
+/** Fields that divide by or take a root of their value: zero or a negative number gives NaN activations. */
+const POSITIVE = new Set(['layer_norm_eps', 'layer_norm_epsilon', 'rms_norm_eps']);
+
 /** Typed access to config.json fields, with errors that name the file and field. */
 export class ConfigReader {
   readonly file: string;
@@ -37,6 +40,7 @@ export class ConfigReader {
       const v = this.raw[name];
       if (v === undefined || v === null) continue;
       if (typeof v !== 'number' || !Number.isFinite(v)) this.fail(name, 'a number');
+      if (POSITIVE.has(name) && v <= 0) this.fail(name, 'a number > 0');
       return v;
     }
     if (fallback === undefined) this.fail([names].flat()[0], 'a number');

@@ -83,8 +83,8 @@ export interface Seq2SeqLM<Inputs extends { batch: number }, Encoded extends { d
   readonly recipe: { maxPositions: number };
   readonly generationConfig: GenerationConfig;
   encode(inputs: Inputs): Promise<Encoded>;
-  /** A session after the decoder start token, and the logits of the first generated token (forced to forcedBosTokenId when given). */
-  start(encoded: Encoded, options: { maxNewTokens: number; beams?: number; decoderStartTokenId?: number; forcedBosTokenId?: number }): Promise<{ session: DecodingSession; logits: Float32Array }>;
+  /** A session after the decoder start token, and the logits of the first generated token. */
+  start(encoded: Encoded, options: { maxNewTokens: number; beams?: number; decoderStartTokenId?: number }): Promise<{ session: DecodingSession; logits: Float32Array }>;
 }
 
 /** Outputs of an encoder-decoder for a right-padded batch of sources: encode once, decode, free both. */
@@ -96,8 +96,10 @@ export async function generateSeq2Seq<I extends { batch: number }, E extends { d
   const config = settle(settings, 1, model.recipe.maxPositions || Infinity, DEFAULT_MAX_NEW_TOKENS.seq2seq);
   const encoded = await model.encode(inputs);
   try {
-    const started = model.start(encoded, { maxNewTokens: config.maxNewTokens, beams: config.numBeams, decoderStartTokenId: config.decoderStartTokenId, forcedBosTokenId: config.forcedBosTokenId });
-    return await decode(started, Array.from({ length: inputs.batch }, () => []), config, hooks);
+    const started = model.start(encoded, { maxNewTokens: config.maxNewTokens, beams: config.numBeams, decoderStartTokenId: config.decoderStartTokenId });
+    // The decoder's sequence starts with its start token: the processors count it, as Hugging Face's do.
+    const start = config.decoderStartTokenId;
+    return await decode(started, Array.from({ length: inputs.batch }, () => (start === undefined ? [] : [start])), config, hooks);
   } finally {
     encoded.dispose();
   }

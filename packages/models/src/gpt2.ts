@@ -5,10 +5,11 @@
  */
 import { Checkpoint, Weights } from '@attnflow/checkpoint';
 import { decoderStack, type DecodeHooks, type DecodingSession, type GenerationConfig, type TokenEvent } from '@attnflow/decoder';
-import { embed, maskedPositions, type EmbeddingRecipe, type EmbeddingWeights } from '@attnflow/embedding';
+import { embed, type EmbeddingRecipe, type EmbeddingWeights } from '@attnflow/embedding';
 import { sharedEngine, type Activation, type Engine } from '@attnflow/kernels';
 import { activationFromName, createCache, disposeCache, loadLinear, loadNorm, reorderCache, runLinear, type BlockRecipe, type BlockWeights, type KVCache, type Linear, type Norm } from '@attnflow/layers';
 import { Scope, type Tensor } from '@attnflow/tensor';
+import { leftPadPrompts, lastPositions, PositionTracker } from './causal.js';
 import { ConfigError, ConfigReader } from './config.js';
 import type { Observable } from 'rxjs';
 import { generateCausal, readGenerationConfig, streamGeneration, type CausalLM } from './generation.js';
@@ -112,21 +113,10 @@ export class Gpt2Model implements CausalLM {
    * read: returns the session and the logits at each row's last position.
    */
   async start(prompts: number[][], options: { maxNewTokens: number; padTokenId: number; beams?: number }): Promise<{ session: DecodingSession; logits: Float32Array }> {
-    const beams = options.beams ?? 1;
-    const rows = prompts.flatMap((p) => new Array<number[]>(beams).fill(p));
-    const length = Math.max(...rows.map((p) => p.length));
-    if (length === 0) throw new ConfigError('generation needs a prompt of at least one token (add a BOS token to an empty text)');
-    const capacity = length + options.maxNewTokens;
-    if (capacity > this.recipe.maxPositions) throw new ConfigError(`prompt (${length} tokens) + maxNewTokens (${options.maxNewTokens}) exceeds the model's ${this.recipe.maxPositions} positions`);
-    const ids = new Int32Array(rows.length * length).fill(options.padTokenId);
-    const mask = new Int32Array(rows.length * length);
-    rows.forEach((p, r) => {
-      ids.set(p, r * length + length - p.length);
-      mask.fill(1, r * length + length - p.length, (r + 1) * length);
-    });
-    const session = new Gpt2Session(this, rows.length, capacity);
+    const batch = leftPadPrompts(prompts, options, this.recipe.maxPositions);
+    const session = new Gpt2Session(this, batch.rows, batch.capacity);
     try {
-      return { session, logits: await session.feed(ids, length, mask, false) };
+      return { session, logits: await session.feed(batch.ids, batch.length, batch.mask, false) };
     } catch (e) {
       session.dispose();
       throw e;
@@ -150,15 +140,12 @@ export class Gpt2Model implements CausalLM {
 class Gpt2Session implements DecodingSession {
   readonly vocabSize: number;
   private readonly caches: KVCache[];
-  /** Per row: which cached positions are real tokens, and the next position id. */
-  private mask: number[][];
-  private nextPosition: number[];
+  private readonly positions: PositionTracker;
 
   constructor(private readonly model: Gpt2Model, readonly rows: number, capacity: number) {
     this.vocabSize = model.recipe.vocabSize;
     this.caches = model.layers.map(() => createCache(rows, capacity, model.recipe.hiddenSize, model.engine.arena));
-    this.mask = Array.from({ length: rows }, () => []);
-    this.nextPosition = new Array<number>(rows).fill(0);
+    this.positions = new PositionTracker(rows);
   }
 
   step(tokens: Int32Array, n: number): Promise<Float32Array> {
@@ -171,26 +158,15 @@ class Gpt2Session implements DecodingSession {
    */
   async feed(tokens: Int32Array, n: number, newMask: Int32Array, allPositions: boolean, attentions?: Float32Array[]): Promise<Float32Array> {
     const { model, rows } = this;
-    const H = model.recipe.hiddenSize;
-    const positions = this.mask[0].length === 0 ? maskedPositions(newMask, rows, n) : new Int32Array(rows * n);
-    if (this.mask[0].length) for (let r = 0; r < rows; r++) for (let i = 0; i < n; i++) positions[r * n + i] = this.nextPosition[r] + i;
-    for (let r = 0; r < rows; r++) {
-      for (let i = 0; i < n; i++) this.mask[r].push(newMask[r * n + i]);
-      this.nextPosition[r] = positions[r * n + n - 1] + 1;
-    }
+    const positions = this.positions.advance(newMask, n);
     const scope = new Scope(model.engine.arena);
     try {
       const x = await embed(model.engine, scope, model.embeddings, model.embeddingRecipe, tokens, positions);
-      const kLen = this.mask[0].length;
-      const keyMask = scope.i32(this.mask.flat(), [rows, kLen]);
-      const probs = attentions && model.layers.map(() => scope.f32([rows, model.recipe.numHeads, n, kLen]));
+      const keyMask = this.positions.keyMask(scope);
+      const probs = attentions && model.layers.map(() => scope.f32([rows, model.recipe.numHeads, n, this.positions.length]));
       const h = await decoderStack(model.engine, scope, x, model.layers, model.blockRecipe, { batch: rows, length: n, keyMask, caches: this.caches, attentions: probs }, model.finalNorm);
       if (probs) attentions!.push(...probs.map((t) => t.toArray() as Float32Array));
-      let last = h;
-      if (!allPositions && n > 1) {
-        last = scope.f32([rows, H]);
-        for (let r = 0; r < rows; r++) last.data.set(h.data.subarray((r * n + n - 1) * H, (r * n + n) * H), r * H);
-      }
+      const last = allPositions ? h : lastPositions(scope, h, rows, n, model.recipe.hiddenSize);
       return (await runLinear(model.engine, scope, last, model.lmHead)).toArray() as Float32Array;
     } finally {
       scope.dispose();
@@ -199,8 +175,7 @@ class Gpt2Session implements DecodingSession {
 
   reorder(order: readonly number[]): void {
     for (const c of this.caches) reorderCache(c, order);
-    this.mask = order.map((r) => [...this.mask[r]]);
-    this.nextPosition = order.map((r) => this.nextPosition[r]);
+    this.positions.reorder(order);
   }
 
   dispose(): void {

@@ -1,44 +1,43 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { sharedEngine, type Engine } from '@attnflow/kernels';
 import { Tokenizer } from '@attnflow/tokenizer';
 import { ConfigError, ConfigReader } from './config.js';
 import { ENCODER_ARCHITECTURES, ENCODERS, EncoderModel } from './encoderModel.js';
 import type { CausalLM } from './generation.js';
 import { Gpt2Model } from './gpt2.js';
+import { LLAMA_ARCHITECTURES, LlamaModel } from './llama.js';
 import { SEQ2SEQ_ARCHITECTURES, SEQ2SEQ_BY_MODEL_TYPE, Seq2SeqModel } from './seq2seq.js';
-
-export type PoolingMode = 'mean' | 'cls' | 'max';
-
-/** sentence-transformers' pooling settings (modules.json → 1_Pooling/config.json → Normalize), when present. */
-export interface SentenceTransformerSettings {
-  pooling: PoolingMode;
-  normalize: boolean;
-}
+import { readSentenceTransformer, type SentenceTransformerSettings } from './sentence.js';
 
 export type LoadedModel =
   | { kind: 'encoder'; dir: string; model: EncoderModel; tokenizer: Tokenizer; config: ConfigReader; sentence?: SentenceTransformerSettings }
   | { kind: 'causal'; dir: string; model: CausalLM; tokenizer: Tokenizer; config: ConfigReader }
   | { kind: 'seq2seq'; dir: string; model: Seq2SeqModel; tokenizer: Tokenizer; config: ConfigReader };
 
-export const SUPPORTED_ARCHITECTURES = [...ENCODER_ARCHITECTURES, 'GPT2LMHeadModel', 'GPT2Model', ...SEQ2SEQ_ARCHITECTURES];
+export const SUPPORTED_ARCHITECTURES = [...ENCODER_ARCHITECTURES, 'GPT2LMHeadModel', 'GPT2Model', ...LLAMA_ARCHITECTURES, ...SEQ2SEQ_ARCHITECTURES];
 
 /** Loads any supported Hugging Face model directory: config.json, model.safetensors, tokenizer.json. */
 export function loadModel(dir: string, engine: Engine = sharedEngine()): LoadedModel {
   if (!existsSync(dir)) throw new ConfigError(`${dir}: no such model directory`);
   const config = ConfigReader.read(dir);
   const arch = config.architecture ?? inferArchitecture(config);
+  // an unsupported class is the first thing to say, before what its files lack
+  if (!SUPPORTED_ARCHITECTURES.includes(arch)) throw new ConfigError(`${config.file}: architecture "${arch}" is not supported. Supported: ${SUPPORTED_ARCHITECTURES.join(', ')}`);
   const tokenizer = Tokenizer.fromDirectory(dir);
+  checkVocabulary(dir, tokenizer, config);
   if (ENCODER_ARCHITECTURES.includes(arch)) {
     return { kind: 'encoder', dir, model: EncoderModel.load(dir, engine, config), tokenizer, config, sentence: readSentenceTransformer(dir) };
   }
   if (arch === 'GPT2LMHeadModel' || arch === 'GPT2Model') return { kind: 'causal', dir, model: Gpt2Model.load(dir, engine, config), tokenizer, config };
-  if (SEQ2SEQ_ARCHITECTURES.includes(arch)) return { kind: 'seq2seq', dir, model: Seq2SeqModel.load(dir, engine, config), tokenizer, config };
-  throw new ConfigError(`${config.file}: architecture "${arch}" is not supported. Supported: ${SUPPORTED_ARCHITECTURES.join(', ')}`);
+  if (LLAMA_ARCHITECTURES.includes(arch)) return { kind: 'causal', dir, model: LlamaModel.load(dir, engine, config), tokenizer, config };
+  return { kind: 'seq2seq', dir, model: Seq2SeqModel.load(dir, engine, config), tokenizer, config };
 }
 
 function inferArchitecture(config: ConfigReader): string {
-  const byType: Record<string, string> = { gpt2: 'GPT2LMHeadModel', ...SEQ2SEQ_BY_MODEL_TYPE };
+  const byType: Record<string, string> = {
+    gpt2: 'GPT2LMHeadModel', llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM',
+    phi3: 'Phi3ForCausalLM', gemma2: 'Gemma2ForCausalLM', gpt_neox: 'GPTNeoXForCausalLM', ...SEQ2SEQ_BY_MODEL_TYPE,
+  };
   for (const a of ENCODERS) for (const type of a.modelTypes) byType[type] = Object.keys(a.classes)[0];
   const type = config.str('model_type', '');
   const arch = byType[type];
@@ -46,15 +45,15 @@ function inferArchitecture(config: ConfigReader): string {
   return arch;
 }
 
-function readSentenceTransformer(dir: string): SentenceTransformerSettings | undefined {
-  const modulesFile = join(dir, 'modules.json');
-  if (!existsSync(modulesFile)) return undefined;
-  const modules = JSON.parse(readFileSync(modulesFile, 'utf8')) as { path: string; type: string }[];
-  const poolingModule = modules.find((m) => m.type.endsWith('Pooling'));
-  let pooling: PoolingMode = 'mean';
-  if (poolingModule) {
-    const cfg = JSON.parse(readFileSync(join(dir, poolingModule.path, 'config.json'), 'utf8')) as Record<string, boolean>;
-    pooling = cfg.pooling_mode_cls_token ? 'cls' : cfg.pooling_mode_max_tokens ? 'max' : 'mean';
+/**
+ * A text's ids must fall inside the embedding table. Special tokens past it are a Hub pattern (bart-large-cnn's
+ * `<mask>` is id 50264 of a 50264-row table) and fail only if a text uses them, as in Hugging Face; an ordinary
+ * token past it means tokenizer and weights do not belong together, which is refused here, naming both files.
+ */
+function checkVocabulary(dir: string, tokenizer: Tokenizer, config: ConfigReader): void {
+  const rows = config.int('vocab_size');
+  for (let id = tokenizer.vocabSize - 1; id >= rows; id--) {
+    if (tokenizer.idToToken(id) === undefined || tokenizer.isSpecial(id)) continue;
+    throw new ConfigError(`${dir}: the tokenizer's token ids go up to ${tokenizer.vocabSize - 1} (${JSON.stringify(tokenizer.idToToken(id))} is ${id}), but ${config.file} has vocab_size ${rows} (the embedding table's rows): tokenizer and model do not match`);
   }
-  return { pooling, normalize: modules.some((m) => m.type.endsWith('Normalize')) };
 }

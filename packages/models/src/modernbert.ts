@@ -4,7 +4,7 @@
  * (Wi → input | gate, Wo(act(input)·gate)), no norm before layer 0's attention, final_norm after the last layer.
  */
 import type { Weights } from '@attnflow/checkpoint';
-import { applyRotary, rotaryTable, type RotaryTable } from '@attnflow/embedding';
+import { rotaryTable, type RotaryRecipe } from '@attnflow/embedding';
 import { MOST_NEGATIVE_F32, type Activation } from '@attnflow/kernels';
 import { activationFromName, attend, columns, feedForward, loadLinear, runLinear, runNorm, splitLinear, type AttentionRecipe, type FeedForwardWeights, type Linear, type Norm } from '@attnflow/layers';
 import { Tensor, type SharedArena } from '@attnflow/tensor';
@@ -36,14 +36,13 @@ function windowBias(heads: number, length: number, half: number, arena: SharedAr
 
 function modernBertLayers(layers: ModernBertLayer[], finalNorm: Norm, attention: AttentionRecipe, activation: Activation, rope: { global: number; local: number }, window: number, arena: SharedArena): EncoderLayers {
   const inner = attention.numHeads * attention.headDim;
-  const tables = new Map<string, RotaryTable>();
-  const table = (local: boolean, length: number) => {
-    const key = `${local}:${length}`;
-    if (!tables.has(key)) tables.set(key, rotaryTable(length, attention.headDim, local ? rope.local : rope.global));
-    return tables.get(key)!;
-  };
+  // default RoPE over the full head, one θ for global layers and another for local ones
+  const recipe = (theta: number): RotaryRecipe => ({ theta, rotaryDim: attention.headDim, scaling: { kind: 'default' } });
+  const globalRope = recipe(rope.global), localRope = recipe(rope.local);
   return async (engine, scope, x, inputs, options) => {
     const { batch, length } = inputs;
+    const positions = Int32Array.from({ length: batch * length }, (_, r) => r % length);
+    const tables = { global: rotaryTable(scope, globalRope, positions), local: rotaryTable(scope, localRope, positions) };
     const hiddenStates = options.outputHiddenStates ? [x] : undefined;
     const attentions: Tensor<'float32'>[] | undefined = options.outputAttentions ? [] : undefined;
     const bias = layers.some((l) => l.local) ? windowBias(attention.numHeads, length, window, arena) : undefined;
@@ -52,9 +51,10 @@ function modernBertLayers(layers: ModernBertLayer[], finalNorm: Norm, attention:
       for (const layer of layers) {
         const normed = layer.attnNorm ? await runNorm(engine, scope, h, layer.attnNorm) : h;
         const qkv = await runLinear(engine, scope, normed, layer.qkv); // (batch·L, 3·inner): q | k | v, head-major
-        const t = table(layer.local, length);
-        applyRotary(qkv.data, batch * length, 3 * inner, 0, attention.numHeads, t, (r) => r % length);
-        applyRotary(qkv.data, batch * length, 3 * inner, inner, attention.numHeads, t, (r) => r % length);
+        const t = layer.local ? tables.local : tables.global;
+        // q and k heads are adjacent in a row (q | k | v) and turn by the same angles: one call for both
+        await engine.run('rope', { x: qkv, cos: t.cos, sin: t.sin },
+          { rows: batch * length, heads: 2 * attention.numHeads, headDim: attention.headDim, rotaryDim: attention.headDim, rowStride: 3 * inner });
         const context = scope.f32([batch * length, inner]);
         const probs = attentions ? scope.f32([batch, attention.numHeads, length, length]) : undefined;
         await attend(engine, context, columns(qkv, 0), columns(qkv, inner), columns(qkv, 2 * inner),

@@ -77,8 +77,8 @@ export interface Seq2SeqRecipe {
 }
 
 const FAMILIES: Record<string, Seq2SeqFamily> = {
-  BartForConditionalGeneration: 'bart', MarianMTModel: 'marian', MBartForConditionalGeneration: 'mbart', M2M100ForConditionalGeneration: 'm2m100',
-  PegasusForConditionalGeneration: 'pegasus', T5ForConditionalGeneration: 't5', MT5ForConditionalGeneration: 't5',
+  BartForConditionalGeneration: 'bart', BartForSequenceClassification: 'bart', MarianMTModel: 'marian', MBartForConditionalGeneration: 'mbart',
+  M2M100ForConditionalGeneration: 'm2m100', PegasusForConditionalGeneration: 'pegasus', T5ForConditionalGeneration: 't5', MT5ForConditionalGeneration: 't5',
 };
 export const SEQ2SEQ_ARCHITECTURES = Object.keys(FAMILIES);
 /** The class a config.json without "architectures" means, by model_type. */
@@ -204,7 +204,6 @@ export class Seq2SeqModel implements Seq2SeqLM<Seq2SeqInputs, Encoded> {
   readonly blockRecipe: BlockRecipe;
   readonly embeddingRecipe: EmbeddingRecipe;
   readonly lmHead: Linear;
-
   private constructor(
     readonly recipe: Seq2SeqRecipe,
     readonly encoder: Side,
@@ -214,6 +213,8 @@ export class Seq2SeqModel implements Seq2SeqLM<Seq2SeqInputs, Encoded> {
     readonly engine: Engine,
     readonly generationConfig: GenerationConfig,
     private readonly owned: Tensor[],
+    /** BartForSequenceClassification's head: dense → tanh → out_proj over the decoder state at the last EOS. */
+    readonly classifier?: { dense: Linear; out: Linear; numLabels: number },
   ) {
     this.blockRecipe = { attention: { numHeads: recipe.numHeads, headDim: recipe.headDim, scale: recipe.attentionScale }, placement: recipe.placement, activation: recipe.activation };
     this.embeddingRecipe = { vocabSize: recipe.vocabSize, hiddenSize: recipe.dModel, scale: recipe.embedScale, position: recipe.position };
@@ -310,10 +311,46 @@ export class Seq2SeqModel implements Seq2SeqLM<Seq2SeqInputs, Encoded> {
       const flb = root.optional('final_logits_bias', [1, r.vocabSize]);
       finalLogitsBias = flb?.reshape([r.vocabSize]);
     }
+    const numLabels = Object.keys(cfg.labels() ?? {}).length || cfg.int('num_labels', 3);
+    const classifier = root.has('classification_head.dense.weight')
+      ? { dense: lin(root.scope('classification_head.dense'), D, D), out: lin(root.scope('classification_head.out_proj'), D, numLabels), numLabels }
+      : undefined;
     owned.push(...root.finish());
     const { decoderStartTokenId, eosTokenId, padTokenId } = r;
     const generation = resolveGenerationConfig({ decoderStartTokenId, eosTokenId, padTokenId }, readGenerationConfig(dir, cfg));
-    return new Seq2SeqModel(r, encoder, decoder, lmHead, finalLogitsBias, engine, generation, owned);
+    return new Seq2SeqModel(r, encoder, decoder, lmHead, finalLogitsBias, engine, generation, owned, classifier);
+  }
+
+  /**
+   * BartForSequenceClassification: the decoder reads the input shifted right (decoder start token first); the
+   * classification head reads its state at each row's last EOS of the input. Logits (batch, numLabels).
+   */
+  async classify(inputs: Seq2SeqInputs): Promise<Float32Array> {
+    const head = this.classifier;
+    if (!head) throw new ConfigError(`this ${this.recipe.family} checkpoint has no classification_head`);
+    const { batch, length } = inputs;
+    const D = this.recipe.dModel;
+    const rows = Array.from({ length: batch }, (_, b) => Array.from(inputs.inputIds.subarray(b * length, (b + 1) * length)));
+    const shifted = rows.map((ids) => [this.recipe.decoderStartTokenId, ...ids.slice(0, -1)]);
+    const encoded = await this.encode(inputs);
+    const session = await Seq2SeqSession.create(this, encoded, 1, length);
+    const hidden: Float32Array[] = [];
+    const scope = new Scope(this.engine.arena);
+    try {
+      await session.feed(Int32Array.from(shifted.flat()), length, true, undefined, undefined, hidden);
+      const states = scope.f32([batch, D]);
+      rows.forEach((ids, b) => {
+        const at = ids.lastIndexOf(this.recipe.eosTokenId);
+        if (at < 0) throw new ConfigError(`row ${b} has no EOS token (${this.recipe.eosTokenId}); BART classification reads the state there`);
+        states.data.set(hidden[0].subarray((b * length + at) * D, (b * length + at + 1) * D), b * D);
+      });
+      const features = await runLinear(this.engine, scope, states, head.dense, { activation: Activation.tanh });
+      return (await runLinear(this.engine, scope, features, head.out)).toArray() as Float32Array;
+    } finally {
+      scope.dispose();
+      session.dispose();
+      encoded.dispose();
+    }
   }
 
   /** Runs the encoder once over a right-padded batch (with its attention weights when asked). */
@@ -370,13 +407,12 @@ export class Seq2SeqModel implements Seq2SeqLM<Seq2SeqInputs, Encoded> {
    * A decoding session for the encoded batch (each input repeated `beams` times), after the decoder start token:
    * the session and the logits for the first generated token.
    */
-  async start(encoded: Encoded, options: { maxNewTokens: number; beams?: number; decoderStartTokenId?: number; forcedBosTokenId?: number }): Promise<{ session: DecodingSession; logits: Float32Array }> {
+  async start(encoded: Encoded, options: { maxNewTokens: number; beams?: number; decoderStartTokenId?: number }): Promise<{ session: DecodingSession; logits: Float32Array }> {
     const beams = options.beams ?? 1;
     const session = await Seq2SeqSession.create(this, encoded, beams, options.maxNewTokens + 1);
     try {
       const start = new Int32Array(encoded.batch * beams).fill(options.decoderStartTokenId ?? this.recipe.decoderStartTokenId);
       const logits = await session.feed(start, 1, false);
-      if (options.forcedBosTokenId !== undefined) forceToken(logits, this.recipe.vocabSize, options.forcedBosTokenId);
       return { session, logits };
     } catch (e) {
       session.dispose();
@@ -396,18 +432,6 @@ export class Seq2SeqModel implements Seq2SeqLM<Seq2SeqInputs, Encoded> {
 
   dispose(): void {
     for (const t of this.owned) t.dispose();
-  }
-}
-
-/**
- * Transformers' ForcedBOSTokenLogitsProcessor on the first step (mBART's and M2M100's target language): every
- * score −∞ but the forced token's, which is 0 — after a log-softmax it is still 0, so a beam's score is unchanged.
- */
-function forceToken(logits: Float32Array, vocab: number, id: number): void {
-  if (!(id >= 0 && id < vocab)) throw new ConfigError(`forcedBosTokenId ${id} is outside the vocabulary (0..${vocab - 1})`);
-  for (let r = 0; r < logits.length / vocab; r++) {
-    logits.fill(-Infinity, r * vocab, (r + 1) * vocab);
-    logits[r * vocab + id] = 0;
   }
 }
 
@@ -461,7 +485,8 @@ class Seq2SeqSession implements DecodingSession {
     return this.feed(tokens, n, false);
   }
 
-  async feed(tokens: Int32Array, n: number, allPositions: boolean, attentions?: Float32Array[], crossAttentions?: Float32Array[]): Promise<Float32Array> {
+  /** Logits after `tokens`; `hidden`, when given, also receives the decoder's last hidden states (rows, n, dModel). */
+  async feed(tokens: Int32Array, n: number, allPositions: boolean, attentions?: Float32Array[], crossAttentions?: Float32Array[], hidden?: Float32Array[]): Promise<Float32Array> {
     const { model, rows } = this;
     const D = model.recipe.dModel;
     const scope = new Scope(model.engine.arena);
@@ -483,6 +508,7 @@ class Seq2SeqSession implements DecodingSession {
       }
       if (selfProbs) attentions!.push(...selfProbs.map((t) => t.toArray() as Float32Array));
       if (crossProbs) crossAttentions!.push(...crossProbs.map((t) => t.toArray() as Float32Array));
+      hidden?.push(h.toArray() as Float32Array);
       this.position += n;
       let last = h;
       if (!allPositions && n > 1) {

@@ -1,9 +1,10 @@
 import { loadModel, type LoadedModel, type TokenEvent } from '@attnflow/models';
-import type { Answer, Entity } from '@attnflow/head';
+import type { Entity } from '@attnflow/head';
 import { from, lastValueFrom, toArray, type Observable } from 'rxjs';
+import type { ChatMessage } from '@attnflow/tokenizer';
 import { runTask } from './operators.js';
 import type { BatchingOptions } from './batching.js';
-import { mergeTaskOptions, promptStream, type FillMaskPrediction, type GenerationResult, type TaskName, type TaskOptionsInput, type TaskResults } from './tasks/index.js';
+import { conversationStream, mergeTaskOptions, promptStream, type FillMaskPrediction, type GenerationResult, type QaResult, type TaskName, type TaskOptionsInput, type TaskResults } from './tasks/index.js';
 
 /** A loaded model, or the path of a Hugging Face model directory (loaded once and kept). */
 export type ModelRef = LoadedModel | string;
@@ -39,15 +40,43 @@ export async function embed(model: ModelRef, list: string[], options: CallOption
   return (await all(model, 'embed', texts(list), options)).map((r) => r.embedding);
 }
 
-export function classify(model: ModelRef, list: string[], options: CallOptions<'classify'> = {}) {
-  return all(model, 'classify', texts(list), options);
+/** Labels of texts, or of text pairs ([premise, hypothesis], [query, passage]) given as tuples. */
+export function classify(model: ModelRef, list: (string | readonly [string, string])[], options: CallOptions<'classify'> = {}) {
+  return all(model, 'classify', list.map((x) => (typeof x === 'string' ? { text: x } : { text: x[0], pair: x[1] })), options);
+}
+
+/** Cross-encoder scores of (query, document) pairs in input order (sentence-transformers' CrossEncoder.predict). */
+export async function scorePairs(model: ModelRef, pairs: readonly (readonly [string, string])[], options: CallOptions<'rerank'> = {}): Promise<number[]> {
+  return (await all(model, 'rerank', pairs.map(([text, pair]) => ({ text, pair })), options)).map((r) => r.score);
+}
+
+export interface Ranked {
+  /** The document's position in the list given. */
+  corpusId: number;
+  score: number;
+  text?: string;
+}
+
+/**
+ * Documents ranked for a query by a cross-encoder, best first (ties keep input order), as CrossEncoder.rank:
+ * `topK` keeps the best k, `returnDocuments` adds each document's text.
+ */
+export async function rerank(model: ModelRef, query: string, documents: string[], options: CallOptions<'rerank'> & { topK?: number; returnDocuments?: boolean } = {}): Promise<Ranked[]> {
+  const scores = await scorePairs(model, documents.map((d) => [query, d] as const), options);
+  const ranked = scores.map((score, corpusId): Ranked => (options.returnDocuments ? { corpusId, score, text: documents[corpusId] } : { corpusId, score }));
+  return ranked.sort((a, b) => b.score - a.score).slice(0, options.topK ?? ranked.length);
+}
+
+/** Zero-shot classification into `candidateLabels` with an NLI model; labels best first. */
+export function zeroShot(model: ModelRef, list: string[], candidateLabels: string[], options: CallOptions<'zero-shot'> = {}) {
+  return all(model, 'zero-shot', texts(list), { ...options, head: { ...options.head, candidateLabels } });
 }
 
 export async function extractEntities(model: ModelRef, list: string[], options: CallOptions<'ner'> = {}): Promise<Entity[][]> {
   return (await all(model, 'ner', texts(list), options)).map((r) => r.entities);
 }
 
-export async function answer(model: ModelRef, question: string, context: string, options: CallOptions<'qa'> = {}): Promise<Answer | { answer: null; score: 0 }> {
+export async function answer(model: ModelRef, question: string, context: string, options: CallOptions<'qa'> = {}): Promise<QaResult> {
   return (await all(model, 'qa', [{ text: question, pair: context }], options))[0];
 }
 
@@ -74,4 +103,43 @@ export function summarize(model: ModelRef, list: string[], options: CallOptions<
 export function generateStream(model: ModelRef, prompt: string, options: CallOptions<'generate'> = {}): Observable<TokenEvent> {
   const { tokenizer, decoder } = mergeTaskOptions(options);
   return promptStream(resolveModel(model), prompt, tokenizer, decoder);
+}
+
+/**
+ * The assistant's answer to a conversation (system/user/assistant messages), rendered with the model's chat
+ * template, as it is produced (an Observable of tokens with text deltas; unsubscribing stops generation).
+ * @example chatStream('models/qwen2.5-0.5b-instruct', [{ role: 'user', content: 'Hi!' }]).subscribe((e) => process.stdout.write(e.text))
+ */
+export function chatStream(model: ModelRef, messages: readonly ChatMessage[], options: CallOptions<'generate'> = {}): Observable<TokenEvent> {
+  return conversationStream(resolveModel(model), messages, mergeTaskOptions(options).decoder);
+}
+
+/** The same answer as an AsyncIterable of text pieces: `for await (const piece of chatText(model, messages))`. */
+export async function* chatText(model: ModelRef, messages: readonly ChatMessage[], options: CallOptions<'generate'> = {}): AsyncIterable<string> {
+  const pieces: string[] = [];
+  let done = false;
+  let failure: unknown;
+  let wake: (() => void) | undefined;
+  const subscription = chatStream(model, messages, options).subscribe({
+    next: (e) => { pieces.push(e.text); wake?.(); },
+    error: (e) => { failure = e; done = true; wake?.(); },
+    complete: () => { done = true; wake?.(); },
+  });
+  try {
+    for (;;) {
+      while (pieces.length) yield pieces.shift()!;
+      if (failure) throw failure;
+      if (done) return;
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = undefined;
+    }
+  } finally {
+    subscription.unsubscribe();
+  }
+}
+
+/** The whole answer to a conversation, with its token ids. */
+export async function chat(model: ModelRef, messages: readonly ChatMessage[], options: CallOptions<'generate'> = {}): Promise<GenerationResult> {
+  const events = await lastValueFrom(chatStream(model, messages, options).pipe(toArray()));
+  return { generated: events.map((e) => e.text).join(''), tokens: events.map((e) => e.token).filter((t) => t >= 0) };
 }

@@ -1,15 +1,23 @@
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, createWriteStream, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, statSync, ftruncateSync, writeSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { pipeline as pipeStreams } from 'node:stream/promises';
-import { RecordBatchFileWriter, RecordBatchReader, RecordBatchStreamWriter, tableFromIPC, tableToIPC, type Table } from 'apache-arrow';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import type { LoadedModel } from '@attnflow/models';
-import { concatMap, filter, from, lastValueFrom, merge, mergeMap, Observable, share, tap } from 'rxjs';
+import { concatMap, filter, lastValueFrom, map, merge, mergeMap, tap } from 'rxjs';
 import { batchRecords, type BatchingOptions } from './batching.js';
-import { arrowTable, deadLetterRecord, jsonRecord, type OutputRow } from './outputs.js';
+import { arrowTable, type OutputRow } from './outputs.js';
 import { createProgress, type Progress } from './progress.js';
-import { readSource, sourceBytes, type SourceConfig, type SourceRecord } from './sources.js';
-import { checkTask, runTaskBatch, type TaskName, type TaskOptions, type TaskResults, type TextRecord } from './tasks/index.js';
+import { readSource, sourceBytes, sourcePaths, type SourceConfig, type SourceRecord } from './sources.js';
+import { checkTask, type TaskName, type TaskOptions, type TextRecord } from './tasks/index.js';
+import { checkCommitted, checkInputs, inputFiles, readCheckpoint, writeCheckpoint, type Checkpoint } from './job/checkpoint.js';
+import { Committer, type Finished } from './job/commit.js';
+import { DurableFile, JobError } from './job/durable.js';
+import { finishedRun } from './job/finished.js';
+import { flowControlled, type Sequenced } from './job/flow.js';
+import { runIsolating } from './job/isolation.js';
+import { OutputLock } from './job/lock.js';
+import { ArrowParts } from './job/parts.js';
+import { refuseSourceAsSink, sinkPaths, type SinkPaths } from './job/paths.js';
+
+export { JobError } from './job/durable.js';
 
 export interface SinkConfig {
   type: 'jsonl' | 'arrow' | 'stdout';
@@ -58,257 +66,114 @@ export interface JobSummary {
   alreadyComplete?: boolean;
 }
 
-interface Checkpoint {
-  version: 1;
-  fingerprint: string;
-  /** Records (of this shard, in order) whose output is written. */
-  committed: number;
-  ok: number;
-  failed: number;
-  tokens: number;
-  outputBytes: number;
-  deadLetterBytes: number;
-  parts: number;
-}
-
-export class JobError extends Error {
-  override name = 'JobError';
-}
-
 const MAX_IN_FLIGHT_FACTOR = 4;
-
-/** Output file paths a job writes, derived once. */
-function paths(sink: SinkConfig) {
-  if (sink.type === 'stdout') return { output: undefined, deadLetter: sink.deadLetter, checkpoint: undefined, parts: undefined };
-  if (!sink.path) throw new JobError(`a ${sink.type} sink needs a "path"`);
-  return {
-    output: sink.path,
-    deadLetter: sink.deadLetter ?? `${sink.path}.dead-letter.jsonl`,
-    checkpoint: `${sink.path}.checkpoint.json`,
-    parts: sink.type === 'arrow' ? `${sink.path}.parts` : undefined,
-  };
-}
 
 function fingerprint(cfg: JobConfig, shard: RunOptions['shard']): string {
   return createHash('sha256').update(JSON.stringify({ model: cfg.model, task: cfg.task, source: cfg.source, sink: cfg.sink, options: cfg.options, shard })).digest('hex').slice(0, 16);
 }
 
-/** Appends to a file with fsync on commit; on resume it first cuts the file back to the committed length. */
-class DurableFile {
-  private fd: number;
-  bytes: number;
-  constructor(readonly path: string, keepBytes: number) {
-    mkdirSync(dirname(path), { recursive: true });
-    this.fd = openSync(path, existsSync(path) ? 'r+' : 'w+');
-    ftruncateSync(this.fd, keepBytes);
-    this.bytes = keepBytes;
-  }
-  append(text: string): void {
-    if (!text) return;
-    const buf = Buffer.from(text);
-    let done = 0;
-    while (done < buf.length) done += writeSync(this.fd, buf, done, buf.length - done, this.bytes + done);
-    this.bytes += buf.length;
-  }
-  sync(): void {
-    fsyncSync(this.fd);
-  }
-  close(): void {
-    closeSync(this.fd);
-  }
-}
-
-/** Writes a whole file and fsyncs it before returning. */
-function writeDurably(path: string, data: string | Uint8Array): void {
-  const fd = openSync(path, 'w');
-  writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-  fsyncSync(fd);
-  closeSync(fd);
-}
-
-/** Replaces a file so that a reader sees the old or the new content, never a torn one. */
-function writeAtomically(path: string, text: string): void {
-  writeDurably(`${path}.tmp`, text);
-  renameSync(`${path}.tmp`, path);
-}
-
-/** The i-th committed record batch of an Arrow sink. */
-const partFile = (dir: string, i: number) => join(dir, `part-${String(i).padStart(8, '0')}.arrows`);
-
 /**
  * Runs a job: source → shard → (skip what a previous run committed) → batches → task → output in input
- * order. Output is committed in fixed chunks of records, each followed by an fsync and an atomic checkpoint,
- * so a run killed at any point (even SIGKILL) resumes to exactly the output an uninterrupted run writes:
- * chunks depend only on record order, and each record's numbers do not depend on its batch.
+ * order, committed in fixed chunks (see Committer), so a run killed at any point (even SIGKILL) resumes to
+ * exactly the output an uninterrupted run writes. Everything that can refuse the job — the source, an output
+ * that is also an input, another run holding the output, a checkpoint that does not match the files — is
+ * checked before anything is written.
  */
-/** Newlines in a file, read in 1 MiB pieces (outputs can be far larger than memory should hold). */
-function countLines(path: string): number {
-  const fd = openSync(path, 'r');
-  const buffer = Buffer.alloc(1 << 20);
-  let lines = 0;
-  try {
-    for (let n = readSync(fd, buffer); n > 0; n = readSync(fd, buffer)) {
-      for (let at = buffer.indexOf(0x0a); at >= 0 && at < n; at = buffer.indexOf(0x0a, at + 1)) lines++;
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return lines;
-}
-
-async function arrowRows(path: string): Promise<number> {
-  let rows = 0;
-  for await (const batch of await RecordBatchReader.from(createReadStream(path))) rows += batch.numRows;
-  return rows;
-}
-
-async function finishedRun(output: string, deadLetter: string | undefined, sinkType: string): Promise<JobSummary> {
-  const ok = sinkType === 'arrow' ? await arrowRows(output) : countLines(output);
-  const failed = deadLetter && existsSync(deadLetter) ? countLines(deadLetter) : 0;
-  return { records: ok + failed, ok, failed, tokens: 0, seconds: 0, output, deadLetter: failed ? deadLetter : undefined, interrupted: false, alreadyComplete: true };
-}
-
 export async function runJob(model: LoadedModel, cfg: JobConfig, run: RunOptions = {}): Promise<JobSummary> {
   checkTask(model, cfg.task, cfg.options);
-  const p = paths(cfg.sink);
+  const p = sinkPaths(cfg.sink);
   if (run.resume && !p.checkpoint) throw new JobError('--resume needs a file sink (jsonl or arrow), not stdout');
-  const chunkSize = run.chunkSize ?? 256;
+  const inputs = sourcePaths(cfg.source);
+  refuseSourceAsSink(inputs, p);
+  const lock = p.output ? OutputLock.acquire(p.output) : undefined;
+  try {
+    return await runLocked(model, cfg, run, p, inputs);
+  } finally {
+    lock?.release();
+  }
+}
+
+async function runLocked(model: LoadedModel, cfg: JobConfig, run: RunOptions, p: SinkPaths, inputs: string[]): Promise<JobSummary> {
   const fp = fingerprint(cfg, run.shard);
-  let ck: Checkpoint = { version: 1, fingerprint: fp, committed: 0, ok: 0, failed: 0, tokens: 0, outputBytes: 0, deadLetterBytes: 0, parts: 0 };
+  const hasCheckpoint = p.checkpoint !== undefined && existsSync(p.checkpoint);
   // A run removes its checkpoint as its very last step, so a kill after that (while the process exits) leaves a
   // finished output and no checkpoint: --resume then has nothing to do, and says so with the finished run's counts.
-  if (run.resume && p.checkpoint && !existsSync(p.checkpoint) && p.output && existsSync(p.output)) return await finishedRun(p.output, p.deadLetter, cfg.sink.type);
-  if (p.checkpoint && existsSync(p.checkpoint) && run.resume) {
-    const saved = JSON.parse(readFileSync(p.checkpoint, 'utf8')) as Checkpoint;
-    if (saved.fingerprint !== fp) throw new JobError(`${p.checkpoint}: written by a run with another pipeline (model, task, source, sink, options or shard changed); use --overwrite to start again`);
-    ck = saved;
-  } else if (p.output && !run.overwrite && (existsSync(p.output) || (p.checkpoint && existsSync(p.checkpoint)))) {
-    throw new JobError(`${p.output} already exists${p.checkpoint && existsSync(p.checkpoint) ? ' with an unfinished checkpoint: pass --resume to continue that run' : ''}; pass --overwrite to replace it`);
+  if (run.resume && !hasCheckpoint && p.output && existsSync(p.output)) return await finishedRun(p.output, p.deadLetter, cfg.sink.type);
+  if (!run.resume && !run.overwrite && p.output && (existsSync(p.output) || hasCheckpoint)) {
+    throw new JobError(`${p.output} already exists${hasCheckpoint ? ' with an unfinished checkpoint: pass --resume to continue that run' : ''}; pass --overwrite to replace it`);
   }
-  if (!run.resume && p.parts) rmSync(p.parts, { recursive: true, force: true });
-  const resumed = ck.committed;
+  const resuming = run.resume === true && hasCheckpoint;
+  const ck: Checkpoint = resuming ? readCheckpoint(p.checkpoint!) : { version: 2, fingerprint: fp, committed: 0, ok: 0, failed: 0, tokens: 0, inputs: inputFiles(inputs), inputDigest: createHash('sha256').digest('hex') };
+  if (resuming && ck.fingerprint !== fp) throw new JobError(`${p.checkpoint}: written by a run with another pipeline (model, task, source, sink, options or shard changed); use --overwrite to start again`);
+  if (resuming) checkInputs(ck, inputFiles(inputs), p.checkpoint!);
+  // Verified before any file is opened for writing; each check returns the hash to go on from.
+  const jsonlPrefix = resuming && cfg.sink.type === 'jsonl' ? checkCommitted(p.output!, ck.output, ck.ok, 'records', p.checkpoint!) : undefined;
+  const deadPrefix = resuming && p.deadLetter ? checkCommitted(p.deadLetter, ck.deadLetter, ck.failed, 'dead letters', p.checkpoint!) : undefined;
+  const parts = p.parts ? (resuming ? ArrowParts.resume(p.parts, ck.parts, p.checkpoint!) : ArrowParts.start(p.parts)) : undefined;
 
-  const includeText = cfg.sink.includeText ?? true;
-  const out = p.output && cfg.sink.type === 'jsonl' ? new DurableFile(p.output, ck.outputBytes) : undefined;
-  const dead = p.deadLetter ? new DurableFile(p.deadLetter, ck.deadLetterBytes) : undefined;
-  if (p.parts) {
-    mkdirSync(p.parts, { recursive: true });
-    // Parts written after the last checkpoint (a kill between part and checkpoint) are not part of the output.
-    const committed = new Set(Array.from({ length: ck.parts }, (_, i) => partFile(p.parts!, i)));
-    for (const name of readdirSync(p.parts)) if (!committed.has(join(p.parts, name))) rmSync(join(p.parts, name));
+  const created = !resuming;
+  // A checkpoint exists before any output does, so a run killed before its first commit still resumes (and a
+  // lone output without one is always a finished run).
+  if (p.checkpoint) writeCheckpoint(p.checkpoint, ck);
+  try {
+    return await execute(model, cfg, run, p, ck, {
+      jsonl: p.output && cfg.sink.type === 'jsonl' ? new DurableFile(p.output, jsonlPrefix && { bytes: ck.output?.bytes ?? 0, hash: jsonlPrefix.hash }) : undefined,
+      deadLetter: p.deadLetter ? new DurableFile(p.deadLetter, deadPrefix && { bytes: ck.deadLetter?.bytes ?? 0, hash: deadPrefix.hash }) : undefined,
+      parts,
+    });
+  } catch (e) {
+    // A run that fails before its first commit leaves nothing behind that would make the retry need --resume.
+    if (created && ck.committed === 0) for (const f of [p.output, p.deadLetter, p.checkpoint, p.parts]) if (f) rmSync(f, { recursive: true, force: true });
+    throw e;
   }
-  // A checkpoint exists before any output does, so a run killed before its first commit still resumes.
-  if (p.checkpoint) writeAtomically(p.checkpoint, JSON.stringify(ck));
+}
+
+async function execute(model: LoadedModel, cfg: JobConfig, run: RunOptions, p: SinkPaths, ck: Checkpoint, files: { jsonl?: DurableFile; deadLetter?: DurableFile; parts?: ArrowParts }): Promise<JobSummary> {
+  const chunkSize = run.chunkSize ?? 256;
+  const resumed = ck.committed;
+  const resumeDigest = ck.inputDigest;
+  const includeText = cfg.sink.includeText ?? true;
   const dim = model.kind === 'encoder' ? model.model.recipe.hiddenSize : 0;
   const progress = run.progress === false ? undefined : run.progress ?? createProgress();
   const totalBytes = sourceBytes(cfg.source);
   const started = performance.now();
-  let bytesSeen = 0;
-
-  // Flow control: the source is read only while fewer than `limit` records are in flight.
-  const limit = MAX_IN_FLIGHT_FACTOR * Math.max(cfg.batching.batchSize ?? 32, cfg.batching.bucketWindow ?? 0) + chunkSize;
-  let inFlight = 0;
-  let wake: (() => void) | undefined;
-  const release = (n: number) => {
-    inFlight -= n;
-    wake?.();
-  };
   const stopped = () => run.signal?.aborted === true;
-
-  const records$ = new Observable<SourceRecord & { seq: number }>((subscriber) => {
-    let cancelled = false;
-    (async () => {
-      let seq = 0;
-      for await (const r of readSource(cfg.source)) {
-        if (cancelled || stopped()) break;
-        bytesSeen += Buffer.byteLength(r.text) + 1;
-        if (run.shard && r.index % run.shard.count !== run.shard.index) continue;
-        const s = seq++;
-        if (s < resumed) continue;
-        while (inFlight >= limit && !cancelled && !stopped()) await new Promise<void>((res) => (wake = res));
-        if (cancelled || stopped()) break;
-        inFlight++;
-        subscriber.next({ ...r, seq: s });
-      }
-      subscriber.complete();
-    })().catch((e) => subscriber.error(e));
-    return () => {
-      cancelled = true;
-      wake?.();
-    };
-  }).pipe(share());
+  const inputHash = createHash('sha256');
+  const limit = MAX_IN_FLIGHT_FACTOR * Math.max(cfg.batching.batchSize ?? 32, cfg.batching.bucketWindow ?? 0) + chunkSize;
+  const flow = flowControlled(readSource(cfg.source), { shard: run.shard, resumed, resumeDigest, checkpoint: p.checkpoint, inputHash, limit, stopped });
+  const committer = new Committer(ck, { stdout: cfg.sink.type === 'stdout', ...files, checkpoint: p.checkpoint, includeText, table: (rows) => arrowTable(cfg.task, rows, includeText, dim) }, inputHash, chunkSize, flow.release);
 
   const rowOf = (r: SourceRecord, extra: Partial<OutputRow>): OutputRow => ({ index: r.index, file: r.file, line: r.line, text: r.text, pair: r.pair, ...extra });
-  const bySeq = new Map<number, SourceRecord & { seq: number }>();
-  const failures$ = records$.pipe(filter((r) => r.error !== undefined), mergeMap((r) => from([{ seq: r.seq, row: rowOf(r, { error: r.error }), tokens: 0 }])));
-  const results$ = records$.pipe(
+  const bySeq = new Map<number, Sequenced>();
+  const failures$ = flow.records$.pipe(
+    filter((r) => r.error !== undefined),
+    map((r): Finished => ({ seq: r.seq, source: r, row: rowOf(r, { error: r.error }), tokens: 0 })),
+  );
+  const results$ = flow.records$.pipe(
     filter((r) => r.error === undefined),
     tap((r) => bySeq.set(r.seq, r)),
-    mergeMap((r) => from([{ index: r.seq, text: r.text, pair: r.pair, source: { file: r.file, line: r.line } } satisfies TextRecord])),
+    map((r): TextRecord => ({ index: r.seq, text: r.text, pair: r.pair, source: { file: r.file, line: r.line } })),
     batchRecords(cfg.batching),
     concatMap(async (batch) => runIsolating(model, cfg, batch)),
-    mergeMap((rows) => from(rows)),
-    mergeMap(({ record, result, error, tokens }) => {
+    mergeMap((rows) => rows),
+    map(({ record, result, error, tokens }): Finished => {
       const src = bySeq.get(record.index)!;
       bySeq.delete(record.index);
-      return from([{ seq: record.index, row: rowOf(src, error ? { error } : { result }), tokens }]);
+      return { seq: record.index, source: src, row: rowOf(src, error ? { error } : { result }), tokens };
     }),
   );
+  const state = () => ({ records: ck.committed + committer.pending.records, failed: ck.failed, tokens: ck.tokens + committer.pending.tokens, bytes: flow.bytesSeen(), totalBytes });
 
-  // Commit in record order, a chunk at a time.
-  const done = new Map<number, { row: OutputRow; tokens: number }>();
-  let next = resumed;
-  let chunk: OutputRow[] = [];
-  let chunkTokens = 0;
-  const commit = () => {
-    const good = chunk.filter((r) => !r.error);
-    const bad = chunk.filter((r) => r.error);
-    if (cfg.sink.type === 'stdout') for (const r of good) process.stdout.write(`${JSON.stringify(jsonRecord(r, includeText))}\n`);
-    out?.append(good.map((r) => `${JSON.stringify(jsonRecord(r, includeText))}\n`).join(''));
-    dead?.append(bad.map((r) => `${JSON.stringify(deadLetterRecord(r))}\n`).join(''));
-    if (p.parts && good.length) {
-      writeDurably(partFile(p.parts, ck.parts), RecordBatchStreamWriter.writeAll(arrowTable(cfg.task, good, includeText, dim)).toUint8Array(true));
-      ck.parts++;
-    }
-    out?.sync();
-    dead?.sync();
-    ck.committed += chunk.length;
-    ck.ok += good.length;
-    ck.failed += bad.length;
-    ck.tokens += chunkTokens;
-    ck.outputBytes = out?.bytes ?? 0;
-    ck.deadLetterBytes = dead?.bytes ?? 0;
-    if (p.checkpoint) writeAtomically(p.checkpoint, JSON.stringify(ck));
-    release(chunk.length);
-    chunk = [];
-    chunkTokens = 0;
-  };
-  const state = () => ({ records: ck.committed + chunk.length, failed: ck.failed, tokens: ck.tokens + chunkTokens, bytes: bytesSeen, totalBytes });
-
-  await lastValueFrom(
-    merge(failures$, results$).pipe(
-      tap(({ seq, row, tokens }) => {
-        done.set(seq, { row, tokens });
-        while (done.has(next)) {
-          const d = done.get(next)!;
-          done.delete(next);
-          next++;
-          chunk.push(d.row);
-          chunkTokens += d.tokens;
-          if (chunk.length === chunkSize) commit();
-        }
-        progress?.update(state());
-      }),
-    ),
-    { defaultValue: undefined },
-  );
+  await lastValueFrom(merge(failures$, results$).pipe(tap((f) => {
+    committer.add(f);
+    progress?.update(state());
+  })), { defaultValue: undefined });
   const interrupted = stopped();
-  // A partial last chunk is committed only at the real end, so chunk boundaries never depend on a stop.
-  if (!interrupted && chunk.length) commit();
-  out?.close();
-  dead?.close();
+  if (!interrupted) committer.finish();
+  files.jsonl?.close();
+  files.deadLetter?.close();
   if (!interrupted) {
-    if (p.parts && p.output) await combineParts(p.parts, p.output, ck.parts, () => arrowTable(cfg.task, [], includeText, dim));
+    if (files.parts && p.output) await files.parts.combine(p.output, () => arrowTable(cfg.task, [], includeText, dim));
     if (p.checkpoint) rmSync(p.checkpoint, { force: true });
   }
   const summary: JobSummary = {
@@ -316,46 +181,6 @@ export async function runJob(model: LoadedModel, cfg: JobConfig, run: RunOptions
     output: p.output, deadLetter: ck.failed ? p.deadLetter : undefined, interrupted,
   };
   progress?.done(state());
-  if (dead && ck.failed === 0 && !interrupted && p.deadLetter && statSync(p.deadLetter).size === 0) rmSync(p.deadLetter);
+  if (files.deadLetter && ck.failed === 0 && !interrupted && p.deadLetter && statSync(p.deadLetter).size === 0) rmSync(p.deadLetter);
   return summary;
-}
-
-/**
- * Runs a batch; if it fails, runs its records one by one so that one bad record (say, too long with
- * truncation off) is dead-lettered with its reason and the others still produce output.
- */
-interface BatchRow {
-  record: TextRecord;
-  result?: TaskResults[TaskName];
-  error?: string;
-  tokens: number;
-}
-
-async function runIsolating(model: LoadedModel, job: Pick<JobConfig, 'task' | 'options'>, batch: TextRecord[]): Promise<BatchRow[]> {
-  try {
-    const out = await runTaskBatch(model, job.task, batch, job.options);
-    return batch.map((record, i) => ({ record, result: out.results[i], tokens: i === 0 ? out.tokens : 0 }));
-  } catch (e) {
-    if (batch.length === 1) return [{ record: batch[0], result: undefined, error: (e as Error).message, tokens: 0 }];
-    const rows: BatchRow[] = [];
-    for (const record of batch) rows.push(...(await runIsolating(model, job, [record])));
-    return rows;
-  }
-}
-
-/** Joins the committed record batches into one Arrow IPC file (the format pyarrow.ipc.open_file reads). */
-async function combineParts(dir: string, output: string, count: number, empty: () => Table): Promise<void> {
-  const tmp = `${output}.tmp`;
-  if (count === 0) writeFileSync(tmp, tableToIPC(empty(), 'file'));
-  else {
-    const writer = new RecordBatchFileWriter();
-    const written = pipeStreams(writer.toNodeStream(), createWriteStream(tmp));
-    for (let i = 0; i < count; i++) {
-      for (const batch of tableFromIPC(readFileSync(partFile(dir, i))).batches) writer.write(batch);
-    }
-    writer.finish();
-    await written;
-  }
-  renameSync(tmp, output);
-  rmSync(dir, { recursive: true, force: true });
 }

@@ -36,6 +36,14 @@ const generated: Columns<'generate' | 'translate' | 'summarize'> = (rs) => ({
   tokens: vectorFromArray(rs.map((x) => x.tokens), list(new Int32())),
 });
 
+const labelled: Columns<'classify' | 'zero-shot'> = (rs) => ({
+  label: vectorFromArray(rs.map((x) => x.label), new Utf8()),
+  score: vectorFromArray(rs.map((x) => x.score), new Float32()),
+  labels: vectorFromArray(rs.map((x) => x.labels), list(new Struct([f('label', new Utf8()), f('score', new Float32())]))),
+});
+
+const answerStruct = new Struct([f('answer', new Utf8()), f('score', new Float32()), f('start', new Int32()), f('end', new Int32())]);
+
 /** The typed Arrow columns of each task's results. */
 const COLUMNS: { [N in TaskName]: Columns<N> } = {
   embed: (rs, dim) => {
@@ -44,19 +52,21 @@ const COLUMNS: { [N in TaskName]: Columns<N> } = {
     const child = makeData({ type: new Float32(), length: values.length, nullCount: 0, data: values });
     return { embedding: makeVector(makeData({ type: new FixedSizeList(dim, new Field('item', new Float32(), false)), length: rs.length, nullCount: 0, child })) };
   },
-  classify: (rs) => ({
-    label: vectorFromArray(rs.map((x) => x.label), new Utf8()),
+  classify: labelled,
+  rerank: (rs) => ({
     score: vectorFromArray(rs.map((x) => x.score), new Float32()),
-    labels: vectorFromArray(rs.map((x) => x.labels), list(new Struct([f('label', new Utf8()), f('score', new Float32())]))),
+    scores: vectorFromArray(rs.map((x) => x.scores), list(new Float32())),
   }),
+  'zero-shot': labelled,
   ner: (rs) => ({
-    entities: vectorFromArray(rs.map((x) => x.entities), list(new Struct([f('group', new Utf8()), f('score', new Float32()), f('word', new Utf8()), f('start', new Int32()), f('end', new Int32())]))),
+    entities: vectorFromArray(rs.map((x) => x.entities), list(new Struct([f('group', new Utf8()), f('score', new Float32()), f('word', new Utf8()), f('start', new Int32()), f('end', new Int32()), f('index', new Int32())]))),
   }),
   qa: (rs) => ({
     answer: vectorFromArray(rs.map((x) => x.answer), new Utf8()),
     score: vectorFromArray(rs.map((x) => x.score), new Float32()),
     start: vectorFromArray(rs.map((x) => ('start' in x ? x.start : null)), new Int32()),
     end: vectorFromArray(rs.map((x) => ('end' in x ? x.end : null)), new Int32()),
+    answers: vectorFromArray(rs.map((x) => x.answers), list(answerStruct)),
   }),
   'fill-mask': (rs) => ({
     masks: vectorFromArray(rs.map((x) => x.masks), list(list(new Struct([f('tokenId', new Int32()), f('token', new Utf8()), f('score', new Float32()), f('sequence', new Utf8())])))),

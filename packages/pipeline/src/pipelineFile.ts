@@ -97,6 +97,7 @@ export function validatePipeline(value: unknown, file = '<pipeline>', doc?: Docu
   if (spec.source.type !== 'stdin' && !spec.source.path) throw new PipelineError(`${file}: source needs "path" for type ${spec.source.type}`);
   if (spec.sink.type !== 'stdout' && !spec.sink.path) throw new PipelineError(`${file}: sink needs "path" for type ${spec.sink.type}`);
   if (spec.task === 'qa' && !spec.source.pairField) throw new PipelineError(`${file}: task qa needs source.pairField (the context column)`);
+  if (spec.task === 'rerank' && !spec.source.pairField) throw new PipelineError(`${file}: task rerank needs source.pairField (the document column; field holds the query)`);
   return spec;
 }
 

@@ -1,9 +1,17 @@
 import { sharedArena, type SharedArena } from './arena.js';
 
-export type DType = 'float32' | 'int32';
-export type TypedArrayFor<D extends DType> = D extends 'float32' ? Float32Array : Int32Array;
+/**
+ * Element types. bfloat16 and float16 hold weights in the precision a checkpoint stores them (2 bytes each, raw
+ * bits in a Uint16Array); the kernels widen them to float32 as they read them.
+ */
+export type DType = 'float32' | 'int32' | 'bfloat16' | 'float16';
+export type HalfDType = 'bfloat16' | 'float16';
+export type TypedArrayFor<D extends DType> = D extends 'float32' ? Float32Array : D extends 'int32' ? Int32Array : Uint16Array;
 
-export const BYTES_PER_ELEMENT: Record<DType, number> = { float32: 4, int32: 4 };
+export const BYTES_PER_ELEMENT: Record<DType, number> = { float32: 4, int32: 4, bfloat16: 2, float16: 2 };
+
+/** The dtypes as numbers, for worker task messages. */
+export const DTYPES: readonly DType[] = ['float32', 'int32', 'bfloat16', 'float16'];
 
 export class ShapeError extends Error {
   override name = 'ShapeError';
@@ -69,9 +77,8 @@ export class Tensor<D extends DType = DType> {
 
   get data(): TypedArrayFor<D> {
     if (this.disposed) throw new Error('tensor used after dispose()');
-    return (this.dtype === 'float32'
-      ? this.arena.f32(this.byteOffset, this.size)
-      : this.arena.i32(this.byteOffset, this.size)) as TypedArrayFor<D>;
+    const { arena, byteOffset, size } = this;
+    return (this.dtype === 'float32' ? arena.f32(byteOffset, size) : this.dtype === 'int32' ? arena.i32(byteOffset, size) : arena.u16(byteOffset, size)) as TypedArrayFor<D>;
   }
 
   get ref(): TensorRef {

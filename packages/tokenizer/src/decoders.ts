@@ -14,6 +14,7 @@ export function cleanUpTokenization(s: string): string {
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: false });
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 function byteLevelDecode(tokens: string[]): string[] {
   const bytes: number[] = [];
@@ -70,8 +71,14 @@ export function buildDecoder(cfg: Json | null | undefined, file?: string): Decod
       return (tokens) => {
         const out: string[] = [];
         let pending: number[] = [];
+        // a run of byte tokens that is not valid UTF-8 as a whole becomes one U+FFFD per byte (tokenizers' rule)
         const flush = () => {
-          if (pending.length) out.push(utf8.decode(Uint8Array.from(pending)));
+          if (!pending.length) return;
+          try {
+            out.push(strictUtf8.decode(Uint8Array.from(pending)));
+          } catch {
+            out.push('\ufffd'.repeat(pending.length));
+          }
           pending = [];
         };
         for (const t of tokens) {

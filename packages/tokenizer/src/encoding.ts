@@ -9,10 +9,12 @@ export interface Encoding {
   attentionMask: number[];
   /** 0 or 1 for tokens of the first or second text, null for special tokens. */
   sequenceIds: (number | null)[];
+  /** The word (pre-tokenized piece) of its text each token came from; null for special tokens. */
+  wordIds: (number | null)[];
 }
 
 export function emptyEncoding(): Encoding {
-  return { ids: [], tokens: [], typeIds: [], offsets: [], specialTokensMask: [], attentionMask: [], sequenceIds: [] };
+  return { ids: [], tokens: [], typeIds: [], offsets: [], specialTokensMask: [], attentionMask: [], sequenceIds: [], wordIds: [] };
 }
 
 /** UTF-16 offsets → Unicode code point offsets (what Python's tokenizers reports). */

@@ -7,5 +7,7 @@ export { NormalizedString } from './normalized.js';
 export { PrecompiledCharsmap } from './precompiled.js';
 export * from './sentencepiece.js';
 export * from './find.js';
+export * from './hub.js';
+export * from './chat.js';
 export * from './languages.js';
 export * from './m2m100.js';

@@ -12,15 +12,19 @@ export class NormalizedString {
     public ends: number[],
   ) {}
 
-  static from(text: string): NormalizedString {
+  /**
+   * `offset`: where the text starts in the input it was cut from (between added tokens), so that offsets —
+   * and Metaspace's "first section" test — refer to the whole input.
+   */
+  static from(text: string, offset = 0): NormalizedString {
     const starts = new Array<number>(text.length);
     const ends = new Array<number>(text.length);
     for (let i = 0; i < text.length; ) {
       const cp = text.codePointAt(i)!;
       const w = cp > 0xffff ? 2 : 1;
       for (let k = 0; k < w; k++) {
-        starts[i + k] = i;
-        ends[i + k] = i + w;
+        starts[i + k] = offset + i;
+        ends[i + k] = offset + i + w;
       }
       i += w;
     }

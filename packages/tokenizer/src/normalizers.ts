@@ -43,9 +43,18 @@ const nmt: Normalizer = (s) =>
     return ch;
   });
 
+/**
+ * Oniguruma's inline case-insensitive group `(?i:…)` (Llama 3's `(?i:'s|'t|'re|…)`) as plain JavaScript, which
+ * gains regexp modifiers only in later engines than Node 20's: each ASCII letter inside becomes `[xX]`. Groups
+ * with classes or nested groups inside are left as they are (the RegExp constructor then names the problem).
+ */
+function caseInsensitiveGroups(source: string): string {
+  return source.replace(/\(\?i:([^()[\]\\]*)\)/g, (_, body: string) => `(?:${body.replace(/[a-zA-Z]/g, (c) => `[${c.toLowerCase()}${c.toUpperCase()}]`)})`);
+}
+
 export function patternOf(pattern: Json, file?: string): RegExp {
   if (typeof pattern?.String === 'string') return new RegExp(pattern.String.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gu');
-  if (typeof pattern?.Regex === 'string') return new RegExp(pattern.Regex, 'gu');
+  if (typeof pattern?.Regex === 'string') return new RegExp(caseInsensitiveGroups(pattern.Regex), 'gu');
   return unsupported('pattern', pattern, file, ['{String}', '{Regex}']);
 }
 

@@ -1,5 +1,5 @@
 import { unsupported } from './errors.js';
-import type { Encoding } from './encoding.js';
+import { emptyEncoding, type Encoding } from './encoding.js';
 import type { Vocab } from './models/model.js';
 
 /** Adds special tokens and type ids to one encoding or a pair. */
@@ -15,6 +15,7 @@ function special(out: Encoding, id: number, token: string, typeId: number): void
   out.specialTokensMask.push(1);
   out.attentionMask.push(1);
   out.sequenceIds.push(null);
+  out.wordIds.push(null);
 }
 
 /** Appends e's tokens with the given type id (a loop: a spread of a million tokens overflows the stack). */
@@ -27,12 +28,13 @@ export function append(out: Encoding, e: Encoding, typeId: number, seq: number):
     out.specialTokensMask.push(e.specialTokensMask[i]);
     out.attentionMask.push(e.attentionMask[i]);
     out.sequenceIds.push(seq);
+    out.wordIds.push(e.wordIds[i]);
   }
 }
 
 function template(single: Piece[], pair: Piece[], specials: Record<string, { ids: number[]; tokens: string[] }>): PostProcessor {
   return (a, b, add) => {
-    const out: Encoding = { ids: [], tokens: [], typeIds: [], offsets: [], specialTokensMask: [], attentionMask: [], sequenceIds: [] };
+    const out = emptyEncoding();
     for (const piece of b ? pair : single) {
       if ('Sequence' in piece) {
         const seq = piece.Sequence.id === 'A' ? a : b!;
@@ -74,6 +76,10 @@ export function buildPostProcessor(cfg: Json | null | undefined, vocab: Vocab, f
   if (!cfg) return undefined;
   switch (cfg.type) {
     case 'TemplateProcessing':
+      for (const [name, sp] of Object.entries((cfg.special_tokens ?? {}) as Record<string, { ids?: unknown; tokens?: unknown }>)) {
+        const ok = Array.isArray(sp?.ids) && Array.isArray(sp.tokens) && sp.ids.length === sp.tokens.length && sp.ids.every((id) => Number.isSafeInteger(id) && id >= 0);
+        if (!ok) unsupported('post_processor.special_tokens entry', name, file, ['{ ids: non-negative integers, tokens: as many strings }']);
+      }
       return template(cfg.single, cfg.pair, cfg.special_tokens);
     case 'BertProcessing':
     case 'RobertaProcessing': {

@@ -7,6 +7,8 @@ import { Tokenizer } from './tokenizer.js';
 import { buildDecoder } from './decoders.js';
 import { buildPreTokenizer } from './pretokenizers.js';
 import type { NormalizedString } from './normalized.js';
+import type { Model } from './models/model.js';
+import type { Normalizer } from './normalizers.js';
 import { buildPostProcessor } from './postprocessors.js';
 
 /** SentencePiece piece types (sentencepiece_model.proto). */
@@ -101,12 +103,8 @@ export function readSentencePieceModel(file: string): SentencePieceModel {
   return model;
 }
 
-/**
- * A SentencePiece `.model` (as Marian and T5 ship it) as an attnflow Tokenizer: precompiled normalization,
- * whitespace folding, "▁" for spaces, and the unigram lattice; reproduces the sentencepiece library's ids.
- */
-export function sentencePieceTokenizer(file: string, options: { addEos?: boolean } = {}): Tokenizer {
-  const spm = readSentencePieceModel(file);
+/** The normaliser, model (unigram or BPE) and control ids of a SentencePiece model, as sentencepiece itself runs them. */
+export function sentencePieceParts(spm: SentencePieceModel, file: string): { model: Model; normalizer: Normalizer; controls: number[] } {
   if (spm.modelType !== 1 && spm.modelType !== 2) throw new TokenizerError(`${file}: SentencePiece model type ${spm.modelType} is not supported (unigram, type 1, and BPE, type 2)`);
   const charsmap = spm.charsmap?.length ? new PrecompiledCharsmap(spm.charsmap, file) : undefined;
   const normalizer = (s: NormalizedString) => {
@@ -120,8 +118,24 @@ export function sentencePieceTokenizer(file: string, options: { addEos?: boolean
   const model = spm.modelType === 2
     ? sentencePieceBpe(spm.pieces.map((p) => [p.piece, p.score]), spm.unkId, unmatchable)
     : unigram({ vocab: spm.pieces.map((p) => [p.piece, p.score]), unk_id: spm.unkId, byte_fallback: spm.byteFallback, unmatchable }, file);
-  const scheme = spm.addDummyPrefix ? 'always' : 'never';
   const controls = spm.pieces.flatMap((p, id) => (p.type === PieceType.control ? [id] : []));
+  return { model, normalizer, controls };
+}
+
+/** Whether piece `id` of a SentencePiece model is one text can produce (not control, unused or unknown). */
+export const isNormalPiece = (spm: SentencePieceModel, id: number): boolean => {
+  const t = spm.pieces[id]?.type;
+  return t === PieceType.normal || t === PieceType.userDefined || t === PieceType.byte;
+};
+
+/**
+ * A SentencePiece `.model` (as Marian and T5 ship it) as an attnflow Tokenizer: precompiled normalization,
+ * whitespace folding, "▁" for spaces, and the unigram lattice; reproduces the sentencepiece library's ids.
+ */
+export function sentencePieceTokenizer(file: string, options: { addEos?: boolean } = {}): Tokenizer {
+  const spm = readSentencePieceModel(file);
+  const { model, normalizer, controls } = sentencePieceParts(spm, file);
+  const scheme = spm.addDummyPrefix ? 'always' : 'never';
   const eos = spm.pieces.findIndex((p) => p.piece === '</s>');
   const A = { Sequence: { id: 'A', type_id: 0 } };
   const B = { Sequence: { id: 'B', type_id: 0 } };

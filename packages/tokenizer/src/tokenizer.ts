@@ -1,9 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { buildDecoder, type Decoder } from './decoders.js';
+import { readFileSync } from 'node:fs';
+import { buildDecoder, cleanUpTokenization, type Decoder } from './decoders.js';
+import { loadTokenizer } from './hub.js';
 import { emptyEncoding, type Encoding } from './encoding.js';
 import { TokenizerError } from './errors.js';
-import { isM2M100Directory, m2m100Tokenizer } from './m2m100.js';
 import { buildModel, type Model } from './models/index.js';
 import { NormalizedString } from './normalized.js';
 import { buildNormalizer, type Normalizer } from './normalizers.js';
@@ -31,6 +30,12 @@ export interface EncodeOptions {
   truncation?: Truncation;
 }
 
+export interface WindowOptions {
+  maxLength: number;
+  /** Tokens of the second text that consecutive windows share. */
+  stride: number;
+}
+
 export interface BatchOptions extends EncodeOptions {
   /** 'longest' pads to the longest in the batch (default); 'max_length' to maxLength; false leaves ragged rows. */
   padding?: 'longest' | 'max_length' | false;
@@ -48,10 +53,21 @@ export interface BatchEncoding {
   encodings: Encoding[];
 }
 
+/** The roles special tokens play, as tokenizer_config.json and special_tokens_map.json name them. */
+export const SPECIAL_ROLES = ['bos_token', 'eos_token', 'unk_token', 'sep_token', 'pad_token', 'cls_token', 'mask_token'] as const;
+export type SpecialRole = (typeof SPECIAL_ROLES)[number];
+
 export interface TokenizerConfig {
   padToken?: string;
+  /** model_max_length: the longest input the model was trained on (truncation stops there). */
   maxLength?: number;
   paddingSide?: 'right' | 'left';
+  /** tokenizer_config.json's clean_up_tokenization_spaces, applied by decode to the whole text. */
+  cleanUpTokenizationSpaces?: boolean;
+  /** The special tokens by role (tokenizer_config.json, then special_tokens_map.json). */
+  specialTokens?: Partial<Record<SpecialRole, string>>;
+  /** The tokenizer class the files describe (BertTokenizer, MarianTokenizer, …), for messages and heuristics. */
+  tokenizerClass?: string;
   [key: string]: unknown;
 }
 
@@ -67,6 +83,8 @@ export class Tokenizer {
   private readonly addedPattern?: RegExp;
   private readonly addedByContent = new Map<string, AddedToken>();
   private readonly specialIds = new Set<number>();
+  /** UTF-16 length of the longest added token: a text cut closer than this to its end may have cut one. */
+  private readonly longestAdded: number;
   maxInputChars = DEFAULT_MAX_INPUT_CHARS;
 
   constructor(
@@ -79,6 +97,7 @@ export class Tokenizer {
     readonly config: TokenizerConfig = {},
   ) {
     this.addedTokens = addedTokens;
+    this.longestAdded = addedTokens.reduce((m, t) => Math.max(m, t.content.length), 0);
     for (const t of addedTokens) {
       this.addedByContent.set(t.content, t);
       model.vocab.add(t.content, t.id);
@@ -99,13 +118,18 @@ export class Tokenizer {
   static fromJSON(json: Record<string, any>, file?: string, config: TokenizerConfig = {}): Tokenizer {
     if (!json || typeof json !== 'object' || !json.model) throw new TokenizerError(`${file ?? 'tokenizer.json'}: no "model" section; is this a tokenizer.json?`);
     const model = buildModel(json.model, file);
+    const added: unknown = json.added_tokens ?? [];
+    if (!Array.isArray(added)) throw new TokenizerError(`${file ?? 'tokenizer.json'}: added_tokens must be a list`);
+    added.forEach((t: Partial<AddedToken>, i) => {
+      if (typeof t?.content !== 'string' || !Number.isSafeInteger(t.id) || t.id! < 0) throw new TokenizerError(`${file ?? 'tokenizer.json'}: added_tokens[${i}] needs a string "content" and a non-negative integer "id", got ${JSON.stringify(t)?.slice(0, 60)}`);
+    });
     return new Tokenizer(
       model,
       buildNormalizer(json.normalizer, file),
       buildPreTokenizer(json.pre_tokenizer, file),
       buildPostProcessor(json.post_processor, model.vocab, file),
       buildDecoder(json.decoder, file),
-      (json.added_tokens ?? []) as AddedToken[],
+      added as AddedToken[],
       config,
     );
   }
@@ -120,24 +144,9 @@ export class Tokenizer {
     return Tokenizer.fromJSON(json as Record<string, any>, file, config);
   }
 
-  /** tokenizer.json plus tokenizer_config.json (pad token, model_max_length, padding side) of a model directory. */
+  /** Any Hub tokenizer folder (see loadTokenizer): tokenizer.json, or the vocabulary files of its class. */
   static fromDirectory(dir: string): Tokenizer {
-    const file = join(dir, 'tokenizer.json');
-    const config: TokenizerConfig = {};
-    const cfgFile = join(dir, 'tokenizer_config.json');
-    if (existsSync(cfgFile)) {
-      const raw = JSON.parse(readFileSync(cfgFile, 'utf8')) as Record<string, any>;
-      Object.assign(config, raw);
-      const tok = (v: any) => (typeof v === 'string' ? v : v?.content);
-      config.padToken = tok(raw.pad_token);
-      if (typeof raw.model_max_length === 'number' && raw.model_max_length < 1e9) config.maxLength = raw.model_max_length;
-      if (raw.padding_side === 'left' || raw.padding_side === 'right') config.paddingSide = raw.padding_side;
-    }
-    if (!existsSync(file)) {
-      if (isM2M100Directory(dir, config)) return m2m100Tokenizer(dir, config);
-      throw new TokenizerError(`${dir}: no tokenizer.json (SentencePiece-only checkpoints: use SentencePieceTokenizer.fromFile on the .model file)`);
-    }
-    return Tokenizer.fromFile(file, config);
+    return loadTokenizer(dir);
   }
 
   get vocabSize(): number {
@@ -173,16 +182,46 @@ export class Tokenizer {
     return this.config.padToken !== undefined ? this.tokenToId(this.config.padToken) : undefined;
   }
 
-  /** The tokens of one text, before special tokens are added. */
-  private encodeText(text: string): Encoding {
+  /** The id of the special token of a role (mask_token, cls_token, …), if the tokenizer has one. */
+  specialTokenId(role: SpecialRole): number | undefined {
+    const token = this.config.specialTokens?.[role];
+    return token === undefined ? undefined : this.tokenToId(token);
+  }
+
+  /**
+   * The first `limit` tokens of a text (all of them if it has fewer), before special tokens are added. A text far
+   * longer than `limit` tokens can need is not tokenized whole (a 40 MB line would take gigabytes of alignment
+   * data): a prefix is, growing until it holds `limit` tokens that cannot change with what follows it.
+   */
+  private encodeText(text: string, limit = Infinity): Encoding {
     if (typeof text !== 'string') throw new TokenizerError(`expected a string to tokenize, got ${text === null ? 'null' : typeof text}`);
     if (text.length > this.maxInputChars) throw new TokenizerError(`text of ${text.length} characters exceeds the limit of ${this.maxInputChars} (set tokenizer.maxInputChars to raise it)`);
     if (!text.isWellFormed()) {
       const at = [...text].findIndex((c) => !c.isWellFormed());
       throw new TokenizerError(`text has a lone UTF-16 surrogate (invalid Unicode) at character ${at}`);
     }
+    // A token covers about 4 characters of ordinary text; the prefix doubles when that guess is short.
+    for (let chars = Math.max(1024, 8 * limit); chars < text.length; chars *= 2) {
+      // Never end between the two halves of a surrogate pair.
+      const end = chars - (isHighSurrogate(text.charCodeAt(chars - 1)) ? 1 : 0);
+      const { encoding, stable } = this.tokenize(text.slice(0, end));
+      if (stable >= limit) return cut(encoding, limit);
+    }
+    const { encoding } = this.tokenize(text);
+    return limit < encoding.ids.length ? cut(encoding, limit) : encoding;
+  }
+
+  /**
+   * added tokens → normalizer → pre-tokenizer → model over one text. `stable` counts the leading tokens that
+   * the same text with more after it would also begin with: those before the last pre-token (a word may go on)
+   * and before where a longer added token could start.
+   */
+  private tokenize(text: string): { encoding: Encoding; stable: number } {
     const out = emptyEncoding();
+    let lastItem = 0;
+    let word = 0;
     const push = (id: number, token: string, start: number, end: number, special: number) => {
+      out.wordIds.push(word);
       out.ids.push(id);
       out.tokens.push(token);
       out.offsets.push([start, end]);
@@ -193,14 +232,16 @@ export class Tokenizer {
     };
     const plain = (from: number, to: number) => {
       if (to <= from) return;
-      const normalized = NormalizedString.from(text.slice(from, to));
+      const normalized = NormalizedString.from(text.slice(from, to), from);
       this.normalizer?.(normalized);
       const pieces = this.preTokenizer ? this.preTokenizer([normalized]) : [normalized];
       for (const piece of pieces) {
+        lastItem = out.ids.length;
         for (const t of this.model.tokenize(piece.text)) {
           const [s, e] = piece.originalRange(t.start, t.end);
-          push(t.id, t.value, from + s, from + e, 0);
+          push(t.id, t.value, s, e, 0);
         }
+        word++;
       }
     };
     let last = 0;
@@ -212,30 +253,57 @@ export class Tokenizer {
         plain(last, m.index!);
         // As the tokenizers library: the token is the matched text, lstrip/rstrip whitespace included (a
         // RobertaProcessing with trim_offsets then trims it from the offsets)
+        lastItem = out.ids.length;
         push(token.id, m[0], m.index!, m.index! + m[0].length, token.special ? 1 : 0);
+        word++;
         last = m.index! + m[0].length;
       }
     }
     plain(last, text.length);
-    return out;
+    const safeEnd = text.length - this.longestAdded;
+    let stable = lastItem;
+    while (stable > 0 && out.offsets[stable - 1][1] > safeEnd) stable--;
+    return { encoding: out, stable };
   }
 
   /** Encodes a text, or a pair (question/context, premise/hypothesis). */
   encode(text: string, pair?: string, options: EncodeOptions = {}): Encoding {
     const add = options.addSpecialTokens ?? true;
-    let a = this.encodeText(text);
-    let b = pair === undefined ? undefined : this.encodeText(pair);
-    if (options.maxLength !== undefined) {
-      const budget = options.maxLength - (add ? this.numSpecialTokens(b !== undefined) : 0);
-      if (budget < 0) throw new TokenizerError(`maxLength ${options.maxLength} leaves no room for the special tokens`);
-      [a, b] = truncate(a, b, budget, options.truncation ?? 'longest_first');
-    }
+    const budget = options.maxLength === undefined ? Infinity : options.maxLength - (add ? this.numSpecialTokens(pair !== undefined) : 0);
+    if (budget < 0) throw new TokenizerError(`maxLength ${options.maxLength} leaves no room for the special tokens`);
+    // Truncation only needs to know whether a text has more than `budget` tokens, so neither is read further.
+    let a = this.encodeText(text, budget + 1);
+    let b = pair === undefined ? undefined : this.encodeText(pair, budget + 1);
+    if (options.maxLength !== undefined) [a, b] = truncate(a, b, budget, options.truncation ?? 'longest_first');
     if (this.postProcessor) return this.postProcessor(a, b, add);
     if (!b) return a;
     const out = emptyEncoding();
     append(out, a, 0, 0);
     append(out, b, 1, 1);
     return out;
+  }
+
+  /**
+   * A pair whose second text is cut into overlapping windows (Hugging Face's `truncation='only_second'` with
+   * `return_overflowing_tokens` and `stride`): each window repeats the first text; consecutive windows share
+   * `stride` tokens of the second. Question answering over long contexts reads every window.
+   */
+  encodeWindows(text: string, pair: string, options: WindowOptions): Encoding[] {
+    if (!Number.isSafeInteger(options.maxLength) || !Number.isSafeInteger(options.stride) || options.stride < 0) {
+      throw new TokenizerError(`windows need a whole maxLength and stride ≥ 0, got ${options.maxLength} and ${options.stride}`);
+    }
+    const a = this.encodeText(text);
+    const b = this.encodeText(pair);
+    const room = options.maxLength - this.numSpecialTokens(true) - a.ids.length;
+    if (room <= 0) throw new TokenizerError(`the first text (${a.ids.length} tokens) leaves no room for the second within maxLength ${options.maxLength}`);
+    if (options.stride >= room) throw new TokenizerError(`stride ${options.stride} must be smaller than the ${room} tokens of the second text a window holds`);
+    const out: Encoding[] = [];
+    for (let start = 0; ; start += room - options.stride) {
+      const end = Math.min(start + room, b.ids.length);
+      const part = slice(b, start, end);
+      out.push(this.postProcessor ? this.postProcessor(a, part, true) : part);
+      if (end >= b.ids.length) return out;
+    }
   }
 
   numSpecialTokens(isPair: boolean): number {
@@ -280,25 +348,38 @@ export class Tokenizer {
       const t = this.idToToken(id);
       if (t !== undefined) tokens.push(t);
     }
+    const text = this.tokensToString(tokens);
+    return this.config.cleanUpTokenizationSpaces ? cleanUpTokenization(text) : text;
+  }
+
+  /** Tokens joined into text as convert_tokens_to_string does (the decoder only, no clean-up of the whole). */
+  tokensToString(tokens: string[]): string {
     return this.decoder ? this.decoder(tokens).join('') : tokens.join(' ');
   }
 }
 
+const isHighSurrogate = (c: number) => c >= 0xd800 && c <= 0xdbff;
+
+function slice(e: Encoding, from: number, to: number): Encoding {
+  return {
+    ids: e.ids.slice(from, to), tokens: e.tokens.slice(from, to), typeIds: e.typeIds.slice(from, to), offsets: e.offsets.slice(from, to),
+    specialTokensMask: e.specialTokensMask.slice(from, to), attentionMask: e.attentionMask.slice(from, to), sequenceIds: e.sequenceIds.slice(from, to), wordIds: e.wordIds.slice(from, to),
+  };
+}
+
+const cut = (e: Encoding, n: number): Encoding => slice(e, 0, n);
+
 function truncate(a: Encoding, b: Encoding | undefined, budget: number, how: Truncation): [Encoding, Encoding | undefined] {
-  const cut = (e: Encoding, n: number): Encoding => ({
-    ids: e.ids.slice(0, n), tokens: e.tokens.slice(0, n), typeIds: e.typeIds.slice(0, n), offsets: e.offsets.slice(0, n),
-    specialTokensMask: e.specialTokensMask.slice(0, n), attentionMask: e.attentionMask.slice(0, n), sequenceIds: e.sequenceIds.slice(0, n),
-  });
   const la = a.ids.length;
   const lb = b?.ids.length ?? 0;
   if (la + lb <= budget) return [a, b];
   if (!b) return [cut(a, budget), undefined];
   if (how === 'only_first') {
-    if (budget - lb < 0) throw new TokenizerError(`the second text alone (${lb} tokens) exceeds maxLength; cannot truncate only_first`);
+    if (budget - lb < 0) throw new TokenizerError(`the second text alone (more than ${budget} tokens) exceeds maxLength; cannot truncate only_first`);
     return [cut(a, budget - lb), b];
   }
   if (how === 'only_second') {
-    if (budget - la < 0) throw new TokenizerError(`the first text alone (${la} tokens) exceeds maxLength; cannot truncate only_second`);
+    if (budget - la < 0) throw new TokenizerError(`the first text alone (more than ${budget} tokens) exceeds maxLength; cannot truncate only_second`);
     return [a, cut(b, budget - la)];
   }
   // longest_first: take tokens off the longer text until both fit (ties: the first loses the extra one).

@@ -26,7 +26,7 @@ for encoder-decoders also the decoder's and the cross-attention source × target
   attention-<stack>.arrow         the weights in long form: layer, head, query, key, tokens, weight
   attention-<stack>-<token>.png/.svg  with --token: that token's attention as bars (--layer, --head)
 Options:
-  -m, --model DIR       model directory (default: the embedded mini-bert)
+  -m, --model DIR       model directory (default: the embedded mini-bert-mlm)
   -o, --out DIR         where to write (default out/attention)
   --format LIST         any of png,svg,html,arrow (default all)
   --token WORD          also draw this token's attention as a bar chart

@@ -41,8 +41,9 @@ export const explainCommand: Command = {
   options: { model: { type: 'string', short: 'm' }, token: { type: 'string' }, layer: { type: 'string' }, head: { type: 'string' }, json: { type: 'boolean' }, picture: { type: 'string' } },
   help: `Prints X for the word, the shapes of Wq/Wk/Wv, q/k/v, the score against each word's key, the scaled
 scores, the softmax weights and the output vector — the same numbers the model's forward pass computes.
+Queries, keys and values, and this "Games" example, are explained in docs/self-attention.md.
 Options:
-  -m, --model DIR       a BERT-family model (default: the embedded mini-bert)
+  -m, --model DIR       a BERT-family model (default: the embedded mini-bert-mlm)
   --token WORD          the word to explain (required)
   --layer N, --head N   which layer and head (default 0 and 0)
   --json                the same numbers as JSON

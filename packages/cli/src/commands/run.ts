@@ -1,5 +1,6 @@
 import { pipelineFromFile, type JobSummary } from '@attnflow/pipeline';
 import { EXIT, UsageError, int, str, type Command } from '../cli.js';
+import { printNearest, searchableOutput } from './search.js';
 
 export function printSummary(s: JobSummary): void {
   if (s.alreadyComplete) {
@@ -49,6 +50,7 @@ export const runCommand: Command = {
     workers: { type: 'string' },
     shard: { type: 'string' },
     'no-progress': { type: 'boolean' },
+    search: { type: 'string' },
   },
   help: `Options:
   --input PATH          read this file or glob instead of the pipeline's source.path
@@ -58,6 +60,7 @@ export const runCommand: Command = {
   --workers N           compute threads (default: pipeline's workers, else all cores)
   --shard i/n           process records with index % n == i (n machines, one part each)
   --no-progress         no progress bar on stderr
+  --search TEXT         embed pipelines writing JSONL: afterwards, print the 3 output lines nearest to TEXT
 
 Exit codes: 0 done, 1 error, 2 bad usage, 3 done but some records were dead-lettered,
 130 stopped by Ctrl-C (the checkpoint lets --resume finish the job).`,
@@ -71,9 +74,12 @@ Exit codes: 0 done, 1 error, 2 bad usage, 3 done but some records were dead-lett
     }
     const workers = int(v.workers, 'workers');
     if (workers !== undefined) pipeline.spec.workers = workers;
+    if (v.search !== undefined) searchableOutput(pipeline);
     try {
       const summary = await pipeline.run({ resume: (v.resume === true), overwrite: (v.overwrite === true), shard: parseShard(str(v.shard)), progress: v['no-progress'] === true ? false : undefined, signal: interruptSignal() });
       printSummary(summary);
+      const search = str(v.search);
+      if (search !== undefined && !summary.interrupted) await printNearest(pipeline, search, 3);
       return exitCodeOf(summary);
     } finally {
       await pipeline.close();

@@ -5,13 +5,14 @@ import { EXIT, UsageError, int, str, type Command } from '../cli.js';
 
 export const selfAttentionCommand: Command = {
   name: 'self-attention',
-  summary: 'run the source document\'s SelfAttention module (shared per-head projection) from its state_dict',
+  summary: 'run the tutorial\'s SelfAttention module (docs/self-attention.md) from its state_dict',
   usage: 'attnflow self-attention --weights FILE --embed-size 10 --heads 2 --input FILE [--mask none|padding|causal]',
   options: {
     weights: { type: 'string' }, 'embed-size': { type: 'string' }, heads: { type: 'string' }, input: { type: 'string' },
     mask: { type: 'string' }, 'padding-mask': { type: 'string' }, separate: { type: 'boolean' },
   },
-  help: `The document's PyTorch module run as a setting of attnflow's attention parts: one head_dim × head_dim
+  help: `The PyTorch SelfAttention module of the tutorial attnflow was built from (docs/self-attention.md: its
+code, what it teaches and its quirks), run as a setting of attnflow's attention parts: one head_dim × head_dim
 projection shared by every head, scores ÷ √embed_size, masked scores -1e20, fc_out with bias.
 Options:
   --weights FILE        its state_dict as .safetensors (queries/keys/values/fc_out)

@@ -1,8 +1,8 @@
-import { eosIdsOf, promptRoom, type GenerationConfig, type LoadedModel, type TokenEvent } from '@attnflow/models';
+import { chatIds, eosIdsOf, generationConfigFromJson, promptRoom, requireChatTemplate, resolveGenerationConfig, type GenerationConfig, type LoadedModel, type TokenEvent } from '@attnflow/models';
+import { languageTokenId, translationLanguages, withLanguage, type ChatMessage, type Tokenizer } from '@attnflow/tokenizer';
 import type { Observable } from 'rxjs';
-import { languageTokenId, translationLanguages, withLanguage, type Tokenizer } from '@attnflow/tokenizer';
 import type { HeadOptions, TokenizerOptions } from './options.js';
-import { countTokens, requireKind, TaskError, type Task, type TextRecord } from './task.js';
+import { countTokens, requireKind, TaskError, type Task } from './task.js';
 
 export interface GenerationResult {
   /** The generated text (the continuation; for seq2seq the whole output), special tokens removed. */
@@ -48,6 +48,52 @@ function decodeAll(m: LoadedModel & { kind: 'causal' | 'seq2seq' }, rows: number
   });
 }
 
+/** What a model's config.json asks for one task (task_specific_params): a prefix for the input, generation settings. */
+export interface TaskParams {
+  key?: string;
+  prefix: string;
+  decoder: GenerationConfig;
+}
+
+function taskParamsTable(m: LoadedModel): Record<string, unknown> {
+  const table = m.config.raw.task_specific_params;
+  return typeof table === 'object' && table !== null && !Array.isArray(table) ? (table as Record<string, unknown>) : {};
+}
+
+/**
+ * config.json's task_specific_params[key], as Hugging Face's pipelines merge it over the generation config:
+ * its `prefix` is prepended to every input, the rest are generation settings (checked like generation_config.json).
+ */
+export function taskParams(m: LoadedModel, key: string | undefined): TaskParams {
+  const entry = key === undefined ? undefined : taskParamsTable(m)[key];
+  if (entry === undefined) return { key, prefix: '', decoder: {} };
+  const where = `${m.config.file} task_specific_params.${key}`;
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new TaskError(`${where}: expected an object`);
+  const { prefix = '', ...rest } = entry as Record<string, unknown>;
+  if (typeof prefix !== 'string') throw new TaskError(`${where}: "prefix" is ${JSON.stringify(prefix)}; expected a string`);
+  return { key, prefix, decoder: generationConfigFromJson(rest, where) };
+}
+
+/**
+ * The task_specific_params key of a translation: translation_<src>_to_<tgt> when the languages are given, else
+ * the model's only translation entry (none: no prefix, e.g. Marian, which is one language pair).
+ */
+function translationKey(m: LoadedModel, head: HeadOptions['translate']): string | undefined {
+  const keys = translationKeys(m);
+  // without translation entries the languages are the tokenizer's business (mBART, M2M100), or nobody's
+  if (!keys.length) return undefined;
+  if (head.srcLang !== undefined || head.tgtLang !== undefined) {
+    if (head.srcLang === undefined || head.tgtLang === undefined) throw new TaskError('translate: give both srcLang and tgtLang (CLI --src/--tgt), or neither');
+    const key = `translation_${head.srcLang}_to_${head.tgtLang}`;
+    if (!keys.includes(key)) throw new TaskError(`${m.config.file}: task_specific_params has no "${key}" (it has ${keys.join(', ')})`);
+    return key;
+  }
+  if (keys.length > 1) throw new TaskError(`${m.config.file}: the model translates several language pairs (${keys.join(', ')}); choose one with srcLang and tgtLang (CLI --src/--tgt)`);
+  return keys[0];
+}
+
+const translationKeys = (m: LoadedModel) => Object.keys(taskParamsTable(m)).filter((k) => k.startsWith('translation'));
+
 /** Text generation with a causal LM: the continuation of each prompt. */
 export const generateTask: Task<'generate', GenerationResult> = {
   name: 'generate',
@@ -57,9 +103,11 @@ export const generateTask: Task<'generate', GenerationResult> = {
   },
   async run(model, records, options) {
     const m = requireKind(model, 'generate', ['causal']);
-    const prompts = records.map((r) => promptIds(m, r.text, options.tokenizer, options.decoder));
-    const rows = await m.model.generate(prompts, options.decoder, { stopSequences: stopSequences(m, options.decoder.stopStrings) });
-    return { results: decodeAll(m, rows, options.decoder), tokens: prompts.reduce((n, p) => n + p.length, 0) + rows.reduce((n, r) => n + r.length, 0) };
+    const params = taskParams(m, 'text-generation');
+    const decoder = resolveGenerationConfig(params.decoder, options.decoder);
+    const prompts = records.map((r) => promptIds(m, params.prefix + r.text, options.tokenizer, decoder));
+    const rows = await m.model.generate(prompts, decoder, { stopSequences: stopSequences(m, decoder.stopStrings) });
+    return { results: decodeAll(m, rows, decoder), tokens: prompts.reduce((n, p) => n + p.length, 0) + rows.reduce((n, r) => n + r.length, 0) };
   },
 };
 
@@ -68,36 +116,41 @@ export function encodeSources(m: Seq2Seq, texts: string[], tokenizer: TokenizerO
   return sourceTokenizer.encodeBatch(texts, { maxLength: tokenizer.maxLength ?? (m.model.recipe.maxPositions || 512), paddingSide: 'right' });
 }
 
-async function text2text(m: Seq2Seq, records: TextRecord[], options: { tokenizer: TokenizerOptions; decoder: GenerationConfig }, sourceTokenizer?: Tokenizer) {
-  const enc = encodeSources(m, records.map((r) => r.text), options.tokenizer, sourceTokenizer);
-  const rows = await m.model.generate(enc, options.decoder, { stopSequences: stopSequences(m, options.decoder.stopStrings) });
-  return { results: decodeAll(m, rows, options.decoder), tokens: countTokens(enc.attentionMask) + rows.reduce((n, r) => n + r.length, 0) };
-}
-
 /**
- * A multilingual translation model's languages (mBART, M2M100, NLLB): the source marked in the tokenizer's
- * template, the target forced as the first generated token, each defaulting to tokenizer_config.json's. Models
- * without language codes take neither.
+ * Translation options (srcLang/tgtLang, CLI --src/--tgt) do what the model understands: T5's task prefix through
+ * task_specific_params.translation_<src>_to_<tgt>, and for a multilingual model (mBART, M2M100, NLLB) the source
+ * language marked in the tokenizer's template and the target forced as the first generated token, each
+ * defaulting to tokenizer_config.json's. A model with neither takes no languages.
  */
-function translation(m: Seq2Seq, head: HeadOptions['translate'], decoder: GenerationConfig): { tokenizer: Tokenizer; decoder: GenerationConfig } {
+function translation(m: Seq2Seq, head: HeadOptions['translate'], decoder: GenerationConfig): { tokenizer: Tokenizer; prefix: string; decoder: GenerationConfig } {
   const langs = translationLanguages(m.tokenizer);
-  if (!langs) {
-    if (head.srcLang !== undefined || head.tgtLang !== undefined) throw new TaskError(`${m.dir}: --src/--tgt (srcLang/tgtLang) need a model with language codes (mBART, M2M100, NLLB); this tokenizer has none`);
-    return { tokenizer: m.tokenizer, decoder };
+  if (!langs && !translationKeys(m).length && (head.srcLang !== undefined || head.tgtLang !== undefined)) {
+    throw new TaskError(`${m.dir}: srcLang/tgtLang (--src/--tgt) need a model with language codes (mBART, M2M100, NLLB) or with translation_<src>_to_<tgt> task_specific_params (T5); this one has neither`);
   }
+  // The model's generation config, then its task_specific_params for this task, then the caller's settings.
+  const params = taskParams(m, translationKey(m, head));
+  const resolved = resolveGenerationConfig(params.decoder, decoder);
+  if (!langs) return { tokenizer: m.tokenizer, prefix: params.prefix, decoder: resolved };
   const src = head.srcLang ?? langs.srcLang;
   const tgt = head.tgtLang ?? langs.tgtLang;
   try {
     const tokenizer = src === undefined ? m.tokenizer : withLanguage(m.tokenizer, src, 'source');
-    if (tgt === undefined) return { tokenizer, decoder };
+    if (tgt === undefined) return { tokenizer, prefix: params.prefix, decoder: resolved };
     const forced = languageTokenId(m.tokenizer, tgt, 'target language');
-    // an explicit --tgt wins over a forcedBosTokenId in the decoder options; tokenizer_config's default does not
-    return { tokenizer, decoder: { ...decoder, forcedBosTokenId: head.tgtLang !== undefined ? forced : decoder.forcedBosTokenId ?? forced } };
+    // an explicit tgtLang wins over a forcedBosTokenId in the decoder options; tokenizer_config's default does not
+    return { tokenizer, prefix: params.prefix, decoder: { ...resolved, forcedBosTokenId: head.tgtLang !== undefined ? forced : resolved.forcedBosTokenId ?? forced } };
   } catch (e) {
     throw new TaskError((e as Error).message);
   }
 }
 
+async function text2text(m: Seq2Seq, texts: string[], tokenizerOptions: TokenizerOptions, decoder: GenerationConfig, sourceTokenizer?: Tokenizer) {
+  const enc = encodeSources(m, texts, tokenizerOptions, sourceTokenizer);
+  const rows = await m.model.generate(enc, decoder, { stopSequences: stopSequences(m, decoder.stopStrings) });
+  return { results: decodeAll(m, rows, decoder), tokens: countTokens(enc.attentionMask) + rows.reduce((n, r) => n + r.length, 0) };
+}
+
+/** Translation with an encoder-decoder (BART, Marian, T5, mBART, M2M100). */
 export const translateTask: Task<'translate', GenerationResult> = {
   name: 'translate',
   kinds: ['seq2seq'],
@@ -106,15 +159,23 @@ export const translateTask: Task<'translate', GenerationResult> = {
   },
   run(model, records, options) {
     const m = requireKind(model, 'translate', ['seq2seq']);
-    const { tokenizer, decoder } = translation(m, options.head, options.decoder);
-    return text2text(m, records, { tokenizer: options.tokenizer, decoder }, tokenizer);
+    const { tokenizer, prefix, decoder } = translation(m, options.head, options.decoder);
+    return text2text(m, records.map((r) => prefix + r.text), options.tokenizer, decoder, tokenizer);
   },
 };
 
+/** Summarisation with an encoder-decoder: task_specific_params.summarization's prefix and settings. */
 export const summarizeTask: Task<'summarize', GenerationResult> = {
   name: 'summarize',
   kinds: ['seq2seq'],
-  run: (model, records, options) => text2text(requireKind(model, 'summarize', ['seq2seq']), records, options),
+  check(model) {
+    taskParams(requireKind(model, 'summarize', ['seq2seq']), 'summarization');
+  },
+  run(model, records, options) {
+    const m = requireKind(model, 'summarize', ['seq2seq']);
+    const params = taskParams(m, 'summarization');
+    return text2text(m, records.map((r) => params.prefix + r.text), options.tokenizer, resolveGenerationConfig(params.decoder, options.decoder));
+  },
 };
 
 /**
@@ -127,4 +188,14 @@ export function promptStream(model: LoadedModel, prompt: string, tokenizer: Toke
   const decodeText = (ids: number[]) => m.tokenizer.decode(ids);
   if (m.kind === 'causal') return m.model.generateStream([promptIds(m, prompt, tokenizer, decoder)], decoder, decodeText, stops);
   return m.model.generateStream(encodeSources(m, [prompt], tokenizer), decoder, decodeText, stops);
+}
+
+/**
+ * The next assistant turn of a conversation, as it is produced: the messages rendered with the model's chat
+ * template (with the generation prompt), tokenized as apply_chat_template does; stops at any EOS id.
+ */
+export function conversationStream(model: LoadedModel, messages: readonly ChatMessage[], decoder: GenerationConfig = {}): Observable<TokenEvent> {
+  const m = requireKind(model, 'generate', ['causal']);
+  const ids = chatIds(m.tokenizer, requireChatTemplate(m.dir), messages);
+  return m.model.generateStream([ids], decoder, (t) => m.tokenizer.decode(t), stopSequences(m, decoder.stopStrings));
 }

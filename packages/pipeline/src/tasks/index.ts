@@ -1,6 +1,6 @@
 import type { LoadedModel } from '@attnflow/models';
 import { attentionTask } from './attentionTask.js';
-import { classifyTask, embedTask, fillMaskTask, nerTask, qaTask } from './encoderTasks.js';
+import { classifyTask, embedTask, fillMaskTask, nerTask, qaTask, rerankTask, zeroShotTask } from './encoderTasks.js';
 import { generateTask, summarizeTask, translateTask } from './generationTasks.js';
 import type { TaskName, TaskOptions } from './options.js';
 import { requireKind, type Task, type TaskOutput, type TextRecord } from './task.js';
@@ -15,6 +15,8 @@ export * from './attentionTask.js';
 export interface TaskResults {
   embed: Awaited<ReturnType<typeof embedTask.run>>['results'][number];
   classify: Awaited<ReturnType<typeof classifyTask.run>>['results'][number];
+  rerank: Awaited<ReturnType<typeof rerankTask.run>>['results'][number];
+  'zero-shot': Awaited<ReturnType<typeof zeroShotTask.run>>['results'][number];
   ner: Awaited<ReturnType<typeof nerTask.run>>['results'][number];
   qa: Awaited<ReturnType<typeof qaTask.run>>['results'][number];
   'fill-mask': Awaited<ReturnType<typeof fillMaskTask.run>>['results'][number];
@@ -28,6 +30,8 @@ export interface TaskResults {
 export const TASKS: { [N in TaskName]: Task<N, TaskResults[N]> } = {
   embed: embedTask,
   classify: classifyTask,
+  rerank: rerankTask,
+  'zero-shot': zeroShotTask,
   ner: nerTask,
   qa: qaTask,
   'fill-mask': fillMaskTask,

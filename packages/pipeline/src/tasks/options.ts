@@ -1,7 +1,8 @@
+import type { Aggregation, ClassifyFunction, DenseActivation } from '@attnflow/head';
 import type { GenerationConfig, PoolingMode } from '@attnflow/models';
 
 /** Every task by the name pipeline files, the CLI and the API use. */
-export const TASK_NAMES = ['embed', 'classify', 'ner', 'qa', 'fill-mask', 'generate', 'translate', 'summarize', 'attention'] as const;
+export const TASK_NAMES = ['embed', 'classify', 'rerank', 'zero-shot', 'ner', 'qa', 'fill-mask', 'generate', 'translate', 'summarize', 'attention'] as const;
 export type TaskName = (typeof TASK_NAMES)[number];
 
 /** The tasks that decode, and so read `stages.decoder`. */
@@ -26,21 +27,51 @@ export interface HeadOptions {
   classify: {
     /** How many labels to return per text (default 1). */
     topK?: number;
+    /** softmax | sigmoid | none (default as Hugging Face: none for regression, sigmoid for multi-label or one label). */
+    functionToApply?: ClassifyFunction;
   };
-  ner: Record<string, never>;
+  rerank: {
+    /** Applied to the logits (default: the cross-encoder's own, else sigmoid for one label). */
+    activation?: DenseActivation;
+  };
+  'zero-shot': {
+    /** The labels to choose among. */
+    candidateLabels?: string[];
+    /** The hypothesis each label is put into; {} marks the label (default "This example is {}."). */
+    hypothesisTemplate?: string;
+    /** Score each label on its own (entailment vs contradiction) instead of one softmax over all. */
+    multiLabel?: boolean;
+  };
+  ner: {
+    /** none | simple | first | average | max, as Hugging Face's aggregation_strategy (default simple). */
+    aggregation?: Aggregation;
+    /** Labels (or groups) left out (default ["O"]). */
+    ignoreLabels?: string[];
+  };
   qa: {
-    /** Longest answer, in tokens. */
-    maxAnswerTokens?: number;
+    /** Longest answer, in tokens (default 15). */
+    maxAnswerLen?: number;
+    /** Context tokens consecutive windows share (default min(maxLength / 2, 128)). */
+    docStride?: number;
+    /** Answers to return (default 1). */
+    topK?: number;
+    /** Offer "no answer" when it scores better. */
+    handleImpossibleAnswer?: boolean;
   };
   'fill-mask': {
     /** Tokens to return per mask (default 5). */
     topK?: number;
+    /** Score only these words (each a vocabulary entry, else its first token). */
+    targets?: string[];
   };
   generate: Record<string, never>;
   translate: {
-    /** Source language as the tokenizer names it (mBART en_XX, M2M100 en, NLLB eng_Latn); default: its src_lang. */
+    /**
+     * Source language. T5: with tgtLang, picks task_specific_params.translation_<srcLang>_to_<tgtLang> and its
+     * prefix; mBART/M2M100/NLLB: the code as the tokenizer names it (en_XX, en, eng_Latn), default its src_lang.
+     */
     srcLang?: string;
-    /** Target language, forced as the first generated token; default: the tokenizer's tgt_lang. */
+    /** Target language. T5: see srcLang; mBART/M2M100/NLLB: forced as the first generated token, default the tokenizer's tgt_lang. */
     tgtLang?: string;
   };
   summarize: Record<string, never>;
@@ -53,10 +84,12 @@ export interface HeadOptions {
 /** The keys `stages.head` may have for each task (checked when a pipeline is validated). */
 export const HEAD_KEYS: { [N in TaskName]: (keyof HeadOptions[N])[] } = {
   embed: ['pooling', 'normalize'],
-  classify: ['topK'],
-  ner: [],
-  qa: ['maxAnswerTokens'],
-  'fill-mask': ['topK'],
+  classify: ['topK', 'functionToApply'],
+  rerank: ['activation'],
+  'zero-shot': ['candidateLabels', 'hypothesisTemplate', 'multiLabel'],
+  ner: ['aggregation', 'ignoreLabels'],
+  qa: ['maxAnswerLen', 'docStride', 'topK', 'handleImpossibleAnswer'],
+  'fill-mask': ['topK', 'targets'],
   generate: [],
   translate: ['srcLang', 'tgtLang'],
   summarize: [],

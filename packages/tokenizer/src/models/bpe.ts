@@ -50,14 +50,18 @@ const less = (x: [number, number, string], y: [number, number, string]) => x[0] 
  * A heap over a linked list of symbols keeps a long word O(n log n) instead of O(n²).
  */
 export function bpe(cfg: Record<string, any>, file?: string): Model {
-  const vocab = Vocab.fromMap(cfg.vocab);
+  const vocab = Vocab.fromMap(cfg.vocab, 'BPE', file);
+  const prefix: string = cfg.continuing_subword_prefix ?? '';
   const ranks = new Map<string, number>();
-  (cfg.merges as (string | [string, string])[]).forEach((m, rank) => {
-    const [a, b] = typeof m === 'string' ? splitMerge(m, file) : m;
+  if (!Array.isArray(cfg.merges)) throw new TokenizerError(`${file ?? 'tokenizer.json'}: model.merges must be a list of merges, got ${JSON.stringify(cfg.merges)?.slice(0, 40)}`);
+  (cfg.merges as unknown[]).forEach((m, rank) => {
+    const [a, b] = mergePair(m, rank, file);
+    // As Hugging Face's BPE builder: both parts and their merge must be tokens of the vocabulary.
+    for (const t of [a, b, mergedValue(a, b, prefix)]) vocab.require(t, `model.merges[${rank}] (${JSON.stringify(m)}) needs token`, file);
     ranks.set(`${a} ${b}`, rank);
   });
   const unk: string | null = cfg.unk_token ?? null;
-  const prefix: string = cfg.continuing_subword_prefix ?? '';
+  const unkId = unk === null ? undefined : vocab.require(unk, 'model.unk_token', file);
   const suffix: string = cfg.end_of_word_suffix ?? '';
   const fuseUnk: boolean = cfg.fuse_unk ?? false;
   const byteFallback: boolean = cfg.byte_fallback ?? false;
@@ -115,9 +119,7 @@ export function bpe(cfg: Record<string, any>, file?: string): Model {
           continue;
         }
       }
-      if (unk === null) continue; // no unk token: the symbol is dropped, as Hugging Face does
-      const unkId = vocab.id(unk);
-      if (unkId === undefined) throw new TokenizerError(`${file ?? 'tokenizer.json'}: unk_token "${unk}" is not in the vocabulary`);
+      if (unk === null || unkId === undefined) continue; // no unk token: the symbol is dropped, as Hugging Face does
       const last = out[out.length - 1];
       if (fuseUnk && last && last.id === unkId && last.end === s.start) last.end = s.end;
       else out.push({ id: unkId, value: unk, start: s.start, end: s.end });
@@ -126,6 +128,7 @@ export function bpe(cfg: Record<string, any>, file?: string): Model {
   }
 
   return {
+    kind: 'bpe',
     vocab,
     tokenize(word: string): ModelToken[] {
       const hit = cache.get(word);
@@ -140,11 +143,16 @@ export function bpe(cfg: Record<string, any>, file?: string): Model {
   };
 }
 
-/** "a b" → [a, b]; merges are split on the single space between the two parts. */
-function splitMerge(m: string, file?: string): [string, string] {
-  const i = m.indexOf(' ', 1);
-  if (i < 0) throw new TokenizerError(`${file ?? 'tokenizer.json'}: merge "${m}" is not two tokens separated by a space`);
-  return [m.slice(0, i), m.slice(i + 1)];
+/** "a b" or ["a", "b"] → [a, b]; a string merge is split on the single space between the two parts. */
+function mergePair(m: unknown, rank: number, file?: string): [string, string] {
+  const bad = (): never => {
+    throw new TokenizerError(`${file ?? 'tokenizer.json'}: model.merges[${rank}] is ${JSON.stringify(m)?.slice(0, 60)}, expected "a b" or ["a", "b"]`);
+  };
+  if (typeof m === 'string') {
+    const i = m.indexOf(' ', 1);
+    return i < 0 ? bad() : [m.slice(0, i), m.slice(i + 1)];
+  }
+  return Array.isArray(m) && m.length === 2 && typeof m[0] === 'string' && typeof m[1] === 'string' ? [m[0], m[1]] : bad();
 }
 
 function mergedValue(left: string, right: string, prefix: string): string {

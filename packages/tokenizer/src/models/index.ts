@@ -11,7 +11,7 @@ export function buildModel(cfg: Record<string, any>, file?: string): Model {
   const type = cfg.type ?? (cfg.merges ? 'BPE' : Array.isArray(cfg.vocab) ? 'Unigram' : 'WordPiece');
   switch (type) {
     case 'WordPiece':
-      return wordPiece(cfg);
+      return wordPiece(cfg, file);
     case 'BPE':
       return bpe(cfg, file);
     case 'Unigram':

@@ -13,6 +13,7 @@ export function sentencePieceBpe(vocab: [string, number][], unkId: number, unmat
   });
   const v = Vocab.fromList(vocab.map(([p]) => p));
   return {
+    kind: 'bpe',
     vocab: v,
     tokenize(word: string): ModelToken[] {
       // symbols as [start, end) UTF-16 ranges of whole code points

@@ -23,6 +23,11 @@ export function unigram(cfg: UnigramConfig, file?: string): Model {
   let maxLen = 1;
   let minScore = Infinity;
   const unmatchable = new Set(cfg.unmatchable ?? []);
+  const entries: unknown = cfg.vocab;
+  if (!Array.isArray(entries)) throw new TokenizerError(`${file ?? 'tokenizer.json'}: model.vocab must be a list of [piece, score] for Unigram, got ${JSON.stringify(entries)?.slice(0, 40)}`);
+  entries.forEach((e: unknown, id) => {
+    if (!Array.isArray(e) || typeof e[0] !== 'string' || typeof e[1] !== 'number') throw new TokenizerError(`${file ?? 'tokenizer.json'}: model.vocab[${id}] is ${JSON.stringify(e)?.slice(0, 40)}, expected [piece, score]`);
+  });
   cfg.vocab.forEach(([piece, score], id) => {
     if (!pieces.has(piece) && !unmatchable.has(id)) pieces.set(piece, { id, score });
     maxLen = Math.max(maxLen, Array.from(piece).length);
@@ -36,6 +41,7 @@ export function unigram(cfg: UnigramConfig, file?: string): Model {
   const fuseUnk = cfg.fuse_unk ?? true;
 
   return {
+    kind: 'unigram',
     vocab,
     tokenize(text: string): ModelToken[] {
       const pos: number[] = [];

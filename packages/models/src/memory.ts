@@ -1,0 +1,31 @@
+import type { Checkpoint } from '@attnflow/checkpoint';
+import type { SharedArena } from '@attnflow/tensor';
+import { ConfigError } from './config.js';
+
+/** The cache length the estimate budgets for: the model's positions, up to a long chat's worth. */
+const BUDGETED_POSITIONS = 4096;
+
+const GIB = 1024 ** 3;
+const fmt = (bytes: number) => `${(bytes / GIB).toFixed(2)} GiB`;
+
+/**
+ * Refuses, before any tensor is read, a model whose weights (as stored: half precision stays 2 bytes) and key/value
+ * cache (one sequence of min(positions, 4096) tokens) will not fit beside what the arena already holds: failing
+ * half-way through a multi-gigabyte load helps nobody.
+ */
+export function checkMemory(
+  ckpt: Checkpoint, r: { numLayers: number; kvHeads: number; headDim: number; maxPositions: number; windows: (number | undefined)[] }, arena: SharedArena,
+): void {
+  let weights = 0;
+  // half-precision matrices stay 2 bytes an element (loadLinear); the rest widens to float32
+  for (const info of ckpt.tensors.values()) weights += (info.dtype === 'BF16' || info.dtype === 'F16' ? 2 : 4) * info.shape.reduce((a, d) => a * d, 1);
+  const positions = Math.min(r.maxPositions, BUDGETED_POSITIONS);
+  const cache = r.windows.reduce<number>((sum, w) => sum + 2 * 4 * r.kvHeads * r.headDim * Math.min(positions, w ? 2 * w : positions), 0);
+  const available = arena.maximumBytes - arena.allocatedBytes;
+  if (weights + cache > available) {
+    throw new ConfigError(
+      `${ckpt.dir}: the model needs about ${fmt(weights + cache)} (weights ${fmt(weights)}, key/value cache ${fmt(cache)} for ${positions} positions) ` +
+      `but WebAssembly memory has ${fmt(available)} left of its ${fmt(arena.maximumBytes)} limit; use a smaller model (fewer parameters), or a quantized one once attnflow reads them`,
+    );
+  }
+}

@@ -324,14 +324,14 @@ export async function runJob(model: LoadedModel, cfg: JobConfig, run: RunOptions
  * Runs a batch; if it fails, runs its records one by one so that one bad record (say, too long with
  * truncation off) is dead-lettered with its reason and the others still produce output.
  */
-interface BatchRow {
+export interface BatchRow {
   record: TextRecord;
   result?: TaskResults[TaskName];
   error?: string;
   tokens: number;
 }
 
-async function runIsolating(model: LoadedModel, job: Pick<JobConfig, 'task' | 'options'>, batch: TextRecord[]): Promise<BatchRow[]> {
+export async function runIsolating(model: LoadedModel, job: Pick<JobConfig, 'task' | 'options'>, batch: TextRecord[]): Promise<BatchRow[]> {
   try {
     const out = await runTaskBatch(model, job.task, batch, job.options);
     return batch.map((record, i) => ({ record, result: out.results[i], tokens: i === 0 ? out.tokens : 0 }));

@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --model ../shared/bench/minilm-l6] [--only kernels,minilm,profile,tokenizers,decode,memory] [--memory-lines N]
+ * npm run bench [-- --model ../shared/bench/minilm-l6] [--only kernels,minilm,profile,tokenizers,decode,memory,stream] [--memory-lines N] [--stream-records N]
  * Prints tables; every figure is measured in this run, peers side by side on identical inputs.
  */
 import { existsSync } from 'node:fs';
@@ -11,6 +11,7 @@ import { kernelsBench } from './kernels.js';
 import { memoryBench } from './memory.js';
 import { minilmBench } from './minilm.js';
 import { profileBench } from './profile.js';
+import { streamBench } from './stream.js';
 import { tokenizersBench } from './tokenizers.js';
 
 // attnflow runs as the CLI runs it: the fused multiply-add kernels.
@@ -25,6 +26,7 @@ const sections: [string, string, () => Promise<string>][] = [
   ['tokenizers', 'Tokenizers vs transformers.js on the same tokenizer.json', tokenizersBench],
   ['decode', 'GPT-2 decoding with the key/value cache', decodeBench],
   ['memory', 'Pipeline memory: peak RSS vs corpus size', () => memoryBench(Number(arg('memory-lines') ?? 100_000))],
+  ['stream', 'Workers on a Redis Stream vs the same job reading a file', () => streamBench(Number(arg('stream-records') ?? 20_000))],
 ];
 console.log(`attnflow benchmarks — ${new Date().toISOString()} — ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'} — Node ${process.version}`);
 for (const [name, title, run] of sections) {

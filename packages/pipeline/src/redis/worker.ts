@@ -66,16 +66,18 @@ export async function runWorker(model: LoadedModel, cfg: WorkerConfig, options: 
   let wake: (() => void) | undefined;
   options.signal?.addEventListener('abort', () => wake?.());
 
-  // Reads while fewer than `limit` records are in flight; a stop ends the stream after the read under way.
+  // Reads whole `count`s while they fit under `limit` records in flight; a stop ends the stream after the read under
+  // way. Reading a few records each time a batch commits would fill the length-sorting window slowly, so it would be
+  // cut by maxWaitMs into short mixed-length windows and pad more (measured: half the throughput).
   // Records get a local sequence number: batching orders by it, and it maps a result back to its entry.
   async function* reading(): AsyncGenerator<StreamRecord & { seq: number }> {
     let seq = 0;
     while (!stopped()) {
-      if (counters.inFlight >= limit) {
+      if (limit - counters.inFlight < source.settings.count) {
         await new Promise<void>((res) => (wake = res));
         continue;
       }
-      const batch = await source.next(limit - counters.inFlight);
+      const batch = await source.next(source.settings.count);
       counters.inFlight += batch.length;
       for (const r of batch) yield { ...r, seq: seq++ };
     }

@@ -159,7 +159,7 @@ describe('workers on a Redis Stream', () => {
       expect(stream).toBe('twice');
       expect((await client.xrange('twice', entry, entry))[0][1]).toEqual(['id', '1-0', 'record', JSON.stringify(rows[0].record)]);
     } finally {
-      await sink.close();
+      sink.close();
     }
   });
 
@@ -180,7 +180,7 @@ describe('workers on a Redis Stream', () => {
       expect(records[1].error).toBeUndefined();
       expect(source.redeliveries).toBe(2);
     } finally {
-      await source.close();
+      source.close();
     }
   });
 

@@ -53,8 +53,8 @@ const MAX_IN_FLIGHT_FACTOR = 4;
 export async function runWorker(model: LoadedModel, cfg: WorkerConfig, options: WorkerOptions = {}): Promise<WorkerCounters> {
   checkTask(model, cfg.task, cfg.options);
   const source = await RedisStreamSource.open(cfg.source);
-  const sink = await RedisStreamSink.open(cfg.sink, source.settings.url).catch(async (e: unknown) => {
-    await source.close();
+  const sink = await RedisStreamSink.open(cfg.sink, source.settings.url).catch((e: unknown) => {
+    source.close();
     throw e;
   });
   const started = performance.now();
@@ -85,11 +85,12 @@ export async function runWorker(model: LoadedModel, cfg: WorkerConfig, options: 
   const records$ = from(reading()).pipe(share());
 
   const bySeq = new Map<number, StreamRecord>();
-  const output = (r: StreamRecord, row: Pick<BatchRow, 'result' | 'error'>): StreamOutput => {
-    const texts = includeText ? { text: r.text, ...(r.pair === undefined ? {} : { pair: r.pair }) } : {};
-    if (row.error !== undefined) return { id: r.id, error: row.error, record: { id: r.id, error: row.error, text: r.text, ...(r.pair === undefined ? {} : { pair: r.pair }) } };
-    return { id: r.id, record: { id: r.id, ...texts, ...resultFields(row.result) } };
-  };
+  // Dead letters always carry their texts, so they can be fixed and sent again.
+  const texts = (r: StreamRecord) => ({ text: r.text, ...(r.pair === undefined ? {} : { pair: r.pair }) });
+  const output = (r: StreamRecord, row: Pick<BatchRow, 'result' | 'error'>): StreamOutput =>
+    row.error !== undefined
+      ? { id: r.id, error: row.error, record: { id: r.id, error: row.error, ...texts(r) } }
+      : { id: r.id, record: { id: r.id, ...(includeText ? texts(r) : {}), ...resultFields(row.result) } };
   const failures$ = records$.pipe(
     filter((r) => r.error !== undefined),
     map((r) => [{ out: output(r, { error: r.error }), tokens: 0 }]),
@@ -98,7 +99,7 @@ export async function runWorker(model: LoadedModel, cfg: WorkerConfig, options: 
     filter((r) => r.error === undefined),
     map((r): TextRecord => {
       bySeq.set(r.seq, r);
-      return { index: r.seq, text: r.text, pair: r.pair, source: { file: cfg.source.stream, line: 0 } };
+      return { index: r.seq, text: r.text, pair: r.pair };
     }),
     batchRecords(cfg.batching),
     concatMap((batch) => runIsolating(model, cfg, batch)),
@@ -134,7 +135,8 @@ export async function runWorker(model: LoadedModel, cfg: WorkerConfig, options: 
     counters.pending = await source.pending();
   } finally {
     clearInterval(timer);
-    await Promise.all([source.close(), sink.close()]);
+    source.close();
+    sink.close();
   }
   return snapshot();
 }

@@ -14,8 +14,10 @@ export const PIPELINE_SCHEMA = JSON.parse(readFileSync(new URL('../pipeline.sche
 
 /** The parts of a JSON Schema that messages walk through. */
 interface JsonSchema {
-  properties?: Record<string, JsonSchema>;
+  properties?: Record<string, JsonSchema | boolean>;
   items?: JsonSchema;
+  /** Keys that depend on another key (source and sink types): `properties: { key: false }` in a branch. */
+  allOf?: { if: JsonSchema; then?: JsonSchema; else?: JsonSchema }[];
   [keyword: string]: unknown;
 }
 
@@ -58,16 +60,29 @@ function locate(doc: Document, lines: LineCounter, path: (string | number)[], ke
 
 function schemaAt(path: (string | number)[]): JsonSchema {
   let s: JsonSchema | undefined = PIPELINE_SCHEMA;
-  for (const p of path) s = s?.properties?.[p] ?? s?.items;
+  for (const p of path) {
+    const next: JsonSchema | boolean | undefined = s?.properties?.[p] ?? s?.items;
+    s = typeof next === 'object' ? next : undefined;
+  }
   return s ?? {};
 }
 
-function describe(e: ErrorObject, path: (string | number)[]): { message: string; key?: string } {
+/** The keys an object may have where it is: its schema's properties less those its type's branch rules out. */
+function allowedKeys(schema: JsonSchema, value: unknown): string[] {
+  const ruledOut = new Set<string>();
+  for (const rule of schema.allOf ?? []) {
+    const branch = ajv.validate(rule.if, value) ? rule.then : rule.else;
+    for (const [key, allowed] of Object.entries(branch?.properties ?? {})) if (allowed === false) ruledOut.add(key);
+  }
+  return Object.keys(schema.properties ?? {}).filter((key) => !ruledOut.has(key));
+}
+
+function describe(e: ErrorObject, path: (string | number)[], value: unknown): { message: string; key?: string } {
   const where = path.length ? path.join('.') : 'the pipeline';
   switch (e.keyword) {
     case 'additionalProperties': {
       const key = (e.params as { additionalProperty: string }).additionalProperty;
-      const allowed = Object.keys(schemaAt(path).properties ?? {});
+      const allowed = allowedKeys(schemaAt(path), path.reduce<unknown>((v, p) => (v !== null && typeof v === 'object' ? (v as Record<string | number, unknown>)[p] : undefined), value));
       return { key, message: `unknown key "${key}" in ${where} (allowed: ${allowed.join(', ') || 'none'})` };
     }
     case 'required':
@@ -91,7 +106,7 @@ export function validatePipeline(value: unknown, file = '<pipeline>', doc?: Docu
       // An if/then/else failure is reported by the errors inside its branch; its own message would only repeat them.
       if (e.keyword === 'if') continue;
       const path = e.instancePath.split('/').slice(1).map((p) => (/^\d+$/.test(p) ? Number(p) : p.replace(/~1/g, '/').replace(/~0/g, '~')));
-      const { message, key } = describe(e, path);
+      const { message, key } = describe(e, path, value);
       const at = doc && lines ? locate(doc, lines, path, key) : '';
       problems.push(`${file}${at ? `:${at}` : ''}: ${message}`);
     }

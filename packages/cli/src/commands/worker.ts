@@ -34,9 +34,9 @@ export const workerCommand: Command = {
     'health-seconds': { type: 'string' },
     'stop-timeout': { type: 'string' },
   },
-  help: `The pipeline's source and sink are streams (type: redis). Each entry is run once by one worker of
-the group and acknowledged only after its result is written; entries of a worker that dies are claimed
-by the others after source.claimIdleMs.
+  help: `The pipeline's source and sink are streams (type: redis). The group hands each entry to one worker;
+its result is written once (by source id) and the entry acknowledged only after that; entries of a
+worker that dies are claimed by the others after source.claimIdleMs.
 
 Options:
   --consumer NAME       this worker's name in the group (default: the pipeline's, else host-pid)
@@ -46,7 +46,8 @@ Options:
   --stop-timeout S      after SIGTERM, exit anyway after S seconds (default 25)
 
 Exit codes: 0 stopped by SIGTERM or Ctrl-C with everything in flight acknowledged, 1 error
-(Redis unreachable, stop timeout), 2 bad usage.`,
+(Redis unreachable, stop timeout), 2 bad usage, 130 a second signal (what was in flight is claimed
+by the other workers).`,
   async run(v, pos) {
     if (pos.length !== 1) throw new UsageError('worker takes one pipeline file: attnflow worker pipelines/embed-stream.yaml');
     const worker = workerFromFile(pos[0]);

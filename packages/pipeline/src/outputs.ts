@@ -18,7 +18,13 @@ export function jsonRecord(row: OutputRow, includeText: boolean): Record<string,
   const out: Record<string, unknown> = { index: row.index, file: row.file, line: row.line };
   if (includeText) out.text = row.text;
   if (includeText && row.pair !== undefined) out.pair = row.pair;
-  for (const [k, v] of Object.entries(row.result ?? {})) out[k] = v instanceof Float32Array ? Array.from(v) : v;
+  return Object.assign(out, resultFields(row.result));
+}
+
+/** A task's result as JSON fields (vectors as arrays). */
+export function resultFields(result: TaskResults[TaskName] | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(result ?? {})) out[k] = v instanceof Float32Array ? Array.from(v) : v;
   return out;
 }
 

@@ -14,7 +14,7 @@ describe('the attnflow CLI', () => {
       expect(r.code, c).toBe(0);
       expect(r.stdout).toContain(`Usage: attnflow ${c}`);
     }
-  });
+  }, 600_000); // one process per command: ~4 s each on a loaded 2-core machine
 
   it('meaningful exit codes and messages for bad usage', () => {
     const unknown = cli(['frobnicate']);

@@ -65,7 +65,8 @@ const COLUMNS: { [N in TaskName]: Columns<N> } = {
   }),
   'zero-shot': labelled,
   ner: (rs) => ({
-    entities: vectorFromArray(rs.map((x) => x.entities), list(new Struct([f('group', new Utf8()), f('score', new Float32()), f('word', new Utf8()), f('start', new Int32()), f('end', new Int32()), f('index', new Int32())]))),
+    // `index` exists only with aggregation none: null elsewhere, as the JSON line leaves it out.
+    entities: vectorFromArray(rs.map((x) => x.entities.map((e) => ({ ...e, index: e.index ?? null }))), list(new Struct([f('group', new Utf8()), f('score', new Float32()), f('word', new Utf8()), f('start', new Int32()), f('end', new Int32()), f('index', new Int32())]))),
   }),
   qa: (rs) => ({
     answer: vectorFromArray(rs.map((x) => x.answer), new Utf8()),

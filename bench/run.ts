@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --model ../shared/bench/minilm-l6] [--only kernels,minilm,profile,tokenizers,decode,llm,memory] [--memory-lines N] [--llm-layers N]
+ * npm run bench [-- --model ../shared/bench/minilm-l6] [--only kernels,minilm,profile,tokenizers,decode,llm,memory,stream] [--memory-lines N] [--llm-layers N] [--stream-records N]
  * Prints tables; every figure is measured in this run, peers side by side on identical inputs.
  */
 import { existsSync } from 'node:fs';
@@ -12,6 +12,7 @@ import { llmBench } from './llm.js';
 import { memoryBench } from './memory.js';
 import { minilmBench } from './minilm.js';
 import { profileBench } from './profile.js';
+import { streamBench } from './stream.js';
 import { tokenizersBench } from './tokenizers.js';
 
 // attnflow runs as the CLI runs it: the fused multiply-add kernels.
@@ -27,6 +28,7 @@ const sections: [string, string, () => Promise<string>][] = [
   ['decode', 'GPT-2 decoding with the key/value cache', decodeBench],
   ['llm', 'Qwen2.5-0.5B-shaped BF16 decoding (prefill, decode at 16 and 1,024 context)', llmBench],
   ['memory', 'Pipeline memory: peak RSS vs corpus size', () => memoryBench(Number(arg('memory-lines') ?? 100_000))],
+  ['stream', 'Workers on a Redis Stream vs the same job reading a file', () => streamBench(Number(arg('stream-records') ?? 20_000))],
 ];
 console.log(`attnflow benchmarks — ${new Date().toISOString()} — ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'} — Node ${process.version}`);
 for (const [name, title, run] of sections) {

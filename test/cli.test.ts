@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { fixture, readJson } from './helpers/fixtures.js';
 import { cli } from './helpers/cli.js';
 
-const COMMANDS = ['run', 'validate', 'inspect', 'embed', 'classify', 'rerank', 'zero-shot', 'ner', 'qa', 'fill-mask', 'generate', 'translate', 'summarize', 'attention', 'explain'];
+const COMMANDS = ['run', 'worker', 'validate', 'inspect', 'embed', 'classify', 'rerank', 'zero-shot', 'ner', 'qa', 'fill-mask', 'generate', 'translate', 'summarize', 'attention', 'explain'];
 
 describe('the attnflow CLI', () => {
   it('--help for the tool and for every command', () => {
@@ -14,7 +14,7 @@ describe('the attnflow CLI', () => {
       expect(r.code, c).toBe(0);
       expect(r.stdout).toContain(`Usage: attnflow ${c}`);
     }
-  });
+  }, 600_000); // one process per command: ~4 s each on a loaded 2-core machine
 
   it('meaningful exit codes and messages for bad usage', () => {
     const unknown = cli(['frobnicate']);

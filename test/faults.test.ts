@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { makeData, makeVector, Table, tableToIPC, Utf8, vectorFromArray } from 'apache-arrow';
 import { closeSharedEngine } from '@attnflow/kernels';
@@ -18,7 +18,7 @@ import { OutputLock } from '@attnflow/pipeline/job/lock';
 import { Tokenizer } from '@attnflow/tokenizer';
 import { readSafetensorsHeader } from '@attnflow/checkpoint';
 import { fixture, readJson } from './helpers/fixtures.js';
-import { CLI, ROOT, cli, cliProcess, tempDir, writePipeline } from './helpers/cli.js';
+import { CLI, ROOT, cli, tempDir, writePipeline } from './helpers/cli.js';
 
 afterAll(() => closeSharedEngine());
 
@@ -220,18 +220,20 @@ describe('3. a config asking for more than the weights hold fails at once', () =
 describe('4. one writer per output', () => {
   it('a second run on the same output refuses at once, naming the holder; a dead run\'s lock is taken over', async () => {
     const dir = tempDir();
-    writeFileSync(join(dir, 'in.txt'), `${corpusLines(3000).join('\n')}\n`);
-    const p = writePipeline(dir, 'p.yaml', `model: ${fixture('bert')}\ntask: embed\nsource: { type: text, path: in.txt }\nsink: { type: jsonl, path: out.jsonl }\nworkers: 1\n`);
-    const first = cliProcess(['run', p, '--no-progress']);
+    const lines = `${corpusLines(3000).join('\n')}\n`;
+    // The first run reads a stdin that stays open, so it holds the output however fast the machine is.
+    const p = writePipeline(dir, 'p.yaml', `model: ${fixture('bert')}\ntask: embed\nsource: { type: stdin }\nsink: { type: jsonl, path: out.jsonl }\nworkers: 1\n`);
+    const first = spawn(process.execPath, [CLI, 'run', p, '--no-progress'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    first.stdin.write(lines.slice(0, 1000));
     const lock = join(dir, 'out.jsonl.lock');
     while (!existsSync(lock) && first.exitCode === null) await new Promise((r) => setTimeout(r, 10));
-    const second = cli(['run', p, '--no-progress', '--resume']);
+    const second = cli(['run', p, '--no-progress'], { input: lines });
     expect(second.code).toBe(1);
     expect(second.stderr).toContain(`out.jsonl is being written by another run (pid ${first.pid} on ${hostname()}`);
     first.kill('SIGKILL');
     await once(first, 'exit');
     expect(existsSync(lock)).toBe(true); // a SIGKILLed run cannot remove it …
-    const third = cli(['run', p, '--no-progress', '--resume']);
+    const third = cli(['run', p, '--no-progress', '--overwrite'], { input: lines });
     expect(third.code, third.stderr).toBe(0); // … and its dead pid lets the next run take over
     expect(existsSync(lock)).toBe(false);
     expect(readFileSync(join(dir, 'out.jsonl'), 'utf8').trim().split('\n').length).toBe(3000);

@@ -6,6 +6,7 @@ import { inspectCommand } from './commands/inspect.js';
 import { runCommand } from './commands/run.js';
 import { taskCommand } from './commands/tasks.js';
 import { validateCommand } from './commands/validate.js';
+import { workerCommand } from './commands/worker.js';
 import { attentionCommand } from './commands/attention.js';
 import { chatCommand } from './commands/chat.js';
 import { explainCommand } from './commands/explain.js';
@@ -15,7 +16,7 @@ import { selfAttentionCommand } from './commands/selfattention.js';
 enableRelaxedSimd();
 
 const COMMANDS: Command[] = [
-  runCommand, validateCommand, inspectCommand, chatCommand,
+  runCommand, workerCommand, validateCommand, inspectCommand, chatCommand,
   ...TASK_NAMES.filter((t): t is Exclude<typeof t, 'attention'> => t !== 'attention').map((t) => taskCommand(t)),
   attentionCommand, explainCommand, selfAttentionCommand,
 ];

@@ -8,3 +8,8 @@ export * from './progress.js';
 export * from './job.js';
 export * from './pipelineFile.js';
 export * from './pipeline.js';
+export * from './redis/source.js';
+export * from './redis/sink.js';
+export * from './redis/worker.js';
+export * from './redis/metrics.js';
+export * from './redis/connection.js';

@@ -18,7 +18,13 @@ export function jsonRecord(row: OutputRow, includeText: boolean): Record<string,
   const out: Record<string, unknown> = { index: row.index, file: row.file, line: row.line };
   if (includeText) out.text = row.text;
   if (includeText && row.pair !== undefined) out.pair = row.pair;
-  for (const [k, v] of Object.entries(row.result ?? {})) out[k] = v instanceof Float32Array ? Array.from(v) : v;
+  return Object.assign(out, resultFields(row.result));
+}
+
+/** A task's result as JSON fields (vectors as arrays). */
+export function resultFields(result: TaskResults[TaskName] | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(result ?? {})) out[k] = v instanceof Float32Array ? Array.from(v) : v;
   return out;
 }
 
@@ -59,7 +65,8 @@ const COLUMNS: { [N in TaskName]: Columns<N> } = {
   }),
   'zero-shot': labelled,
   ner: (rs) => ({
-    entities: vectorFromArray(rs.map((x) => x.entities), list(new Struct([f('group', new Utf8()), f('score', new Float32()), f('word', new Utf8()), f('start', new Int32()), f('end', new Int32()), f('index', new Int32())]))),
+    // `index` exists only with aggregation none: null elsewhere, as the JSON line leaves it out.
+    entities: vectorFromArray(rs.map((x) => x.entities.map((e) => ({ ...e, index: e.index ?? null }))), list(new Struct([f('group', new Utf8()), f('score', new Float32()), f('word', new Utf8()), f('start', new Int32()), f('end', new Int32()), f('index', new Int32())]))),
   }),
   qa: (rs) => ({
     answer: vectorFromArray(rs.map((x) => x.answer), new Utf8()),

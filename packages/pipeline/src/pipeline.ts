@@ -6,19 +6,41 @@ import { runTask, type TaskResult } from './operators.js';
 import { jobFromSpec, pipelineBaseDir, readPipelineFile, validatePipeline, type PipelineSpec } from './pipelineFile.js';
 import { readSource } from './sources.js';
 
-/** A validated pipeline, ready to run as a resumable job or to consume as an Observable. */
-export class Pipeline {
+/** A model loaded on first use on its own worker pool of `workers` threads (default: the number of cores). */
+export class PooledModel {
   private loaded?: { engine: Engine; model: LoadedModel };
 
-  constructor(readonly spec: PipelineSpec, readonly job: JobConfig) {}
+  constructor(readonly dir: string, readonly workers: () => number | undefined) {}
+
+  get(): LoadedModel {
+    if (!this.loaded) {
+      const engine = new Engine({ workers: this.workers() });
+      this.loaded = { engine, model: loadModel(this.dir, engine) };
+    }
+    return this.loaded.model;
+  }
+
+  /** Frees the weights and stops the pool's threads. */
+  async close(): Promise<void> {
+    if (!this.loaded) return;
+    this.loaded.model.model.dispose();
+    await this.loaded.engine.close();
+    this.loaded = undefined;
+  }
+}
+
+/** A validated pipeline, ready to run as a resumable job or to consume as an Observable. */
+export class Pipeline {
+  private readonly pooled: PooledModel;
+
+  constructor(readonly spec: PipelineSpec, readonly job: JobConfig) {
+    // `spec.workers` is read when the model is first needed, so a CLI flag may still change it.
+    this.pooled = new PooledModel(job.model, () => spec.workers);
+  }
 
   /** The model, loaded once on a worker pool of `spec.workers` threads (default: the number of cores). */
   model(): LoadedModel {
-    if (!this.loaded) {
-      const engine = new Engine({ workers: this.spec.workers });
-      this.loaded = { engine, model: loadModel(this.job.model, engine) };
-    }
-    return this.loaded.model;
+    return this.pooled.get();
   }
 
   /** Runs the pipeline into its sink (resume, shard, progress and Ctrl-C handling in `options`). */
@@ -34,11 +56,8 @@ export class Pipeline {
     return from(source).pipe(runTask(this.model(), this.job.task, this.job.options, this.job.batching));
   }
 
-  async close(): Promise<void> {
-    if (!this.loaded) return;
-    this.loaded.model.model.dispose();
-    await this.loaded.engine.close();
-    this.loaded = undefined;
+  close(): Promise<void> {
+    return this.pooled.close();
   }
 }
 

@@ -4,6 +4,8 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { isMap, isNode, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import type { BatchingOptions } from './batching.js';
 import type { JobConfig, SinkConfig } from './job.js';
+import type { RedisSinkConfig } from './redis/sink.js';
+import type { RedisSourceConfig } from './redis/source.js';
 import type { SourceConfig } from './sources.js';
 import { GENERATION_TASKS, HEAD_KEYS, mergeTaskOptions, type TaskName, type TaskOptions, type TaskOptionsInput } from './tasks/index.js';
 
@@ -12,8 +14,10 @@ export const PIPELINE_SCHEMA = JSON.parse(readFileSync(new URL('../pipeline.sche
 
 /** The parts of a JSON Schema that messages walk through. */
 interface JsonSchema {
-  properties?: Record<string, JsonSchema>;
+  properties?: Record<string, JsonSchema | boolean>;
   items?: JsonSchema;
+  /** Keys that depend on another key (source and sink types): `properties: { key: false }` in a branch. */
+  allOf?: { if: JsonSchema; then?: JsonSchema; else?: JsonSchema }[];
   [keyword: string]: unknown;
 }
 
@@ -21,10 +25,10 @@ export interface PipelineSpec {
   version?: 1;
   model: string;
   task: TaskName;
-  source: SourceConfig;
+  source: SourceConfig | RedisSourceConfig;
   stages?: Stages;
   batching?: BatchingOptions;
-  sink: SinkConfig;
+  sink: SinkConfig | RedisSinkConfig;
   workers?: number;
 }
 
@@ -56,16 +60,29 @@ function locate(doc: Document, lines: LineCounter, path: (string | number)[], ke
 
 function schemaAt(path: (string | number)[]): JsonSchema {
   let s: JsonSchema | undefined = PIPELINE_SCHEMA;
-  for (const p of path) s = s?.properties?.[p] ?? s?.items;
+  for (const p of path) {
+    const next: JsonSchema | boolean | undefined = s?.properties?.[p] ?? s?.items;
+    s = typeof next === 'object' ? next : undefined;
+  }
   return s ?? {};
 }
 
-function describe(e: ErrorObject, path: (string | number)[]): { message: string; key?: string } {
+/** The keys an object may have where it is: its schema's properties less those its type's branch rules out. */
+function allowedKeys(schema: JsonSchema, value: unknown): string[] {
+  const ruledOut = new Set<string>();
+  for (const rule of schema.allOf ?? []) {
+    const branch = ajv.validate(rule.if, value) ? rule.then : rule.else;
+    for (const [key, allowed] of Object.entries(branch?.properties ?? {})) if (allowed === false) ruledOut.add(key);
+  }
+  return Object.keys(schema.properties ?? {}).filter((key) => !ruledOut.has(key));
+}
+
+function describe(e: ErrorObject, path: (string | number)[], value: unknown): { message: string; key?: string } {
   const where = path.length ? path.join('.') : 'the pipeline';
   switch (e.keyword) {
     case 'additionalProperties': {
       const key = (e.params as { additionalProperty: string }).additionalProperty;
-      const allowed = Object.keys(schemaAt(path).properties ?? {});
+      const allowed = allowedKeys(schemaAt(path), path.reduce<unknown>((v, p) => (v !== null && typeof v === 'object' ? (v as Record<string | number, unknown>)[p] : undefined), value));
       return { key, message: `unknown key "${key}" in ${where} (allowed: ${allowed.join(', ') || 'none'})` };
     }
     case 'required':
@@ -74,6 +91,8 @@ function describe(e: ErrorObject, path: (string | number)[]): { message: string;
       return { message: `${where} must be one of: ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}` };
     case 'const':
       return { message: `${where} must be ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}` };
+    case 'false schema':
+      return { message: `${where} does not apply to a ${path[0]} of this type` };
     default:
       return { message: `${where} ${e.message}` };
   }
@@ -84,8 +103,10 @@ export function validatePipeline(value: unknown, file = '<pipeline>', doc?: Docu
   const problems: string[] = [];
   if (!validateSchema(value)) {
     for (const e of validateSchema.errors ?? []) {
+      // An if/then/else failure is reported by the errors inside its branch; its own message would only repeat them.
+      if (e.keyword === 'if') continue;
       const path = e.instancePath.split('/').slice(1).map((p) => (/^\d+$/.test(p) ? Number(p) : p.replace(/~1/g, '/').replace(/~0/g, '~')));
-      const { message, key } = describe(e, path);
+      const { message, key } = describe(e, path, value);
       const at = doc && lines ? locate(doc, lines, path, key) : '';
       problems.push(`${file}${at ? `:${at}` : ''}: ${message}`);
     }
@@ -94,8 +115,8 @@ export function validatePipeline(value: unknown, file = '<pipeline>', doc?: Docu
   const spec = value as PipelineSpec;
   problems.push(...stageProblems(spec.task, spec.stages).map((m) => `${file}: ${m}`));
   if (problems.length) throw new PipelineError(`invalid pipeline:\n  ${problems.join('\n  ')}`, problems);
-  if (spec.source.type !== 'stdin' && !spec.source.path) throw new PipelineError(`${file}: source needs "path" for type ${spec.source.type}`);
-  if (spec.sink.type !== 'stdout' && !spec.sink.path) throw new PipelineError(`${file}: sink needs "path" for type ${spec.sink.type}`);
+  if (spec.source.type !== 'stdin' && spec.source.type !== 'redis' && !spec.source.path) throw new PipelineError(`${file}: source needs "path" for type ${spec.source.type}`);
+  if (spec.sink.type !== 'stdout' && spec.sink.type !== 'redis' && !spec.sink.path) throw new PipelineError(`${file}: sink needs "path" for type ${spec.sink.type}`);
   if (spec.task === 'qa' && !spec.source.pairField) throw new PipelineError(`${file}: task qa needs source.pairField (the context column)`);
   if (spec.task === 'rerank' && !spec.source.pairField) throw new PipelineError(`${file}: task rerank needs source.pairField (the document column; field holds the query)`);
   return spec;
@@ -169,19 +190,37 @@ export function readPipelineFile(file: string): PipelineSpec {
   return validatePipeline(doc.toJS(), file, doc, lines);
 }
 
+const pathAt = (baseDir: string) => (p: string | undefined) => (p === undefined || isAbsolute(p) ? p : join(baseDir, p));
+
+/** What every kind of run takes from a spec: the model directory (checked), the task, its options and batching. */
+function taskOfSpec(spec: PipelineSpec, baseDir: string): Pick<JobConfig, 'model' | 'task' | 'options' | 'batching'> {
+  const model = pathAt(baseDir)(spec.model)!;
+  if (!existsSync(model)) throw new PipelineError(`model directory ${model} does not exist`);
+  return { model, task: spec.task, options: taskOptionsOf(spec.stages), batching: spec.batching ?? {} };
+}
+
 /** Turns a validated spec into a job, with paths resolved against `baseDir` (the pipeline file's folder). */
 export function jobFromSpec(spec: PipelineSpec, baseDir: string): JobConfig {
-  const at = (p: string | undefined) => (p === undefined || isAbsolute(p) ? p : join(baseDir, p));
-  const model = at(spec.model)!;
-  if (!existsSync(model)) throw new PipelineError(`model directory ${model} does not exist`);
-  return {
-    model,
-    task: spec.task,
-    source: { ...spec.source, path: at(spec.source.path) },
-    sink: { ...spec.sink, path: at(spec.sink.path), deadLetter: at(spec.sink.deadLetter) },
-    options: taskOptionsOf(spec.stages),
-    batching: spec.batching ?? {},
-  };
+  const { source, sink } = spec;
+  if (source.type === 'redis' || sink.type === 'redis') {
+    throw new PipelineError(`a ${source.type === 'redis' ? 'redis source' : 'redis sink'} is served by long-running workers: attnflow worker PIPELINE.yaml (or serveStream in the API), not by a job`);
+  }
+  const at = pathAt(baseDir);
+  return { ...taskOfSpec(spec, baseDir), source: { ...source, path: at(source.path) }, sink: { ...sink, path: at(sink.path), deadLetter: at(sink.deadLetter) } };
+}
+
+/** The settings of a stream worker: a spec whose source and sink are Redis Streams. */
+export interface WorkerConfig extends Pick<JobConfig, 'model' | 'task' | 'options' | 'batching'> {
+  source: RedisSourceConfig;
+  sink: RedisSinkConfig;
+}
+
+/** Turns a validated spec with a redis source and sink into a worker's settings. */
+export function workerFromSpec(spec: PipelineSpec, baseDir: string): WorkerConfig {
+  const { source, sink } = spec;
+  if (source.type !== 'redis') throw new PipelineError(`attnflow worker serves a redis source (a stream shared by workers); this pipeline reads a ${source.type} source: use attnflow run`);
+  if (sink.type !== 'redis') throw new PipelineError(`attnflow worker writes to a redis sink, whose writes are idempotent by source id; a ${sink.type} sink would hold a redelivered record twice (see the README, "Workers on a Redis Stream")`);
+  return { ...taskOfSpec(spec, baseDir), source, sink };
 }
 
 export const pipelineBaseDir = (file: string) => dirname(resolve(file));

@@ -3,9 +3,12 @@
  * every position fed so far and the next position id (Hugging Face's cumsum(mask) − 1 for the prompt, then +1
  * per token).
  */
+import type { DecodeHooks, DecodingSession, GenerationConfig, TokenEvent } from '@attnflow/decoder';
 import { maskedPositions } from '@attnflow/embedding';
 import type { Scope, Tensor } from '@attnflow/tensor';
+import type { Observable } from 'rxjs';
 import { ConfigError } from './config.js';
+import { generateCausal, streamGeneration, type CausalLM } from './generation.js';
 
 /** Prompts (each repeated `beams` times) left-padded to the longest: ids/mask (rows, length). */
 export function leftPadPrompts(
@@ -70,4 +73,60 @@ export function lastPositions(scope: Scope, h: Tensor<'float32'>, rows: number, 
   const last = scope.f32([rows, hidden]);
   for (let r = 0; r < rows; r++) last.data.set(h.data.subarray((r * n + n - 1) * hidden, (r * n + n) * hidden), r * hidden);
   return last;
+}
+
+/** A causal model's session: it reads tokens for every row and gives the logits (all positions or the last). */
+export interface FeedingSession extends DecodingSession {
+  /** tokens/mask (rows, n) → logits; with `attentions`, each layer's weights (rows, heads, n, keys) are appended. */
+  feed(tokens: Int32Array, n: number, mask: Int32Array, allPositions: boolean, attentions?: Float32Array[]): Promise<Float32Array>;
+}
+
+/**
+ * What every decoder-only model does the same way over its own session: a forward pass is a session that reads the
+ * whole batch once; generation starts one on left-padded prompts. A model supplies its session and its weights.
+ */
+export abstract class CausalModel<S extends FeedingSession> implements CausalLM {
+  abstract readonly recipe: CausalLM['recipe'];
+  abstract readonly generationConfig: GenerationConfig;
+  /** A session for `rows` sequences of up to `capacity` positions. */
+  protected abstract session(rows: number, capacity: number): S;
+  abstract dispose(): void;
+
+  /**
+   * Logits for every position of a left-padded batch: (batch, length, vocab); with outputAttentions, the causal
+   * self-attention weights of every layer, (batch, heads, length, length) each.
+   */
+  async forward(
+    inputs: { batch: number; length: number; inputIds: Int32Array; attentionMask: Int32Array },
+    options: { outputAttentions?: boolean } = {},
+  ): Promise<{ logits: Float32Array; attentions?: Float32Array[] }> {
+    const session = this.session(inputs.batch, inputs.length);
+    try {
+      const attentions = options.outputAttentions ? [] as Float32Array[] : undefined;
+      return { logits: await session.feed(inputs.inputIds, inputs.length, inputs.attentionMask, true, attentions), attentions };
+    } finally {
+      session.dispose();
+    }
+  }
+
+  /** A decoding session over left-padded prompts (each repeated `beams` times) and the logits after them. */
+  async start(prompts: number[][], options: { maxNewTokens: number; padTokenId: number; beams?: number }): Promise<{ session: S; logits: Float32Array }> {
+    const batch = leftPadPrompts(prompts, options, this.recipe.maxPositions);
+    const session = this.session(batch.rows, batch.capacity);
+    try {
+      return { session, logits: await session.feed(batch.ids, batch.length, batch.mask, false) };
+    } catch (e) {
+      session.dispose();
+      throw e;
+    }
+  }
+
+  /** Continuations of token prompts with this model's generation settings under `config`. */
+  generate(prompts: number[][], config?: GenerationConfig, hooks?: DecodeHooks): Promise<number[][]> {
+    return generateCausal(this, prompts, config, hooks);
+  }
+
+  generateStream(prompts: number[][], config: GenerationConfig | undefined, decodeText: (ids: number[]) => string, stopSequences?: number[][]): Observable<TokenEvent> {
+    return streamGeneration(this, (c, hooks) => this.generate(prompts, c, hooks), config, decodeText, stopSequences);
+  }
 }

@@ -4,15 +4,14 @@
  * (in, out) and transposed once at load.
  */
 import { Checkpoint, Weights } from '@attnflow/checkpoint';
-import { decoderStack, type DecodeHooks, type DecodingSession, type GenerationConfig, type TokenEvent } from '@attnflow/decoder';
+import { decoderStack, type DecodingSession, type GenerationConfig } from '@attnflow/decoder';
 import { embed, type EmbeddingRecipe, type EmbeddingWeights } from '@attnflow/embedding';
 import { sharedEngine, type Activation, type Engine } from '@attnflow/kernels';
 import { activationFromName, createCache, disposeCache, loadLinear, loadNorm, reorderCache, runLinear, type BlockRecipe, type BlockWeights, type KVCache, type Linear, type Norm } from '@attnflow/layers';
 import { Scope, type Tensor } from '@attnflow/tensor';
-import { leftPadPrompts, lastPositions, PositionTracker } from './causal.js';
+import { CausalModel, lastPositions, PositionTracker } from './causal.js';
 import { ConfigError, ConfigReader } from './config.js';
-import type { Observable } from 'rxjs';
-import { generateCausal, readGenerationConfig, streamGeneration, type CausalLM } from './generation.js';
+import { readGenerationConfig } from './generation.js';
 
 export interface Gpt2Recipe {
   vocabSize: number;
@@ -48,7 +47,7 @@ export function gpt2Recipe(cfg: ConfigReader): Gpt2Recipe {
   });
 }
 
-export class Gpt2Model implements CausalLM {
+export class Gpt2Model extends CausalModel<Gpt2Session> {
   readonly blockRecipe: BlockRecipe;
   readonly embeddingRecipe: EmbeddingRecipe;
   readonly lmHead: Linear;
@@ -62,6 +61,7 @@ export class Gpt2Model implements CausalLM {
     readonly generationConfig: GenerationConfig,
     private readonly owned: Tensor[],
   ) {
+    super();
     this.blockRecipe = { attention: { numHeads: recipe.numHeads, headDim: recipe.headDim, scale: 1 / Math.sqrt(recipe.headDim) }, placement: 'pre', activation: recipe.activation };
     this.embeddingRecipe = { vocabSize: recipe.vocabSize, hiddenSize: recipe.hiddenSize, scale: 1, position: { kind: 'learned', offset: 0 } };
     this.lmHead = { weight: embeddings.word, inFeatures: recipe.hiddenSize, outFeatures: recipe.vocabSize };
@@ -90,46 +90,8 @@ export class Gpt2Model implements CausalLM {
     return new Gpt2Model(r, embeddings, layers, finalNorm, engine, readGenerationConfig(dir, cfg), root.finish());
   }
 
-  /**
-   * Logits for every position of a (left-padded) batch: (batch, length, vocab); with outputAttentions, the
-   * causal self-attention weights of every layer, (batch, heads, length, length) each.
-   */
-  async forward(
-    inputs: { batch: number; length: number; inputIds: Int32Array; attentionMask: Int32Array },
-    options: { outputAttentions?: boolean } = {},
-  ): Promise<{ logits: Float32Array; attentions?: Float32Array[] }> {
-    const session = new Gpt2Session(this, inputs.batch, inputs.length);
-    try {
-      const attentions = options.outputAttentions ? [] as Float32Array[] : undefined;
-      const logits = await session.feed(inputs.inputIds, inputs.length, inputs.attentionMask, true, attentions);
-      return { logits, attentions };
-    } finally {
-      session.dispose();
-    }
-  }
-
-  /**
-   * A decoding session over left-padded prompts (rows × numBeams when beams > 1), after the prompts have been
-   * read: returns the session and the logits at each row's last position.
-   */
-  async start(prompts: number[][], options: { maxNewTokens: number; padTokenId: number; beams?: number }): Promise<{ session: DecodingSession; logits: Float32Array }> {
-    const batch = leftPadPrompts(prompts, options, this.recipe.maxPositions);
-    const session = new Gpt2Session(this, batch.rows, batch.capacity);
-    try {
-      return { session, logits: await session.feed(batch.ids, batch.length, batch.mask, false) };
-    } catch (e) {
-      session.dispose();
-      throw e;
-    }
-  }
-
-  /** Continuations of token prompts with this model's generation settings under `config`. */
-  generate(prompts: number[][], config?: GenerationConfig, hooks?: DecodeHooks): Promise<number[][]> {
-    return generateCausal(this, prompts, config, hooks);
-  }
-
-  generateStream(prompts: number[][], config: GenerationConfig | undefined, decodeText: (ids: number[]) => string, stopSequences?: number[][]): Observable<TokenEvent> {
-    return streamGeneration(this, (c, hooks) => this.generate(prompts, c, hooks), config, decodeText, stopSequences);
+  protected session(rows: number, capacity: number): Gpt2Session {
+    return new Gpt2Session(this, rows, capacity);
   }
 
   dispose(): void {

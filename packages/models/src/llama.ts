@@ -6,7 +6,7 @@
  * with the variant read from config.json once (llamaRecipe) and the weights named as in each checkpoint.
  */
 import { Checkpoint, Weights } from '@attnflow/checkpoint';
-import type { DecodeHooks, DecodingSession, GenerationConfig, TokenEvent } from '@attnflow/decoder';
+import type { DecodingSession, GenerationConfig } from '@attnflow/decoder';
 import { embed, rotaryTable, type EmbeddingRecipe, type RotaryRecipe } from '@attnflow/embedding';
 import { sharedEngine, type Activation, type Engine, type WeightArray } from '@attnflow/kernels';
 import {
@@ -14,10 +14,9 @@ import {
   type AttentionRecipe, type FeedForwardWeights, type KVCache, type Linear, type Norm, type SelfAttentionWeights,
 } from '@attnflow/layers';
 import { Scope, type Tensor } from '@attnflow/tensor';
-import type { Observable } from 'rxjs';
-import { leftPadPrompts, lastPositions, PositionTracker } from './causal.js';
+import { CausalModel, lastPositions, PositionTracker } from './causal.js';
 import { ConfigError, ConfigReader } from './config.js';
-import { generateCausal, readGenerationConfig, streamGeneration, type CausalLM } from './generation.js';
+import { readGenerationConfig } from './generation.js';
 import { checkMemory } from './memory.js';
 import { rotaryFromConfig } from './rope.js';
 
@@ -302,7 +301,7 @@ async function decoderLayer(engine: Engine, scope: Scope, h: Tensor<'float32'>, 
   }
 }
 
-export class LlamaModel implements CausalLM {
+export class LlamaModel extends CausalModel<LlamaSession> {
   readonly embeddingRecipe: EmbeddingRecipe;
 
   private constructor(
@@ -316,6 +315,7 @@ export class LlamaModel implements CausalLM {
     readonly generationConfig: GenerationConfig,
     private readonly owned: Tensor[],
   ) {
+    super();
     this.embeddingRecipe = { vocabSize: recipe.vocabSize, hiddenSize: recipe.hiddenSize, scale: recipe.embeddingScale, position: { kind: 'none' } };
   }
 
@@ -338,41 +338,8 @@ export class LlamaModel implements CausalLM {
     return new LlamaModel(r, embedding, layers, finalNorm, lmHead, engine, readGenerationConfig(dir, cfg), root.finish());
   }
 
-  /**
-   * Logits for every position of a left-padded batch: (batch, length, vocab); with outputAttentions, the causal
-   * self-attention weights of every layer, (batch, heads, length, length) each.
-   */
-  async forward(
-    inputs: { batch: number; length: number; inputIds: Int32Array; attentionMask: Int32Array },
-    options: { outputAttentions?: boolean } = {},
-  ): Promise<{ logits: Float32Array; attentions?: Float32Array[] }> {
-    const session = new LlamaSession(this, inputs.batch, inputs.length);
-    try {
-      const attentions = options.outputAttentions ? [] as Float32Array[] : undefined;
-      return { logits: await session.feed(inputs.inputIds, inputs.length, inputs.attentionMask, true, attentions), attentions };
-    } finally {
-      session.dispose();
-    }
-  }
-
-  /** A decoding session over left-padded prompts (each repeated `beams` times) and the logits after them. */
-  async start(prompts: number[][], options: { maxNewTokens: number; padTokenId: number; beams?: number }): Promise<{ session: LlamaSession; logits: Float32Array }> {
-    const batch = leftPadPrompts(prompts, options, this.recipe.maxPositions);
-    const session = new LlamaSession(this, batch.rows, batch.capacity);
-    try {
-      return { session, logits: await session.feed(batch.ids, batch.length, batch.mask, false) };
-    } catch (e) {
-      session.dispose();
-      throw e;
-    }
-  }
-
-  generate(prompts: number[][], config?: GenerationConfig, hooks?: DecodeHooks): Promise<number[][]> {
-    return generateCausal(this, prompts, config, hooks);
-  }
-
-  generateStream(prompts: number[][], config: GenerationConfig | undefined, decodeText: (ids: number[]) => string, stopSequences?: number[][]): Observable<TokenEvent> {
-    return streamGeneration(this, (c, hooks) => this.generate(prompts, c, hooks), config, decodeText, stopSequences);
+  protected session(rows: number, capacity: number): LlamaSession {
+    return new LlamaSession(this, rows, capacity);
   }
 
   dispose(): void {

@@ -6,6 +6,7 @@ import { PNG } from 'pngjs';
 import { tableFromIPC, tableToIPC } from 'apache-arrow';
 import { loadModel, explainToken } from '@attnflow/models';
 import { Engine, unpackPanels } from '@attnflow/kernels';
+import { floatWeight } from '@attnflow/layers';
 import { attentionMaps } from '@attnflow/pipeline';
 import { attentionHtml, attentionTable, heatmapGrid, toPng, toSvg, tokenBars } from '@attnflow/viz';
 import { CHROMIUM, openPage } from './helpers/browser.js';
@@ -132,7 +133,7 @@ describe('explain: the walkthrough is the model\'s own computation', () => {
       expectClose(e.weights, probs, 1e-6, 'weights');
       // The head's contribution, from the layer's value weights and the forward pass's own probabilities.
       const w = bert.model.weights.blocks![layer].selfAttention.qkv;
-      const weight = unpackPanels(w.weight.data, 3 * H, H); // loaded layers are packed in panels
+      const weight = unpackPanels(floatWeight(w, 'qkv').data, 3 * H, H); // loaded layers are packed in panels
       const X = fwd.hiddenStates![layer];
       const expected = new Float64Array(D);
       for (let j = 0; j < L; j++)

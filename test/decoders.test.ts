@@ -2,6 +2,7 @@ import { readdirSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LlamaModel, loadModel } from '@attnflow/models';
 import { Engine } from '@attnflow/kernels';
+import { floatWeight } from '@attnflow/layers';
 import { Checkpoint } from '@attnflow/checkpoint';
 import { SharedArena } from '@attnflow/tensor';
 import { ChatTemplate } from '@attnflow/tokenizer';
@@ -30,8 +31,9 @@ describe.each(FOLDERS)('decoders/%s parity with transformers', (name) => {
 
   it('keeps the weights in their stored precision (2 bytes a weight for bfloat16/float16)', () => {
     const stored = exp.weights_dtype_on_disk as string;
-    expect(model.embedding.weight.dtype).toBe(stored === 'float16' ? 'float16' : stored === 'bfloat16' ? 'bfloat16' : 'float32');
-    for (const layer of model.layers) expect(layer.attention.qkv.weight.dtype).toBe(model.embedding.weight.dtype);
+    const dtype = floatWeight(model.embedding, 'embedding').dtype;
+    expect(dtype).toBe(stored === 'float16' ? 'float16' : stored === 'bfloat16' ? 'bfloat16' : 'float32');
+    for (const layer of model.layers) expect(floatWeight(layer.attention.qkv, 'qkv').dtype).toBe(dtype);
     // the whole model takes about what its checkpoint stores (panel padding and float32 norms aside)
     const arena = new SharedArena();
     const alone = new Engine({ workers: 0, arena });

@@ -14,7 +14,14 @@ export const MAX_PROBLEMS = 20;
 /** Elements checked per tensor for NaN and infinity: a sample, so the check costs little on large checkpoints. */
 const FINITE_SAMPLES = 4096;
 
+/** How a model's weights are kept once loaded. */
+export interface WeightsOptions {
+  /** Quantize the matrices of linear layers to 8 bits as they load (dtype q8). */
+  quantize?: 'q8';
+}
+
 interface LoadState {
+  options: WeightsOptions;
   checkpoint: Checkpoint;
   used: Set<string>;
   problems: string[];
@@ -33,8 +40,13 @@ export class Weights {
     readonly prefix: string,
   ) {}
 
-  static from(checkpoint: Checkpoint): Weights {
-    return new Weights({ checkpoint, used: new Set(), problems: [], loaded: [] }, '');
+  static from(checkpoint: Checkpoint, options: WeightsOptions = {}): Weights {
+    return new Weights({ options, checkpoint, used: new Set(), problems: [], loaded: [] }, '');
+  }
+
+  /** The load option that layer loaders honour (see WeightsOptions). */
+  get quantize(): WeightsOptions['quantize'] {
+    return this.state.options.quantize;
   }
 
   scope(...names: (string | number)[]): Weights {

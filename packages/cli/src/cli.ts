@@ -1,3 +1,4 @@
+import { MODEL_DTYPES, type ModelDType } from '@attnflow/models';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 /** Exit codes: documented in `attnflow --help` and the README. */
@@ -42,6 +43,17 @@ export const int = (raw: Values[string], name: string, min = 0): number | undefi
   if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer ≥ ${min}, got "${v}"`);
   return n;
 };
+
+/** --dtype: how the model computes (fp32 or q8), as the pipeline file's `dtype`. */
+export const dtypeFlag = (raw: Values[string]): ModelDType | undefined => {
+  const v = str(raw);
+  if (v === undefined) return undefined;
+  const known = MODEL_DTYPES.find((d) => d === v);
+  if (!known) throw new UsageError(`--dtype must be one of ${MODEL_DTYPES.join(', ')}, got "${v}"`);
+  return known;
+};
+
+export const DTYPE_HELP = '  --dtype fp32|q8       fp32: float weights as stored (default); q8: linear layers in 8 bits\n';
 
 export const num = (raw: Values[string], name: string): number | undefined => {
   const v = str(raw);

@@ -340,6 +340,126 @@ export function linear(
   else linearRows(out, x, w, bias, gate, residual, K, os, xs, act, rowStart, rowEnd, colStart, colEnd);
 }
 
+// ---- 8-bit linear (dtype q8): integer dot products of quantized rows and weights; see ../src/q8.ts ----
+
+/**
+ * acc + four dot products of 4 bytes: lane c += Σ_k w[4c + k]·x[4c + k], w signed, x in 0..127. The relaxed
+ * build has one instruction for it; the portable build widens both to 16 bits and takes pairs of products
+ * (`i32x4.dot_i16x8_s`), then adds the pairs of each column: the same integers either way.
+ */
+// @ts-ignore: decorator
+@inline function dot4(w: v128, x: v128, acc: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return i32x4.relaxed_dot_i8x16_i7x16_add_s(w, x, acc);
+  const xw = i16x8.extend_low_i8x16_u(x);
+  const lo = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), xw);
+  const hi = i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), xw);
+  return i32x4.add(acc, i32x4.add(v128.shuffle<i32>(lo, hi, 0, 2, 4, 6), v128.shuffle<i32>(lo, hi, 1, 3, 5, 7)));
+}
+
+/** Rows of x (float32) to 0..127 bytes with a step and a zero point per row (params), as q8.ts's quantizeRows. */
+export function quantizeRows(xq: usize, params: usize, x: usize, K: i32, xs: i32, rowStart: i32, rowEnd: i32): void {
+  const Kp = (K + 3) & ~3, K4 = K & ~3;
+  for (let i = rowStart; i < rowEnd; i++) {
+    const row = at(x, i * xs), q = xq + <usize>(i * Kp);
+    let lo4 = f32x4.splat(0), hi4 = f32x4.splat(0);
+    for (let k = 0; k < K4; k += 4) {
+      const v = v128.load(at(row, k));
+      lo4 = f32x4.min(lo4, v);
+      hi4 = f32x4.max(hi4, v);
+    }
+    let lo = min(min(f32x4.extract_lane(lo4, 0), f32x4.extract_lane(lo4, 1)), min(f32x4.extract_lane(lo4, 2), f32x4.extract_lane(lo4, 3)));
+    let hi = max(max(f32x4.extract_lane(hi4, 0), f32x4.extract_lane(hi4, 1)), max(f32x4.extract_lane(hi4, 2), f32x4.extract_lane(hi4, 3)));
+    for (let k = K4; k < K; k++) {
+      lo = min(lo, load<f32>(at(row, k)));
+      hi = max(hi, load<f32>(at(row, k)));
+    }
+    let step: f32 = (hi - lo) / 127;
+    if (step == 0) step = 1;
+    const inv: f32 = 1 / step;
+    const zero = <i32>min<f32>(127, max<f32>(0, nearest<f32>(-lo * inv)));
+    store<f32>(params + (<usize>i << 3), step);
+    store<f32>(params + (<usize>i << 3), <f32>zero, 4);
+    const invv = f32x4.splat(inv), zv = i32x4.splat(zero), top = i32x4.splat(127), bottom = i32x4.splat(0);
+    for (let k = 0; k < K4; k += 4) {
+      const r = i32x4.add(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(at(row, k)), invv))), zv);
+      const c = i32x4.max_s(i32x4.min_s(r, top), bottom);
+      v128.store32_lane(q + <usize>k, i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(c, c), i16x8.narrow_i32x4_s(c, c)), 0);
+    }
+    for (let k = K4; k < Kp; k++) {
+      const v = k < K ? min<i32>(127, max<i32>(0, <i32>nearest<f32>(load<f32>(at(row, k)) * inv) + zero)) : 0;
+      store<u8>(q + <usize>k, <u8>v);
+    }
+  }
+}
+
+/** Dot products of rows i..i+R (R = 1..4) of xq with one panel of 8 columns, dequantized into out. */
+// @ts-ignore: decorator
+@inline function q8Tile(R: i32, out: usize, xq: usize, params: usize, wp: usize, scales: usize, sums: usize, i: i32, j: i32, cols: i32, Kp: i32, os: i32): void {
+  const x0 = xq + <usize>(i * Kp);
+  const x1 = R > 1 ? x0 + <usize>Kp : x0;
+  const x2 = R > 2 ? x1 + <usize>Kp : x0;
+  const x3 = R > 3 ? x2 + <usize>Kp : x0;
+  let a00 = i32x4.splat(0), a01 = i32x4.splat(0), a10 = i32x4.splat(0), a11 = i32x4.splat(0);
+  let a20 = i32x4.splat(0), a21 = i32x4.splat(0), a30 = i32x4.splat(0), a31 = i32x4.splat(0);
+  let b = wp;
+  for (let k: usize = 0; k < <usize>Kp; k += 4) {
+    const w0 = v128.load(b), w1 = v128.load(b, 16);
+    const v0 = v128.load32_splat(x0 + k);
+    a00 = dot4(w0, v0, a00); a01 = dot4(w1, v0, a01);
+    if (R > 1) { const v1 = v128.load32_splat(x1 + k); a10 = dot4(w0, v1, a10); a11 = dot4(w1, v1, a11); }
+    if (R > 2) { const v2 = v128.load32_splat(x2 + k); a20 = dot4(w0, v2, a20); a21 = dot4(w1, v2, a21); }
+    if (R > 3) { const v3 = v128.load32_splat(x3 + k); a30 = dot4(w0, v3, a30); a31 = dot4(w1, v3, a31); }
+    b += 32;
+  }
+  const s0 = v128.load(at(scales, j)), s1 = v128.load(at(scales, j), 16);
+  const m0 = v128.load(at(sums, j)), m1 = v128.load(at(sums, j), 16);
+  storeQ8Row(at(out, i * os + j), params, i, a00, a01, s0, s1, m0, m1, cols);
+  if (R > 1) storeQ8Row(at(out, (i + 1) * os + j), params, i + 1, a10, a11, s0, s1, m0, m1, cols);
+  if (R > 2) storeQ8Row(at(out, (i + 2) * os + j), params, i + 2, a20, a21, s0, s1, m0, m1, cols);
+  if (R > 3) storeQ8Row(at(out, (i + 3) * os + j), params, i + 3, a30, a31, s0, s1, m0, m1, cols);
+}
+
+/** t_i · s_j · (acc − z_i·Σw_j) for 8 columns of row i: multiply by the column's scale, then the row's step. */
+// @ts-ignore: decorator
+@inline function storeQ8Row(o: usize, params: usize, i: i32, a0: v128, a1: v128, s0: v128, s1: v128, m0: v128, m1: v128, cols: i32): void {
+  const p = params + (<usize>i << 3);
+  const step = f32x4.splat(load<f32>(p)), zero = i32x4.splat(<i32>load<f32>(p, 4));
+  const y0 = f32x4.mul(f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(a0, i32x4.mul(zero, m0))), s0), step);
+  const y1 = f32x4.mul(f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(a1, i32x4.mul(zero, m1))), s1), step);
+  storePanelRow(o, y0, y1, cols);
+}
+
+// Cache blocking as linearPanels, in bytes: a block of quantized rows (32 KB) swept by every panel of a block of
+// W (64 KB).
+const Q8_ROW_BLOCK_BYTES = 32768;
+const Q8_COL_BLOCK_BYTES = 65536;
+
+/**
+ * out (M, N) = act(dequantized xq · Wᵀ + bias) [* gate] [+ residual] over rows rowStart..rowEnd and columns
+ * colStart..colEnd (a multiple of 8), W in q8 panels with per-column scales and sums (padded to whole panels).
+ */
+export function linearQ8(
+  out: usize, xq: usize, params: usize, w: usize, scales: usize, sums: usize, bias: usize, gate: usize, residual: usize,
+  K: i32, os: i32, act: i32, rowStart: i32, rowEnd: i32, colStart: i32, colEnd: i32,
+): void {
+  const Kp = (K + 3) & ~3;
+  const IB = max(4, (Q8_ROW_BLOCK_BYTES / max(Kp, 1)) & ~3);
+  const JB = max(PANEL, (Q8_COL_BLOCK_BYTES / max(Kp, 1)) & ~(PANEL - 1));
+  for (let ib = rowStart; ib < rowEnd; ib += IB) {
+    const iEnd = min(ib + IB, rowEnd);
+    for (let jb = colStart; jb < colEnd; jb += JB) {
+      const jEnd = min(jb + JB, colEnd);
+      for (let j = jb; j < jEnd; j += PANEL) {
+        const wp = w + <usize>(j * Kp), cols = min(PANEL, jEnd - j);
+        let i = ib;
+        for (; i + 4 <= iEnd; i += 4) q8Tile(4, out, xq, params, wp, scales, sums, i, j, cols, Kp, os);
+        for (; i < iEnd; i++) q8Tile(1, out, xq, params, wp, scales, sums, i, j, cols, Kp, os);
+      }
+      epilogue(out, bias, gate, residual, jb, jEnd, os, act, ib, iEnd);
+    }
+  }
+}
+
 // ---- LayerNorm / RMSNorm over rows: out = norm(x [+ residual]) * weight [+ bias]; out may alias x ----
 
 export function norm(out: usize, x: usize, residual: usize, weight: usize, bias: usize, dim: i32, eps: f32, rms: i32, rowStart: i32, rowEnd: i32, groups: i32, rowStride: i32): void {

@@ -19,6 +19,15 @@ export const WeightType = { float32: 0, bfloat16: 1, float16: 2 } as const;
 export type WeightType = (typeof WeightType)[keyof typeof WeightType];
 export type WeightArray = Float32Array | Uint16Array;
 
+/** W[j, k] of a (N, K) weight stored as `type`, rows or packed panels, as a float32 value. */
+export function weightAt(w: WeightArray, type: number | undefined, K: number, packed: boolean | undefined): (j: number, k: number) => number {
+  const read = weightReader(w, type);
+  return (j, k) => {
+    const [base, step] = weightRow(j, K, packed);
+    return read(base + k * step);
+  };
+}
+
 /** W[i] as a float32 value, for W stored as `type`. */
 function weightReader(w: WeightArray, type: number | undefined): (i: number) => number {
   if (type === WeightType.bfloat16) return (i) => bfloat16ToFloat(w[i]);
@@ -44,7 +53,7 @@ export interface LinearArgs {
 }
 
 /** out[i, j] = act(acc + bias[j]) [* gate[i, j]] [+ residual[i, j]]: the epilogue both GEMMs share. */
-function storer(out: Float32Array, bias: Float32Array | undefined, gate: Float32Array | undefined, residual: Float32Array | undefined, activation: number, os: number) {
+export function storer(out: Float32Array, bias: Float32Array | undefined, gate: Float32Array | undefined, residual: Float32Array | undefined, activation: number, os: number) {
   return (i: number, j: number, acc: number) => {
     let y = applyActivation(activation, acc + (bias ? bias[j] : 0));
     if (gate) y *= gate[i * os + j];

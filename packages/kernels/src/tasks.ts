@@ -1,7 +1,8 @@
-import type { TensorRef } from '@attnflow/tensor';
+import { typedView, type TensorRef } from '@attnflow/tensor';
 import { attention, MOST_NEGATIVE_F32, type AttentionArgs } from './attention.js';
 import { linear, PANEL, type LinearArgs, type WeightArray } from './linear.js';
 import { norm, type NormArgs } from './norm.js';
+import { linearQ8, paddedK, quantizeRows, type LinearQ8Args, type QuantizeRowsArgs } from './q8.js';
 import { rope, type RopeArgs } from './rope.js';
 import type { WasmKernels } from './wasm.js';
 
@@ -12,7 +13,7 @@ import type { WasmKernels } from './wasm.js';
  * memory, so nothing but a few numbers crosses threads.
  */
 export type Attrs = Record<string, number | boolean | undefined>;
-export type Views = Record<string, Float32Array | Int32Array | Uint16Array | undefined>;
+export type Views = Record<string, Float32Array | Int32Array | Uint16Array | Int8Array | undefined>;
 
 export type Refs = Record<string, TensorRef | undefined>;
 
@@ -38,6 +39,7 @@ const ptr = (t: Refs, name: string) => t[name]?.byteOffset ?? 0;
 
 const f32 = (v: Views, name: string) => v[name] as Float32Array;
 const f32opt = (v: Views, name: string) => v[name] as Float32Array | undefined;
+const i8 = (v: Views, name: string) => v[name] as Int8Array;
 
 /**
  * Work units of a GEMM: rows when there are many; with few rows (decoding, short texts) every worker reading all
@@ -46,7 +48,7 @@ const f32opt = (v: Views, name: string) => v[name] as Float32Array | undefined;
  */
 const FEW_ROWS = 64;
 const COLUMN_BLOCK = 2 * PANEL;
-const linearRange = (a: LinearArgs, start: number, end: number) =>
+const linearRange = (a: Pick<LinearArgs, 'M' | 'N'>, start: number, end: number) =>
   a.M >= FEW_ROWS
     ? { rowStart: start, rowEnd: end, colStart: 0, colEnd: a.N }
     : { rowStart: 0, rowEnd: a.M, colStart: start * COLUMN_BLOCK, colEnd: Math.min(end * COLUMN_BLOCK, a.N) };
@@ -66,6 +68,26 @@ export const KERNELS = {
       k.linear(ptr(t, 'out'), ptr(t, 'x'), ptr(t, 'w'), ptr(t, 'bias'), ptr(t, 'gate'), ptr(t, 'residual'), a.K, a.outStride ?? a.N, a.xStride ?? a.K, a.activation ?? 0, r.rowStart, r.rowEnd, r.colStart, r.colEnd, a.packed ? 1 : 0, a.weightType ?? 0);
     },
   } satisfies KernelSpec<LinearArgs>,
+  quantizeRows: {
+    tensors: ['xq', 'params', 'x'],
+    attrs: ['rows', 'K', 'xStride'],
+    units: (a) => a.rows,
+    flopsPerUnit: (a) => 6 * a.K,
+    run: (v, a, start, end) => quantizeRows(i8(v, 'xq'), f32(v, 'params'), f32(v, 'x'), { ...a, rowStart: start, rowEnd: end }),
+    wasm: (k, t, a, start, end) => k.quantizeRows(ptr(t, 'xq'), ptr(t, 'params'), ptr(t, 'x'), a.K, a.xStride ?? a.K, start, end),
+  } satisfies KernelSpec<QuantizeRowsArgs>,
+  linearQ8: {
+    tensors: ['out', 'xq', 'params', 'w', 'scales', 'sums', 'bias', 'gate', 'residual'],
+    attrs: ['M', 'K', 'N', 'outStride', 'activation'],
+    units: (a) => (a.M >= FEW_ROWS ? a.M : Math.ceil(a.N / COLUMN_BLOCK)),
+    flopsPerUnit: (a) => (a.M >= FEW_ROWS ? 2 * paddedK(a.K) * a.N : 2 * paddedK(a.K) * a.M * COLUMN_BLOCK),
+    run: (v, a, start, end) =>
+      linearQ8(f32(v, 'out'), i8(v, 'xq'), f32(v, 'params'), { values: i8(v, 'w'), scales: f32(v, 'scales'), sums: v.sums as Int32Array }, f32opt(v, 'bias'), f32opt(v, 'gate'), f32opt(v, 'residual'), { ...a, ...linearRange(a, start, end) }),
+    wasm: (k, t, a, start, end) => {
+      const r = linearRange(a, start, end);
+      k.linearQ8(ptr(t, 'out'), ptr(t, 'xq'), ptr(t, 'params'), ptr(t, 'w'), ptr(t, 'scales'), ptr(t, 'sums'), ptr(t, 'bias'), ptr(t, 'gate'), ptr(t, 'residual'), a.K, a.outStride ?? a.N, a.activation ?? 0, r.rowStart, r.rowEnd, r.colStart, r.colEnd);
+    },
+  } satisfies KernelSpec<LinearQ8Args>,
   norm: {
     tensors: ['out', 'x', 'residual', 'weight', 'bias'],
     attrs: ['rows', 'dim', 'eps', 'rms', 'groups', 'rowStride'],
@@ -150,8 +172,7 @@ export function runTask(registry: KernelRegistry, buffer: ArrayBufferLike, task:
   const views: Views = {};
   for (const [name, ref] of Object.entries(task.tensors)) {
     if (!ref) continue;
-    views[name] = ref.dtype === 'float32' ? new Float32Array(buffer, ref.byteOffset, ref.length)
-      : ref.dtype === 'int32' ? new Int32Array(buffer, ref.byteOffset, ref.length) : new Uint16Array(buffer, ref.byteOffset, ref.length);
+    views[name] = typedView(ref.dtype, buffer, ref.byteOffset, ref.length);
   }
   spec.run(views, task.attrs, task.start, task.end);
 }

@@ -4,6 +4,11 @@ import v8 from 'node:v8';
 /** The exports of kernels.wasm (assembly/index.ts): pointers are byte offsets into the shared memory. */
 export interface WasmKernels {
   linear(out: number, x: number, w: number, bias: number, gate: number, residual: number, K: number, os: number, xs: number, act: number, rowStart: number, rowEnd: number, colStart: number, colEnd: number, packed: number, weightType: number): void;
+  quantizeRows(xq: number, params: number, x: number, K: number, xs: number, rowStart: number, rowEnd: number): void;
+  linearQ8(
+    out: number, xq: number, params: number, w: number, scales: number, sums: number, bias: number, gate: number, residual: number,
+    K: number, os: number, act: number, rowStart: number, rowEnd: number, colStart: number, colEnd: number,
+  ): void;
   norm(out: number, x: number, residual: number, weight: number, bias: number, dim: number, eps: number, rms: number, rowStart: number, rowEnd: number, groups: number, rowStride: number): void;
   attention(
     out: number, q: number, k: number, v: number, keyMask: number, positionBias: number, probs: number, scratch: number,

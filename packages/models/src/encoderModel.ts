@@ -3,6 +3,7 @@
  * a checkpoint has, and how they are named, is its architecture file's business (see encoder.ts).
  */
 import { Checkpoint, Weights } from '@attnflow/checkpoint';
+import { weightsOptions, type LoadOptions } from './dtype.js';
 import { embed, paddingPositions, rangePositions } from '@attnflow/embedding';
 import { Activation, sharedEngine, type Engine } from '@attnflow/kernels';
 import { runLinear, runNorm } from '@attnflow/layers';
@@ -66,9 +67,9 @@ export class EncoderModel {
     private readonly owned: Tensor[],
   ) {}
 
-  static load(dir: string, engine: Engine = sharedEngine(), cfg: ConfigReader = ConfigReader.read(dir)): EncoderModel {
+  static load(dir: string, engine: Engine = sharedEngine(), cfg: ConfigReader = ConfigReader.read(dir), options: LoadOptions = {}): EncoderModel {
     const { architecture, className } = architectureOf(cfg);
-    const root = Weights.from(Checkpoint.open(dir, engine.arena));
+    const root = Weights.from(Checkpoint.open(dir, engine.arena), weightsOptions(options));
     const { recipe, weights } = architecture.load(cfg, architecture.classes[className], root, engine.arena);
     return new EncoderModel(recipe, weights, engine, root.finish());
   }

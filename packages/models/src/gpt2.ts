@@ -4,6 +4,7 @@
  * (in, out) and transposed once at load.
  */
 import { Checkpoint, Weights } from '@attnflow/checkpoint';
+import { weightsOptions, type LoadOptions } from './dtype.js';
 import { decoderStack, type DecodingSession, type GenerationConfig } from '@attnflow/decoder';
 import { embed, type EmbeddingRecipe, type EmbeddingWeights } from '@attnflow/embedding';
 import { sharedEngine, type Activation, type Engine } from '@attnflow/kernels';
@@ -67,10 +68,10 @@ export class Gpt2Model extends CausalModel<Gpt2Session> {
     this.lmHead = { weight: embeddings.word, inFeatures: recipe.hiddenSize, outFeatures: recipe.vocabSize };
   }
 
-  static load(dir: string, engine: Engine = sharedEngine(), cfg: ConfigReader = ConfigReader.read(dir)): Gpt2Model {
+  static load(dir: string, engine: Engine = sharedEngine(), cfg: ConfigReader = ConfigReader.read(dir), options: LoadOptions = {}): Gpt2Model {
     const r = gpt2Recipe(cfg);
     const ckpt = Checkpoint.open(dir, engine.arena);
-    const root = Weights.from(ckpt);
+    const root = Weights.from(ckpt, weightsOptions(options));
     const t = ckpt.has('transformer.wte.weight') ? root.scope('transformer') : root;
     const H = r.hiddenSize;
     const embeddings: EmbeddingWeights = { word: t.scope('wte').get('weight', [r.vocabSize, H]), position: t.scope('wpe').get('weight', [r.maxPositions, H]) };

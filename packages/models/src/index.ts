@@ -9,6 +9,7 @@ export * from './rope.js';
 export * from './seq2seq.js';
 export * from './selfattention.js';
 export * from './load.js';
+export * from './dtype.js';
 export * from './explain.js';
 export * from './generation.js';
 export { GENERATION_FIELDS, GenerationConfigError, generationConfigFromJson, resolveGenerationConfig, type DecodeHooks, type GenerationConfig, type GenerationField, type TokenEvent } from '@attnflow/decoder';

@@ -6,11 +6,12 @@
  * with the variant read from config.json once (llamaRecipe) and the weights named as in each checkpoint.
  */
 import { Checkpoint, Weights } from '@attnflow/checkpoint';
+import { weightsOptions, type LoadOptions } from './dtype.js';
 import type { DecodingSession, GenerationConfig } from '@attnflow/decoder';
 import { embed, rotaryTable, type EmbeddingRecipe, type RotaryRecipe } from '@attnflow/embedding';
 import { sharedEngine, type Activation, type Engine, type WeightArray } from '@attnflow/kernels';
 import {
-  activationFromName, createCache, disposeCache, feedForward, keysAfterAppend, fuseLinears, linearFromRows, loadLinear, loadNorm, reorderCache, runLinear, runNorm, selfAttention,
+  activationFromName, createCache, disposeCache, feedForward, floatWeight, keysAfterAppend, fuseLinears, linearFromRows, loadLinear, loadNorm, reorderCache, runLinear, runNorm, selfAttention,
   type AttentionRecipe, type FeedForwardWeights, type KVCache, type Linear, type Norm, type SelfAttentionWeights,
 } from '@attnflow/layers';
 import { Scope, type Tensor } from '@attnflow/tensor';
@@ -221,7 +222,7 @@ function loadQkv(a: Weights, r: LlamaRecipe): Linear {
   const stored = w.getStored('weight', [3 * inner, H]);
   const storedBias = bias ? w.get('bias', [3 * inner]) : undefined;
   if (storedBias) storedBias.data.set(permuteRows(storedBias.data, 1, order));
-  const linear = linearFromRows(stored.dtype, permuteRows<WeightArray>(stored.data, H, order), H, 3 * inner, stored.arena, storedBias);
+  const linear = linearFromRows(stored.dtype, permuteRows<WeightArray>(stored.data, H, order), H, 3 * inner, stored.arena, storedBias, w.quantize);
   stored.dispose();
   return linear;
 }
@@ -235,7 +236,7 @@ function loadMlp(m: Weights, r: LlamaRecipe): FeedForwardWeights {
   // Phi-3: gate_up_proj (2I, H), the gate first
   const stored = m.scope(up.gateUp).getStored('weight', [2 * I, H]);
   const rows: WeightArray = stored.data;
-  const ffn = { gate: linearFromRows(stored.dtype, rows.subarray(0, I * H), H, I, stored.arena), up: linearFromRows(stored.dtype, rows.subarray(I * H), H, I, stored.arena), down };
+  const ffn = { gate: linearFromRows(stored.dtype, rows.subarray(0, I * H), H, I, stored.arena, undefined, m.quantize), up: linearFromRows(stored.dtype, rows.subarray(I * H), H, I, stored.arena, undefined, m.quantize), down };
   stored.dispose();
   return ffn;
 }
@@ -319,15 +320,15 @@ export class LlamaModel extends CausalModel<LlamaSession> {
     this.embeddingRecipe = { vocabSize: recipe.vocabSize, hiddenSize: recipe.hiddenSize, scale: recipe.embeddingScale, position: { kind: 'none' } };
   }
 
-  static load(dir: string, engine: Engine = sharedEngine(), cfg: ConfigReader = ConfigReader.read(dir)): LlamaModel {
+  static load(dir: string, engine: Engine = sharedEngine(), cfg: ConfigReader = ConfigReader.read(dir), options: LoadOptions = {}): LlamaModel {
     const r = llamaRecipe(cfg);
     const ckpt = Checkpoint.open(dir, engine.arena);
-    checkMemory(ckpt, r, engine.arena);
-    const root = Weights.from(ckpt);
+    checkMemory(ckpt, r, engine.arena, options.dtype);
+    const root = Weights.from(ckpt, weightsOptions(options));
     const n = r.names;
     const m = root.scope(n.root);
     const H = r.hiddenSize;
-    const embedding = loadLinear(m.scope(n.embed), H, r.vocabSize, { bias: false });
+    const embedding = loadLinear(m.scope(n.embed), H, r.vocabSize, { bias: false, float: true });
     const layers = r.windows.map((window, i) => loadLayer(m.scope('layers', i), r, window));
     const finalNorm = loadLayerNorm(m.scope(n.finalNorm), r);
     // a tied head reads the embedding table as it is; some tied checkpoints still store a copy of it
@@ -382,7 +383,7 @@ export class LlamaSession implements DecodingSession {
     const positions = this.positions.advance(newMask, n);
     const scope = new Scope(model.engine.arena);
     try {
-      let h = await embed(model.engine, scope, { word: model.embedding.weight, packed: true }, model.embeddingRecipe, tokens);
+      let h = await embed(model.engine, scope, { word: floatWeight(model.embedding, 'the embedding table'), packed: true }, model.embeddingRecipe, tokens);
       const keyMask = this.positions.keyMask(scope);
       const rotary = { ...rotaryTable(scope, r.rotary, positions), rotaryDim: r.rotary.rotaryDim };
       for (let l = 0; l < model.layers.length; l++) {

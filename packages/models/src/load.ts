@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { sharedEngine, type Engine } from '@attnflow/kernels';
 import { Tokenizer } from '@attnflow/tokenizer';
 import { ConfigError, ConfigReader } from './config.js';
+import type { LoadOptions, ModelDType } from './dtype.js';
 import { ENCODER_ARCHITECTURES, ENCODERS, EncoderModel } from './encoderModel.js';
 import type { CausalLM } from './generation.js';
 import { Gpt2Model } from './gpt2.js';
@@ -9,15 +10,17 @@ import { LLAMA_ARCHITECTURES, LlamaModel } from './llama.js';
 import { SEQ2SEQ_ARCHITECTURES, SEQ2SEQ_BY_MODEL_TYPE, Seq2SeqModel } from './seq2seq.js';
 import { readSentenceTransformer, type SentenceTransformerSettings } from './sentence.js';
 
-export type LoadedModel =
-  | { kind: 'encoder'; dir: string; model: EncoderModel; tokenizer: Tokenizer; config: ConfigReader; sentence?: SentenceTransformerSettings }
-  | { kind: 'causal'; dir: string; model: CausalLM; tokenizer: Tokenizer; config: ConfigReader }
-  | { kind: 'seq2seq'; dir: string; model: Seq2SeqModel; tokenizer: Tokenizer; config: ConfigReader };
+/** A loaded model with what came with it; `dtype` is how it computes (see dtype.ts). */
+export type LoadedModel = { dir: string; tokenizer: Tokenizer; config: ConfigReader; dtype: ModelDType } & (
+  | { kind: 'encoder'; model: EncoderModel; sentence?: SentenceTransformerSettings }
+  | { kind: 'causal'; model: CausalLM }
+  | { kind: 'seq2seq'; model: Seq2SeqModel }
+);
 
 export const SUPPORTED_ARCHITECTURES = [...ENCODER_ARCHITECTURES, 'GPT2LMHeadModel', 'GPT2Model', ...LLAMA_ARCHITECTURES, ...SEQ2SEQ_ARCHITECTURES];
 
 /** Loads any supported Hugging Face model directory: config.json, model.safetensors, tokenizer.json. */
-export function loadModel(dir: string, engine: Engine = sharedEngine()): LoadedModel {
+export function loadModel(dir: string, engine: Engine = sharedEngine(), options: LoadOptions = {}): LoadedModel {
   if (!existsSync(dir)) throw new ConfigError(`${dir}: no such model directory`);
   const config = ConfigReader.read(dir);
   const arch = config.architecture ?? inferArchitecture(config);
@@ -25,12 +28,13 @@ export function loadModel(dir: string, engine: Engine = sharedEngine()): LoadedM
   if (!SUPPORTED_ARCHITECTURES.includes(arch)) throw new ConfigError(`${config.file}: architecture "${arch}" is not supported. Supported: ${SUPPORTED_ARCHITECTURES.join(', ')}`);
   const tokenizer = Tokenizer.fromDirectory(dir);
   checkVocabulary(dir, tokenizer, config);
+  const loaded = { dir, tokenizer, config, dtype: options.dtype ?? 'fp32' } as const;
   if (ENCODER_ARCHITECTURES.includes(arch)) {
-    return { kind: 'encoder', dir, model: EncoderModel.load(dir, engine, config), tokenizer, config, sentence: readSentenceTransformer(dir) };
+    return { ...loaded, kind: 'encoder', model: EncoderModel.load(dir, engine, config, options), sentence: readSentenceTransformer(dir) };
   }
-  if (arch === 'GPT2LMHeadModel' || arch === 'GPT2Model') return { kind: 'causal', dir, model: Gpt2Model.load(dir, engine, config), tokenizer, config };
-  if (LLAMA_ARCHITECTURES.includes(arch)) return { kind: 'causal', dir, model: LlamaModel.load(dir, engine, config), tokenizer, config };
-  return { kind: 'seq2seq', dir, model: Seq2SeqModel.load(dir, engine, config), tokenizer, config };
+  if (arch === 'GPT2LMHeadModel' || arch === 'GPT2Model') return { ...loaded, kind: 'causal', model: Gpt2Model.load(dir, engine, config, options) };
+  if (LLAMA_ARCHITECTURES.includes(arch)) return { ...loaded, kind: 'causal', model: LlamaModel.load(dir, engine, config, options) };
+  return { ...loaded, kind: 'seq2seq', model: Seq2SeqModel.load(dir, engine, config, options) };
 }
 
 function inferArchitecture(config: ConfigReader): string {

@@ -1,6 +1,7 @@
 import type { Checkpoint } from '@attnflow/checkpoint';
 import type { SharedArena } from '@attnflow/tensor';
 import { ConfigError } from './config.js';
+import type { ModelDType } from './dtype.js';
 
 /** The cache length the estimate budgets for: the model's positions, up to a long chat's worth. */
 const BUDGETED_POSITIONS = 4096;
@@ -14,18 +15,24 @@ const fmt = (bytes: number) => `${(bytes / GIB).toFixed(2)} GiB`;
  * half-way through a multi-gigabyte load helps nobody.
  */
 export function checkMemory(
-  ckpt: Checkpoint, r: { numLayers: number; kvHeads: number; headDim: number; maxPositions: number; windows: (number | undefined)[] }, arena: SharedArena,
+  ckpt: Checkpoint, r: { numLayers: number; kvHeads: number; headDim: number; maxPositions: number; vocabSize: number; windows: (number | undefined)[] }, arena: SharedArena,
+  dtype: ModelDType = 'fp32',
 ): void {
   let weights = 0;
-  // half-precision matrices stay 2 bytes an element (loadLinear); the rest widens to float32
-  for (const info of ckpt.tensors.values()) weights += (info.dtype === 'BF16' || info.dtype === 'F16' ? 2 : 4) * info.shape.reduce((a, d) => a * d, 1);
+  for (const info of ckpt.tensors.values()) {
+    const stored = info.dtype === 'BF16' || info.dtype === 'F16' ? 2 : 4;
+    // half-precision matrices stay 2 bytes an element (loadLinear), the rest widens to float32; q8 keeps a linear's
+    // matrix in 1 byte an element (plus a scale and a sum per row), but not the embedding table (vocabulary rows)
+    const quantized = dtype === 'q8' && info.shape.length === 2 && info.shape[0] !== r.vocabSize;
+    weights += quantized ? info.shape[0] * (info.shape[1] + 8) : stored * info.shape.reduce((a, d) => a * d, 1);
+  }
   const positions = Math.min(r.maxPositions, BUDGETED_POSITIONS);
   const cache = r.windows.reduce<number>((sum, w) => sum + 2 * 4 * r.kvHeads * r.headDim * Math.min(positions, w ? 2 * w : positions), 0);
   const available = arena.maximumBytes - arena.allocatedBytes;
   if (weights + cache > available) {
     throw new ConfigError(
       `${ckpt.dir}: the model needs about ${fmt(weights + cache)} (weights ${fmt(weights)}, key/value cache ${fmt(cache)} for ${positions} positions) ` +
-      `but WebAssembly memory has ${fmt(available)} left of its ${fmt(arena.maximumBytes)} limit; use a smaller model (fewer parameters), or a quantized one once attnflow reads them`,
+      `but WebAssembly memory has ${fmt(available)} left of its ${fmt(arena.maximumBytes)} limit; use a smaller model (fewer parameters)${dtype === 'q8' ? '' : ', or load it quantized (--dtype q8: about a byte a weight)'}`,
     );
   }
 }

@@ -12,6 +12,7 @@
  *          lm_head is its own and never rescaled.
  */
 import { Checkpoint, Weights } from '@attnflow/checkpoint';
+import { weightsOptions, type LoadOptions } from './dtype.js';
 import { decoderStack, resolveGenerationConfig, type DecodeHooks, type DecodingSession, type GenerationConfig, type TokenEvent } from '@attnflow/decoder';
 import { embed, fairseqSinusoidalTable, paddingPositions, rangePositions, relativePositionBias, sinusoidalTable, type EmbeddingRecipe, type EmbeddingWeights } from '@attnflow/embedding';
 import { encoderStack } from '@attnflow/encoder';
@@ -221,10 +222,10 @@ export class Seq2SeqModel implements Seq2SeqLM<Seq2SeqInputs, Encoded> {
     this.lmHead = { weight: lmHeadWeight, bias: finalLogitsBias, inFeatures: recipe.dModel, outFeatures: recipe.vocabSize };
   }
 
-  static load(dir: string, engine: Engine = sharedEngine(), cfg: ConfigReader = ConfigReader.read(dir)): Seq2SeqModel {
+  static load(dir: string, engine: Engine = sharedEngine(), cfg: ConfigReader = ConfigReader.read(dir), options: LoadOptions = {}): Seq2SeqModel {
     const r = seq2seqRecipe(cfg);
     const ckpt = Checkpoint.open(dir, engine.arena);
-    const root = Weights.from(ckpt);
+    const root = Weights.from(ckpt, weightsOptions(options));
     const D = r.dModel;
     const inner = r.numHeads * r.headDim;
     const owned: Tensor[] = [];

@@ -1,4 +1,4 @@
-import { loadModel, type LoadedModel, type TokenEvent } from '@attnflow/models';
+import { loadModel, type LoadedModel, type ModelDType, type TokenEvent } from '@attnflow/models';
 import type { Entity } from '@attnflow/head';
 import { from, lastValueFrom, toArray, type Observable } from 'rxjs';
 import type { ChatMessage } from '@attnflow/tokenizer';
@@ -6,29 +6,30 @@ import { runTask } from './operators.js';
 import type { BatchingOptions } from './batching.js';
 import { conversationStream, mergeTaskOptions, promptStream, type FillMaskPrediction, type GenerationResult, type QaResult, type TaskName, type TaskOptionsInput, type TaskResults } from './tasks/index.js';
 
-/** A loaded model, or the path of a Hugging Face model directory (loaded once and kept). */
+/** A loaded model, or the path of a Hugging Face model directory (loaded once per dtype and kept). */
 export type ModelRef = LoadedModel | string;
 const cache = new Map<string, LoadedModel>();
 
-export function resolveModel(ref: ModelRef): LoadedModel {
+export function resolveModel(ref: ModelRef, dtype: ModelDType = 'fp32'): LoadedModel {
   if (typeof ref !== 'string') return ref;
-  let m = cache.get(ref);
+  const key = `${dtype}:${ref}`;
+  let m = cache.get(key);
   if (!m) {
-    m = loadModel(ref);
-    cache.set(ref, m);
+    m = loadModel(ref, undefined, { dtype });
+    cache.set(key, m);
   }
   return m;
 }
 
 /**
  * Options of an API call: the stages of a pipeline file (`tokenizer`, `decoder`, `head`) with the same names and
- * types, and `batching`.
- * @example embed('models/mini-bert', texts, { head: { pooling: 'cls' }, batching: { batchSize: 8 } })
+ * types, `batching`, and the `dtype` a model given by its path loads as (fp32 or q8; a loaded model keeps its own).
+ * @example embed('models/mini-bert', texts, { head: { pooling: 'cls' }, batching: { batchSize: 8 }, dtype: 'q8' })
  */
-export type CallOptions<N extends TaskName> = TaskOptionsInput<N> & { batching?: BatchingOptions };
+export type CallOptions<N extends TaskName> = TaskOptionsInput<N> & { batching?: BatchingOptions; dtype?: ModelDType };
 
 async function all<N extends TaskName>(ref: ModelRef, task: N, records: { text: string; pair?: string }[], options: CallOptions<N>): Promise<TaskResults[N][]> {
-  const model = resolveModel(ref);
+  const model = resolveModel(ref, options.dtype);
   const rows = await lastValueFrom(from(records.map((r, index) => ({ ...r, index }))).pipe(runTask(model, task, mergeTaskOptions(options), options.batching), toArray()), { defaultValue: [] });
   return rows.map((r) => r.result);
 }
@@ -102,7 +103,7 @@ export function summarize(model: ModelRef, list: string[], options: CallOptions<
  */
 export function generateStream(model: ModelRef, prompt: string, options: CallOptions<'generate'> = {}): Observable<TokenEvent> {
   const { tokenizer, decoder } = mergeTaskOptions(options);
-  return promptStream(resolveModel(model), prompt, tokenizer, decoder);
+  return promptStream(resolveModel(model, options.dtype), prompt, tokenizer, decoder);
 }
 
 /**
@@ -111,7 +112,7 @@ export function generateStream(model: ModelRef, prompt: string, options: CallOpt
  * @example chatStream('models/qwen2.5-0.5b-instruct', [{ role: 'user', content: 'Hi!' }]).subscribe((e) => process.stdout.write(e.text))
  */
 export function chatStream(model: ModelRef, messages: readonly ChatMessage[], options: CallOptions<'generate'> = {}): Observable<TokenEvent> {
-  return conversationStream(resolveModel(model), messages, mergeTaskOptions(options).decoder);
+  return conversationStream(resolveModel(model, options.dtype), messages, mergeTaskOptions(options).decoder);
 }
 
 /** The same answer as an AsyncIterable of text pieces: `for await (const piece of chatText(model, messages))`. */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, rmSync, statSync } from 'node:fs';
-import type { LoadedModel } from '@attnflow/models';
+import type { LoadedModel, ModelDType } from '@attnflow/models';
 import { concatMap, filter, lastValueFrom, map, merge, mergeMap, tap } from 'rxjs';
 import { batchRecords, type BatchingOptions } from './batching.js';
 import { arrowTable, type OutputRow } from './outputs.js';
@@ -68,8 +68,10 @@ export interface JobSummary {
 
 const MAX_IN_FLIGHT_FACTOR = 4;
 
-function fingerprint(cfg: JobConfig, shard: RunOptions['shard']): string {
-  return createHash('sha256').update(JSON.stringify({ model: cfg.model, task: cfg.task, source: cfg.source, sink: cfg.sink, options: cfg.options, shard })).digest('hex').slice(0, 16);
+function fingerprint(cfg: JobConfig, shard: RunOptions['shard'], dtype: ModelDType): string {
+  // fp32 adds nothing, so checkpoints written before dtype existed still resume
+  const computed = dtype === 'fp32' ? {} : { dtype };
+  return createHash('sha256').update(JSON.stringify({ model: cfg.model, task: cfg.task, source: cfg.source, sink: cfg.sink, options: cfg.options, shard, ...computed })).digest('hex').slice(0, 16);
 }
 
 /**
@@ -94,7 +96,7 @@ export async function runJob(model: LoadedModel, cfg: JobConfig, run: RunOptions
 }
 
 async function runLocked(model: LoadedModel, cfg: JobConfig, run: RunOptions, p: SinkPaths, inputs: string[]): Promise<JobSummary> {
-  const fp = fingerprint(cfg, run.shard);
+  const fp = fingerprint(cfg, run.shard, model.dtype);
   const hasCheckpoint = p.checkpoint !== undefined && existsSync(p.checkpoint);
   // A run removes its checkpoint as its very last step, so a kill after that (while the process exits) leaves a
   // finished output and no checkpoint: --resume then has nothing to do, and says so with the finished run's counts.

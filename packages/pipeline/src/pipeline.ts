@@ -6,16 +6,20 @@ import { runTask, type TaskResult } from './operators.js';
 import { jobFromSpec, pipelineBaseDir, readPipelineFile, validatePipeline, type PipelineSpec } from './pipelineFile.js';
 import { readSource } from './sources.js';
 
-/** A model loaded on first use on its own worker pool of `workers` threads (default: the number of cores). */
+/**
+ * A model loaded on first use, as `dtype` (default fp32), on its own worker pool of `workers` threads (default: the
+ * number of cores).
+ */
 export class PooledModel {
   private loaded?: { engine: Engine; model: LoadedModel };
 
-  constructor(readonly dir: string, readonly workers: () => number | undefined) {}
+  constructor(readonly dir: string, readonly settings: () => Pick<PipelineSpec, 'workers' | 'dtype'>) {}
 
   get(): LoadedModel {
     if (!this.loaded) {
-      const engine = new Engine({ workers: this.workers() });
-      this.loaded = { engine, model: loadModel(this.dir, engine) };
+      const { workers, dtype } = this.settings();
+      const engine = new Engine({ workers });
+      this.loaded = { engine, model: loadModel(this.dir, engine, { dtype }) };
     }
     return this.loaded.model;
   }
@@ -34,8 +38,8 @@ export class Pipeline {
   private readonly pooled: PooledModel;
 
   constructor(readonly spec: PipelineSpec, readonly job: JobConfig) {
-    // `spec.workers` is read when the model is first needed, so a CLI flag may still change it.
-    this.pooled = new PooledModel(job.model, () => spec.workers);
+    // `spec.workers` and `spec.dtype` are read when the model is first needed, so CLI flags may still change them.
+    this.pooled = new PooledModel(job.model, () => spec);
   }
 
   /** The model, loaded once on a worker pool of `spec.workers` threads (default: the number of cores). */

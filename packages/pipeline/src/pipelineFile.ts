@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import type { ModelDType } from '@attnflow/models';
 import { Ajv, type ErrorObject } from 'ajv';
 import { isMap, isNode, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import type { BatchingOptions } from './batching.js';
@@ -30,6 +31,7 @@ export interface PipelineSpec {
   batching?: BatchingOptions;
   sink: SinkConfig | RedisSinkConfig;
   workers?: number;
+  dtype?: ModelDType;
 }
 
 /**
@@ -148,12 +150,16 @@ export interface TaskSettings<N extends TaskName = TaskName> {
   options: TaskOptions<N>;
   batching: BatchingOptions;
   workers?: number;
+  dtype?: ModelDType;
 }
 
 const validateSettingsSchema = ajv.compile({
   type: 'object',
   additionalProperties: false,
-  properties: { stages: PIPELINE_SCHEMA.properties?.stages, batching: PIPELINE_SCHEMA.properties?.batching, workers: PIPELINE_SCHEMA.properties?.workers },
+  properties: {
+    stages: PIPELINE_SCHEMA.properties?.stages, batching: PIPELINE_SCHEMA.properties?.batching,
+    workers: PIPELINE_SCHEMA.properties?.workers, dtype: PIPELINE_SCHEMA.properties?.dtype,
+  },
 });
 
 /**
@@ -167,10 +173,10 @@ export function validateSettings<N extends TaskName>(task: N, value: unknown, na
     throw new PipelineError(problems.join('\n'), problems);
   }
   // The schema has checked the shape: from here on the value is what it describes.
-  const settings = value as { stages?: Stages<N>; batching?: BatchingOptions; workers?: number };
+  const settings = value as { stages?: Stages<N>; batching?: BatchingOptions; workers?: number; dtype?: ModelDType };
   const problems = stageProblems(task, settings.stages);
   if (problems.length) throw new PipelineError(problems.join('\n'), problems);
-  return { options: taskOptionsOf(settings.stages), batching: settings.batching ?? {}, workers: settings.workers };
+  return { options: taskOptionsOf(settings.stages), batching: settings.batching ?? {}, workers: settings.workers, dtype: settings.dtype };
 }
 
 /** Reads and validates a pipeline file: YAML syntax errors and schema errors name the line and column. */

@@ -143,10 +143,6 @@ export class SharedArena {
     return new Int32Array(this.memory.buffer, byteOffset, length);
   }
 
-  u16(byteOffset: number, length: number): Uint16Array {
-    return new Uint16Array(this.memory.buffer, byteOffset, length);
-  }
-
   u8(byteOffset: number, length: number): Uint8Array {
     return new Uint8Array(this.memory.buffer, byteOffset, length);
   }

@@ -2,16 +2,25 @@ import { sharedArena, type SharedArena } from './arena.js';
 
 /**
  * Element types. bfloat16 and float16 hold weights in the precision a checkpoint stores them (2 bytes each, raw
- * bits in a Uint16Array); the kernels widen them to float32 as they read them.
+ * bits in a Uint16Array); the kernels widen them to float32 as they read them. int8 holds weights quantized at
+ * load time and activations quantized for an integer GEMM (dtype q8).
  */
-export type DType = 'float32' | 'int32' | 'bfloat16' | 'float16';
+export type DType = 'float32' | 'int32' | 'bfloat16' | 'float16' | 'int8';
 export type HalfDType = 'bfloat16' | 'float16';
-export type TypedArrayFor<D extends DType> = D extends 'float32' ? Float32Array : D extends 'int32' ? Int32Array : Uint16Array;
+export type TypedArrayFor<D extends DType> = D extends 'float32' ? Float32Array : D extends 'int32' ? Int32Array : D extends 'int8' ? Int8Array : Uint16Array;
 
-export const BYTES_PER_ELEMENT: Record<DType, number> = { float32: 4, int32: 4, bfloat16: 2, float16: 2 };
+export const BYTES_PER_ELEMENT: Record<DType, number> = { float32: 4, int32: 4, bfloat16: 2, float16: 2, int8: 1 };
 
 /** The dtypes as numbers, for worker task messages. */
-export const DTYPES: readonly DType[] = ['float32', 'int32', 'bfloat16', 'float16'];
+export const DTYPES: readonly DType[] = ['float32', 'int32', 'bfloat16', 'float16', 'int8'];
+
+/** A typed array of `dtype` over `length` elements of `buffer` at `byteOffset`. */
+export function typedView<D extends DType>(dtype: D, buffer: ArrayBufferLike, byteOffset: number, length: number): TypedArrayFor<D> {
+  const view = dtype === 'float32' ? new Float32Array(buffer, byteOffset, length)
+    : dtype === 'int32' ? new Int32Array(buffer, byteOffset, length)
+    : dtype === 'int8' ? new Int8Array(buffer, byteOffset, length) : new Uint16Array(buffer, byteOffset, length);
+  return view as TypedArrayFor<D>;
+}
 
 export class ShapeError extends Error {
   override name = 'ShapeError';
@@ -78,7 +87,7 @@ export class Tensor<D extends DType = DType> {
   get data(): TypedArrayFor<D> {
     if (this.disposed) throw new Error('tensor used after dispose()');
     const { arena, byteOffset, size } = this;
-    return (this.dtype === 'float32' ? arena.f32(byteOffset, size) : this.dtype === 'int32' ? arena.i32(byteOffset, size) : arena.u16(byteOffset, size)) as TypedArrayFor<D>;
+    return typedView(this.dtype, arena.memory.buffer, byteOffset, size);
   }
 
   get ref(): TensorRef {

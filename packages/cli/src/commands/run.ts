@@ -1,5 +1,5 @@
 import { pipelineFromFile, type JobSummary } from '@attnflow/pipeline';
-import { EXIT, UsageError, int, str, type Command } from '../cli.js';
+import { EXIT, UsageError, int, str, type Command, DTYPE_HELP, dtypeFlag } from '../cli.js';
 import { printNearest, searchableOutput } from './search.js';
 
 export function printSummary(s: JobSummary): void {
@@ -48,6 +48,7 @@ export const runCommand: Command = {
     resume: { type: 'boolean' },
     overwrite: { type: 'boolean' },
     workers: { type: 'string' },
+    dtype: { type: 'string' },
     shard: { type: 'string' },
     'no-progress': { type: 'boolean' },
     search: { type: 'string' },
@@ -58,7 +59,7 @@ export const runCommand: Command = {
   --resume              continue a run that was killed or stopped, from its checkpoint
   --overwrite           replace the output of an earlier run
   --workers N           compute threads (default: pipeline's workers, else all cores)
-  --shard i/n           process records with index % n == i (n machines, one part each)
+${DTYPE_HELP}  --shard i/n           process records with index % n == i (n machines, one part each)
   --no-progress         no progress bar on stderr
   --search TEXT         embed pipelines writing JSONL: afterwards, print the 3 output lines nearest to TEXT
 
@@ -74,6 +75,7 @@ Exit codes: 0 done, 1 error, 2 bad usage, 3 done but some records were dead-lett
     }
     const workers = int(v.workers, 'workers');
     if (workers !== undefined) pipeline.spec.workers = workers;
+    pipeline.spec.dtype = dtypeFlag(v.dtype) ?? pipeline.spec.dtype;
     if (v.search !== undefined) searchableOutput(pipeline);
     try {
       const summary = await pipeline.run({ resume: (v.resume === true), overwrite: (v.overwrite === true), shard: parseShard(str(v.shard)), progress: v['no-progress'] === true ? false : undefined, signal: interruptSignal() });

@@ -1,5 +1,5 @@
 import { emptyCounters, healthLine, resolveRedisSource, serveMetrics, workerFromFile, type WorkerCounters } from '@attnflow/pipeline';
-import { EXIT, UsageError, int, str, type Command } from '../cli.js';
+import { EXIT, UsageError, int, str, type Command, DTYPE_HELP, dtypeFlag } from '../cli.js';
 
 /**
  * SIGTERM (what Kubernetes sends) or Ctrl-C stops reading; what is in flight is finished, written and acknowledged.
@@ -30,6 +30,7 @@ export const workerCommand: Command = {
   options: {
     consumer: { type: 'string' },
     workers: { type: 'string' },
+    dtype: { type: 'string' },
     'metrics-port': { type: 'string' },
     'health-seconds': { type: 'string' },
     'stop-timeout': { type: 'string' },
@@ -41,7 +42,7 @@ worker that dies are claimed by the others after source.claimIdleMs.
 Options:
   --consumer NAME       this worker's name in the group (default: the pipeline's, else host-pid)
   --workers N           compute threads (default: pipeline's workers, else all cores)
-  --metrics-port PORT   serve Prometheus metrics at http://0.0.0.0:PORT/metrics
+${DTYPE_HELP}  --metrics-port PORT   serve Prometheus metrics at http://0.0.0.0:PORT/metrics
   --health-seconds S    a health line on stderr every S seconds (default 10)
   --stop-timeout S      after SIGTERM, exit anyway after S seconds (default 25)
 
@@ -55,6 +56,7 @@ by the other workers).`,
     if (consumer !== undefined) worker.config.source.consumer = consumer;
     const workers = int(v.workers, 'workers');
     if (workers !== undefined) worker.spec.workers = workers;
+    worker.spec.dtype = dtypeFlag(v.dtype) ?? worker.spec.dtype;
     const healthMs = (int(v['health-seconds'], 'health-seconds', 1) ?? 10) * 1000;
     const signal = stopSignal((int(v['stop-timeout'], 'stop-timeout', 1) ?? 25) * 1000);
     let latest = emptyCounters(resolveRedisSource(worker.config.source).consumer);

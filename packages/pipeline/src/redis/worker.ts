@@ -144,8 +144,8 @@ export async function runWorker(model: LoadedModel, cfg: WorkerConfig, options: 
 /** A pipeline of a redis source and sink with its model: `serve` runs until its signal stops it, `close` frees the model. */
 export class StreamWorker extends PooledModel {
   constructor(readonly spec: PipelineSpec, readonly config: WorkerConfig) {
-    // `spec.workers` is read when the model is first needed, so a CLI flag may still change it.
-    super(config.model, () => spec.workers);
+    // `spec.workers` and `spec.dtype` are read when the model is first needed, so CLI flags may still change them.
+    super(config.model, () => spec);
   }
 
   serve(options: WorkerOptions = {}): Promise<WorkerCounters> {

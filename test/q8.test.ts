@@ -1,0 +1,134 @@
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Tensor, sharedArena } from '@attnflow/tensor';
+import {
+  Activation, Engine, linearQ8, linearReference, paddedK, packPanels, quantizeRows, quantizeWeights, weightAt, type Q8Weights, type WasmKernels,
+} from '@attnflow/kernels';
+import { loadModel, type LoadedModel } from '@attnflow/models';
+import { embed } from '@attnflow/pipeline';
+import { fixture, randomArray, readJson, rng } from './helpers/fixtures.js';
+
+const r = rng(8);
+const wasm = new Engine({ workers: 0, backend: 'wasm' });
+const pooled = new Engine({ workers: 2, backend: 'wasm', minPoolFlops: 0 });
+afterAll(() => pooled.close());
+
+/** Both builds of the kernels over the default arena's memory: the relaxed one validates after test/helpers/setup.ts's flag. */
+const dist = join(dirname(createRequire(import.meta.url).resolve('@attnflow/kernels')));
+const build = (file: string) => new WebAssembly.Instance(new WebAssembly.Module(readFileSync(join(dist, file))), { env: { memory: sharedArena().memory } }).exports as unknown as WasmKernels;
+const builds = { portable: build('kernels.wasm'), relaxed: build('kernels-relaxed.wasm') };
+
+const tensorOf = <T extends Int8Array | Int32Array | Float32Array>(data: T) => {
+  const t = Tensor.empty(data instanceof Int8Array ? 'int8' : data instanceof Int32Array ? 'int32' : 'float32', [data.length]);
+  t.data.set(data);
+  return t;
+};
+const q8Tensors = (q: Q8Weights) => ({ w: tensorOf(q.values), scales: tensorOf(q.scales), sums: tensorOf(q.sums) });
+
+const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength)));
+
+// odd shapes: K not a multiple of 4, N not a multiple of 8, rows on both sides of the row/column split (64)
+const SHAPES = [[1, 1, 1], [3, 5, 7], [5, 17, 9], [13, 37, 37], [9, 64, 130], [64, 383, 67], [70, 96, 24]] as const;
+
+describe('q8 kernels: quantized rows and integer GEMM', () => {
+  for (const [M, K] of SHAPES) {
+    it(`quantizeRows ${M}x${K}: the WebAssembly kernel writes the reference's bytes`, async () => {
+      const x = Tensor.from(randomArray(M * K, r, 3), [M, K]);
+      const xq = Tensor.empty('int8', [M, paddedK(K)]), params = Tensor.empty('float32', [M, 2]);
+      await wasm.run('quantizeRows', { xq, params, x }, { rows: M, K });
+      const refQ = new Int8Array(M * paddedK(K)), refP = new Float32Array(2 * M);
+      quantizeRows(refQ, refP, x.data, { rows: M, K });
+      expect(Array.from(xq.data)).toEqual(Array.from(refQ));
+      expect(Array.from(params.data)).toEqual(Array.from(refP));
+      expect(Math.min(...xq.data)).toBeGreaterThanOrEqual(0);
+      expect(Math.max(...xq.data)).toBeLessThanOrEqual(127);
+    });
+  }
+
+  for (const [M, K, N] of SHAPES) {
+    it(`linearQ8 ${M}x${K}x${N}: relaxed and portable builds give identical bits, equal to the reference, close to float`, async () => {
+      const xf = randomArray(M * K, r, 2), rows = randomArray(N * K, r), bias = Tensor.from(randomArray(N, r), [N]), residual = Tensor.from(randomArray(M * N, r), [M, N]);
+      const x = Tensor.from(xf, [M, K]);
+      const q = quantizeWeights((j, k) => rows[j * K + k], N, K);
+      const { w, scales, sums } = q8Tensors(q);
+      const xq = Tensor.empty('int8', [M, paddedK(K)]), params = Tensor.empty('float32', [M, 2]);
+      await wasm.run('quantizeRows', { xq, params, x }, { rows: M, K });
+      for (const activation of [Activation.none, Activation.relu, Activation.gelu]) {
+        const outs = Object.values(builds).map((k) => {
+          const out = Tensor.empty('float32', [M, N]);
+          k.linearQ8(out.byteOffset, xq.byteOffset, params.byteOffset, w.byteOffset, scales.byteOffset, sums.byteOffset, bias.byteOffset, 0, residual.byteOffset, K, N, activation, 0, M, 0, N);
+          return out.data.slice();
+        });
+        // integer dot products are exact; the float steps after them differ only where the relaxed build fuses a
+        // multiply-add inside an activation (GELU's polynomial)
+        if (activation === Activation.gelu) expect(Math.max(...outs[0].map((v, i) => Math.abs(v - outs[1][i])))).toBeLessThan(1e-6);
+        else expect(bits(outs[0])).toEqual(bits(outs[1]));
+        const ref = new Float32Array(M * N);
+        linearQ8(ref, xq.data, params.data, q, bias.data, undefined, residual.data, { M, K, N, activation });
+        expect(Math.max(...ref.map((v, i) => Math.abs(v - outs[0][i])))).toBeLessThan(1e-5);
+        // against the float GEMM: 8-bit weights and 7-bit activations keep the error a small share of the output's scale
+        const float = new Float32Array(M * N);
+        linearReference(float, xf, rows, bias.data, undefined, residual.data, { M, K, N, activation });
+        const scale = Math.max(...float.map(Math.abs));
+        expect(Math.max(...float.map((v, i) => Math.abs(v - ref[i]))) / scale).toBeLessThan(0.05);
+      }
+    });
+  }
+
+  it('pooled threads (rows or column blocks) give the inline kernel\'s bits', async () => {
+    for (const [M, K, N] of [[3, 37, 130], [70, 96, 24]] as const) {
+      const x = Tensor.from(randomArray(M * K, r, 2), [M, K]), rows = randomArray(N * K, r);
+      const { w, scales, sums } = q8Tensors(quantizeWeights((j, k) => rows[j * K + k], N, K));
+      const outs: Float32Array[] = [];
+      for (const engine of [wasm, pooled]) {
+        const xq = Tensor.empty('int8', [M, paddedK(K)]), params = Tensor.empty('float32', [M, 2]), out = Tensor.empty('float32', [M, N]);
+        await engine.run('quantizeRows', { xq, params, x }, { rows: M, K });
+        await engine.run('linearQ8', { out, xq, params, w, scales, sums }, { M, K, N });
+        outs.push(out.data.slice());
+      }
+      expect(bits(outs[1])).toEqual(bits(outs[0]));
+    }
+  });
+
+  it('quantizes half-precision and packed weights as it reads them', () => {
+    const N = 9, K = 13, rows = randomArray(N * K, r);
+    const direct = quantizeWeights((j, k) => rows[j * K + k], N, K);
+    const fromPanels = quantizeWeights(weightAt(packPanels(rows, N, K), 0, K, true), N, K);
+    expect(Array.from(fromPanels.values)).toEqual(Array.from(direct.values));
+    expect(Array.from(fromPanels.scales)).toEqual(Array.from(direct.scales));
+  });
+});
+
+const cosine = (a: Float32Array, b: Float32Array) => {
+  let d = 0, na = 0, nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    d += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  return d / Math.sqrt(na * nb);
+};
+
+/** Every encoder fixture (architectures/ and the BERT family) with the texts it was made with. */
+const encoderFixtures = [
+  ...readdirSync(fixture('architectures')).filter((d) => statSync(fixture('architectures', d)).isDirectory()).map((d) => `architectures/${d}`),
+  'bert', 'bert-seqcls', 'bert-tokcls', 'bert-qa', 'bert-mlm',
+].filter((d) => !('sources' in readJson(d, 'expected.json')));
+
+describe('q8 models: embeddings stay within cosine 0.99 of fp32 on every fixture text (worst case)', () => {
+  for (const name of encoderFixtures) {
+    it(name, async () => {
+      const { texts } = readJson<{ texts: string[] }>(name, 'expected.json');
+      const models = (['fp32', 'q8'] as const).map((dtype): LoadedModel => loadModel(fixture(name), pooled, { dtype }));
+      try {
+        const [a, b] = await Promise.all(models.map((m) => embed(m, texts)));
+        const worst = Math.min(...a.map((v, i) => cosine(v, b[i])));
+        expect(worst).toBeGreaterThanOrEqual(0.99);
+      } finally {
+        for (const m of models) m.model.dispose();
+      }
+    });
+  }
+});

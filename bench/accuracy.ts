@@ -1,0 +1,110 @@
+import { readFileSync } from 'node:fs';
+import { Engine } from '@attnflow/kernels';
+import { loadModel, type LoadedModel, type ModelDType } from '@attnflow/models';
+import { classify, embed } from '@attnflow/pipeline';
+import { table } from './common.js';
+
+/**
+ * What dtype q8 costs in accuracy, measured against fp32 on the same inputs: sentence-embedding cosine (mean and
+ * worst over ≥ 1,000 texts), classifier logits, and for causal LMs the greedy tokens kept and the perplexity.
+ */
+const SAMPLE = new URL('../pipelines/data/sample.txt', import.meta.url);
+const MODELS = new URL('../pipelines/models/', import.meta.url).pathname;
+
+/** 1,200 distinct texts of 3 to 60 words: the sample corpus' lines, rotated and cut at different places. */
+export function corpus(count = 1200): string[] {
+  const lines = readFileSync(SAMPLE, 'utf8').split('\n').filter((l) => l.trim());
+  return Array.from({ length: count }, (_, i) => {
+    const words = lines[i % lines.length].split(/\s+/);
+    const turn = Math.floor(i / lines.length);
+    const rotated = [...words.slice(turn % words.length), ...words.slice(0, turn % words.length)];
+    return rotated.slice(0, 3 + ((i * 7) % 58)).join(' ');
+  });
+}
+
+const cosine = (a: Float32Array, b: Float32Array) => {
+  let d = 0, na = 0, nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    d += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  return d / Math.sqrt(na * nb);
+};
+
+async function both<T>(dir: string, engine: Engine, f: (m: LoadedModel) => Promise<T>): Promise<[T, T]> {
+  const out: T[] = [];
+  for (const dtype of ['fp32', 'q8'] as ModelDType[]) {
+    const m = loadModel(dir, engine, { dtype });
+    try {
+      out.push(await f(m));
+    } finally {
+      m.model.dispose();
+    }
+  }
+  return [out[0], out[1]];
+}
+
+async function embeddings(dir: string, name: string, texts: string[], engine: Engine): Promise<(string | number)[]> {
+  const [a, b] = await both(dir, engine, (m) => embed(m, texts));
+  const cos = a.map((v, i) => cosine(v, b[i]));
+  return [name, 'embed: cosine to fp32', `mean ${(cos.reduce((s, c) => s + c, 0) / cos.length).toFixed(5)}, worst ${Math.min(...cos).toFixed(5)}`, texts.length];
+}
+
+async function logits(dir: string, name: string, texts: string[], engine: Engine): Promise<(string | number)[]> {
+  const [a, b] = await both(dir, engine, (m) => classify(m, texts, { head: { functionToApply: 'none', topK: m.config.int('num_labels', 2) } }));
+  let diff = 0, same = 0;
+  a.forEach((result, i) => {
+    const other = new Map(b[i].labels.map((l) => [l.label, l.score]));
+    for (const l of result.labels) diff = Math.max(diff, Math.abs(l.score - other.get(l.label)!));
+    if (result.label === b[i].label) same++;
+  });
+  return [name, 'classify: logits', `max |diff| ${diff.toExponential(2)}, same label ${((100 * same) / texts.length).toFixed(1)}%`, texts.length];
+}
+
+async function decoder(dir: string, name: string, texts: string[], engine: Engine): Promise<(string | number)[]> {
+  const prompts = texts.slice(0, 20);
+  const tokens = 50;
+  const [a, b] = await both(dir, engine, async (m) => {
+    if (m.kind !== 'causal') throw new Error(`${dir}: expected a causal LM`);
+    const ids = prompts.map((p) => m.tokenizer.encode(p).ids.slice(0, 32));
+    const generated = await m.model.generate(ids, { maxNewTokens: tokens, minNewTokens: tokens, doSample: false, numBeams: 1 });
+    let nll = 0, count = 0;
+    for (const text of texts.slice(0, 100)) {
+      const t = m.tokenizer.encode(text).ids.slice(0, 64);
+      const { logits: l } = await m.model.forward({ batch: 1, length: t.length, inputIds: Int32Array.from(t), attentionMask: new Int32Array(t.length).fill(1) });
+      const V = l.length / t.length;
+      for (let i = 1; i < t.length; i++) {
+        const row = l.subarray((i - 1) * V, i * V);
+        let max = -Infinity;
+        for (const x of row) max = Math.max(max, x);
+        let sum = 0;
+        for (const x of row) sum += Math.exp(x - max);
+        nll += Math.log(sum) + max - row[t[i]];
+        count++;
+      }
+    }
+    return { generated, perplexity: Math.exp(nll / count) };
+  });
+  let same = 0, total = 0;
+  a.generated.forEach((g, i) => g.forEach((t, j) => {
+    total++;
+    if (b.generated[i][j] === t) same++;
+  }));
+  return [name, 'generate: greedy tokens, perplexity', `${((100 * same) / total).toFixed(1)}% of ${total} greedy tokens unchanged; perplexity ${a.perplexity.toFixed(2)} → ${b.perplexity.toFixed(2)}`, prompts.length];
+}
+
+export async function accuracyBench(benchModel: string | undefined): Promise<string> {
+  const texts = corpus();
+  const engine = new Engine();
+  try {
+    const rows: (string | number)[][] = [['model', 'measure', 'q8 against fp32', 'texts']];
+    if (benchModel) rows.push(await embeddings(benchModel, `${benchModel} (random MiniLM-shaped)`, texts, engine));
+    rows.push(await embeddings(`${MODELS}mini-bert`, 'pipelines/models/mini-bert', texts, engine));
+    rows.push(await logits(`${MODELS}mini-bert-sentiment`, 'pipelines/models/mini-bert-sentiment', texts, engine));
+    rows.push(await decoder(`${MODELS}mini-gpt2`, 'pipelines/models/mini-gpt2', texts, engine));
+    return [table(rows), 'Perplexity over the first 100 texts (64 tokens at most each); greedy tokens compared position by position (50 a prompt, 20 prompts).'].join('\n');
+  } finally {
+    await engine.close();
+  }
+}

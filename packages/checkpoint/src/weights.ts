@@ -16,8 +16,8 @@ const FINITE_SAMPLES = 4096;
 
 /** How a model's weights are kept once loaded. */
 export interface WeightsOptions {
-  /** Quantize the matrices of linear layers to 8 bits as they load (dtype q8). */
-  quantize?: 'q8';
+  /** Quantize the matrices of linear layers as they load: to 8 bits (dtype q8) or 4 bits (q4). */
+  quantize?: 'q8' | 'q4';
 }
 
 interface LoadState {

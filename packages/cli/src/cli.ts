@@ -53,7 +53,7 @@ export const dtypeFlag = (raw: Values[string]): ModelDType | undefined => {
   return known;
 };
 
-export const DTYPE_HELP = '  --dtype fp32|q8       fp32: float weights as stored (default); q8: linear layers in 8 bits\n';
+export const DTYPE_HELP = '  --dtype fp32|q8|q4    fp32: float weights as stored (default); q8: linear layers in 8 bits; q4: in 4 bits\n';
 
 export const num = (raw: Values[string], name: string): number | undefined => {
   const v = str(raw);

@@ -460,6 +460,101 @@ export function linearQ8(
   }
 }
 
+// ---- 4-bit weights (dtype q4), widened to float32 in registers; see ../src/q4.ts ----
+
+const Q4_GROUP = 32;
+
+/**
+ * Four x values of row `row` from k on, zeros past K (padded weights are zero, but what lies past a row of x may be
+ * anything, NaN included).
+ */
+// @ts-ignore: decorator
+@inline function xQuad(row: usize, k: i32, K: i32): v128 {
+  if (k + 4 <= K) return v128.load(at(row, k));
+  let v = f32x4.splat(0);
+  if (k < K) v = f32x4.replace_lane(v, 0, load<f32>(at(row, k)));
+  if (k + 1 < K) v = f32x4.replace_lane(v, 1, load<f32>(at(row, k + 1)));
+  if (k + 2 < K) v = f32x4.replace_lane(v, 2, load<f32>(at(row, k + 2)));
+  return v;
+}
+
+/** g += x_k · w_k for one k of a panel, x_k broadcast. Multiply and add, never fused: both builds give the same bits. */
+// @ts-ignore: decorator
+@inline function q4Step(g: v128, xk: v128, w: v128): v128 {
+  return f32x4.add(g, f32x4.mul(xk, w));
+}
+
+/** Rows i (and i + 1 when R = 2) of x against one panel: per group, float sums of x·(q − 8), then scaled. */
+// @ts-ignore: decorator
+@inline function q4Tile(R: i32, out: usize, x: usize, wp: usize, sp: usize, i: i32, j: i32, cols: i32, K: i32, xs: i32, os: i32): void {
+  const Kp = (K + Q4_GROUP - 1) & ~(Q4_GROUP - 1);
+  const x0 = at(x, i * xs), x1 = R > 1 ? at(x, (i + 1) * xs) : x0;
+  const low = i8x16.splat(0x0f), eight = i16x8.splat(8);
+  let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a10 = f32x4.splat(0), a11 = f32x4.splat(0);
+  let b = wp, s = sp;
+  for (let g = 0; g < Kp; g += Q4_GROUP) {
+    let g00 = f32x4.splat(0), g01 = f32x4.splat(0), g10 = f32x4.splat(0), g11 = f32x4.splat(0);
+    const end = min(g + Q4_GROUP, (K + 3) & ~3);
+    for (let k = g; k < end; k += 4) {
+      const v = v128.load(b + <usize>((k - g) << 2));
+      const lo = v128.and(v, low), hi = i8x16.shr_u(v, 4);
+      // (k, k+1) and (k+2, k+3), columns 0-3 from the low nibbles and 4-7 from the high ones, as q − 8
+      const la = i16x8.sub(i16x8.extend_low_i8x16_u(lo), eight), lb = i16x8.sub(i16x8.extend_high_i8x16_u(lo), eight);
+      const ha = i16x8.sub(i16x8.extend_low_i8x16_u(hi), eight), hb = i16x8.sub(i16x8.extend_high_i8x16_u(hi), eight);
+      const q0 = xQuad(x0, k, K), q1 = R > 1 ? xQuad(x1, k, K) : q0;
+      let wl = f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(la)), wh = f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(ha));
+      const c0 = v128.shuffle<f32>(q0, q0, 0, 0, 0, 0);
+      g00 = q4Step(g00, c0, wl); g01 = q4Step(g01, c0, wh);
+      if (R > 1) { const d0 = v128.shuffle<f32>(q1, q1, 0, 0, 0, 0); g10 = q4Step(g10, d0, wl); g11 = q4Step(g11, d0, wh); }
+      wl = f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(la)); wh = f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(ha));
+      const c1 = v128.shuffle<f32>(q0, q0, 1, 1, 1, 1);
+      g00 = q4Step(g00, c1, wl); g01 = q4Step(g01, c1, wh);
+      if (R > 1) { const d1 = v128.shuffle<f32>(q1, q1, 1, 1, 1, 1); g10 = q4Step(g10, d1, wl); g11 = q4Step(g11, d1, wh); }
+      wl = f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(lb)); wh = f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(hb));
+      const c2 = v128.shuffle<f32>(q0, q0, 2, 2, 2, 2);
+      g00 = q4Step(g00, c2, wl); g01 = q4Step(g01, c2, wh);
+      if (R > 1) { const d2 = v128.shuffle<f32>(q1, q1, 2, 2, 2, 2); g10 = q4Step(g10, d2, wl); g11 = q4Step(g11, d2, wh); }
+      wl = f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(lb)); wh = f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(hb));
+      const c3 = v128.shuffle<f32>(q0, q0, 3, 3, 3, 3);
+      g00 = q4Step(g00, c3, wl); g01 = q4Step(g01, c3, wh);
+      if (R > 1) { const d3 = v128.shuffle<f32>(q1, q1, 3, 3, 3, 3); g10 = q4Step(g10, d3, wl); g11 = q4Step(g11, d3, wh); }
+    }
+    const s0 = v128.load(s), s1 = v128.load(s, 16);
+    a00 = f32x4.add(a00, f32x4.mul(g00, s0)); a01 = f32x4.add(a01, f32x4.mul(g01, s1));
+    if (R > 1) { a10 = f32x4.add(a10, f32x4.mul(g10, s0)); a11 = f32x4.add(a11, f32x4.mul(g11, s1)); }
+    b += Q4_GROUP * 4;
+    s += 32;
+  }
+  storePanelRow(at(out, i * os + j), a00, a01, cols);
+  if (R > 1) storePanelRow(at(out, (i + 1) * os + j), a10, a11, cols);
+}
+
+/**
+ * out (M, N) = act(x · Wᵀ + bias) [* gate] [+ residual] with W in 4-bit panels and group scales, over rows
+ * rowStart..rowEnd and columns colStart..colEnd (a multiple of 8).
+ */
+export function linearQ4(
+  out: usize, x: usize, w: usize, scales: usize, bias: usize, gate: usize, residual: usize,
+  K: i32, os: i32, xs: i32, act: i32, rowStart: i32, rowEnd: i32, colStart: i32, colEnd: i32,
+): void {
+  const Kp = (K + Q4_GROUP - 1) & ~(Q4_GROUP - 1);
+  const IB = max(2, (MB_FLOATS / max(K, 1)) & ~1);
+  const JB = max(PANEL, (JB_FLOATS * 8 / max(Kp, 1)) & ~(PANEL - 1));
+  for (let ib = rowStart; ib < rowEnd; ib += IB) {
+    const iEnd = min(ib + IB, rowEnd);
+    for (let jb = colStart; jb < colEnd; jb += JB) {
+      const jEnd = min(jb + JB, colEnd);
+      for (let j = jb; j < jEnd; j += PANEL) {
+        const wp = w + <usize>(j * Kp / 2), sp = scales + <usize>(j * (Kp / Q4_GROUP) * 4), cols = min(PANEL, jEnd - j);
+        let i = ib;
+        for (; i + 2 <= iEnd; i += 2) q4Tile(2, out, x, wp, sp, i, j, cols, K, xs, os);
+        for (; i < iEnd; i++) q4Tile(1, out, x, wp, sp, i, j, cols, K, xs, os);
+      }
+      epilogue(out, bias, gate, residual, jb, jEnd, os, act, ib, iEnd);
+    }
+  }
+}
+
 // ---- LayerNorm / RMSNorm over rows: out = norm(x [+ residual]) * weight [+ bias]; out may alias x ----
 
 export function norm(out: usize, x: usize, residual: usize, weight: usize, bias: usize, dim: i32, eps: f32, rms: i32, rowStart: i32, rowEnd: i32, groups: i32, rowStride: i32): void {

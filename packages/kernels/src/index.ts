@@ -1,6 +1,7 @@
 export * from './activation.js';
 export * from './linear.js';
 export * from './q8.js';
+export * from './q4.js';
 export * from './norm.js';
 export * from './softmax.js';
 export * from './attention.js';

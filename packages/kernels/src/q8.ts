@@ -34,8 +34,13 @@ export interface Q8Weights {
   sums: Int32Array;
 }
 
-/** Quantizes W (N, K) given as a reader of W_jk (any stored precision). */
+/** Quantizes W (N, K) given as a reader of W_jk (any stored precision), packed for the kernel. */
 export function quantizeWeights(weight: (j: number, k: number) => number, N: number, K: number): Q8Weights {
+  return packQ8(quantizeRowsQ8(weight, N, K), N, K);
+}
+
+/** Quantizes W (N, K) into rows. */
+export function quantizeRowsQ8(weight: (j: number, k: number) => number, N: number, K: number): Q8Rows {
   const Kp = paddedK(K);
   const rows = new Int8Array(N * Kp), scales = new Float32Array(N), sums = new Int32Array(N);
   for (let j = 0; j < N; j++) {
@@ -49,7 +54,7 @@ export function quantizeWeights(weight: (j: number, k: number) => number, N: num
     }
     scales[j] = scale;
   }
-  return packQ8({ rows, scales, sums }, N, K);
+  return { rows, scales, sums };
 }
 
 /** Quantized weights as plain rows (N, Kp) with N scales and sums: the form that fusing and splitting concatenate. */

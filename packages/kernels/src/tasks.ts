@@ -3,6 +3,7 @@ import { attention, MOST_NEGATIVE_F32, type AttentionArgs } from './attention.js
 import { linear, PANEL, type LinearArgs, type WeightArray } from './linear.js';
 import { norm, type NormArgs } from './norm.js';
 import { linearQ8, paddedK, quantizeRows, type LinearQ8Args, type QuantizeRowsArgs } from './q8.js';
+import { linearQ4, type LinearQ4Args } from './q4.js';
 import { rope, type RopeArgs } from './rope.js';
 import type { WasmKernels } from './wasm.js';
 
@@ -40,6 +41,8 @@ const ptr = (t: Refs, name: string) => t[name]?.byteOffset ?? 0;
 const f32 = (v: Views, name: string) => v[name] as Float32Array;
 const f32opt = (v: Views, name: string) => v[name] as Float32Array | undefined;
 const i8 = (v: Views, name: string) => v[name] as Int8Array;
+/** 4-bit weights are bytes of two nibbles: an int8 tensor read unsigned. */
+const u8 = (v: Views, name: string) => new Uint8Array(i8(v, name).buffer, i8(v, name).byteOffset, i8(v, name).length);
 
 /**
  * Work units of a GEMM: rows when there are many; with few rows (decoding, short texts) every worker reading all
@@ -88,6 +91,18 @@ export const KERNELS = {
       k.linearQ8(ptr(t, 'out'), ptr(t, 'xq'), ptr(t, 'params'), ptr(t, 'w'), ptr(t, 'scales'), ptr(t, 'sums'), ptr(t, 'bias'), ptr(t, 'gate'), ptr(t, 'residual'), a.K, a.outStride ?? a.N, a.activation ?? 0, r.rowStart, r.rowEnd, r.colStart, r.colEnd);
     },
   } satisfies KernelSpec<LinearQ8Args>,
+  linearQ4: {
+    tensors: ['out', 'x', 'w', 'scales', 'bias', 'gate', 'residual'],
+    attrs: ['M', 'K', 'N', 'xStride', 'outStride', 'activation'],
+    units: (a) => (a.M >= FEW_ROWS ? a.M : Math.ceil(a.N / COLUMN_BLOCK)),
+    flopsPerUnit: (a) => (a.M >= FEW_ROWS ? 2 * a.K * a.N : 2 * a.K * a.M * COLUMN_BLOCK),
+    run: (v, a, start, end) =>
+      linearQ4(f32(v, 'out'), f32(v, 'x'), { values: u8(v, 'w'), scales: f32(v, 'scales') }, f32opt(v, 'bias'), f32opt(v, 'gate'), f32opt(v, 'residual'), { ...a, ...linearRange(a, start, end) }),
+    wasm: (k, t, a, start, end) => {
+      const r = linearRange(a, start, end);
+      k.linearQ4(ptr(t, 'out'), ptr(t, 'x'), ptr(t, 'w'), ptr(t, 'scales'), ptr(t, 'bias'), ptr(t, 'gate'), ptr(t, 'residual'), a.K, a.outStride ?? a.N, a.xStride ?? a.K, a.activation ?? 0, r.rowStart, r.rowEnd, r.colStart, r.colEnd);
+    },
+  } satisfies KernelSpec<LinearQ4Args>,
   norm: {
     tensors: ['out', 'x', 'residual', 'weight', 'bias'],
     attrs: ['rows', 'dim', 'eps', 'rms', 'groups', 'rowStride'],

@@ -9,6 +9,10 @@ export interface WasmKernels {
     out: number, xq: number, params: number, w: number, scales: number, sums: number, bias: number, gate: number, residual: number,
     K: number, os: number, act: number, rowStart: number, rowEnd: number, colStart: number, colEnd: number,
   ): void;
+  linearQ4(
+    out: number, x: number, w: number, scales: number, bias: number, gate: number, residual: number,
+    K: number, os: number, xs: number, act: number, rowStart: number, rowEnd: number, colStart: number, colEnd: number,
+  ): void;
   norm(out: number, x: number, residual: number, weight: number, bias: number, dim: number, eps: number, rms: number, rowStart: number, rowEnd: number, groups: number, rowStride: number): void;
   attention(
     out: number, q: number, k: number, v: number, keyMask: number, positionBias: number, probs: number, scratch: number,

@@ -1,29 +1,32 @@
 import type { Weights } from '@attnflow/checkpoint';
 import type { Engine } from '@attnflow/kernels';
 import { Tensor, type HalfDType, type Scope } from '@attnflow/tensor';
-import { packPanelsInto, packQ8, PANEL, paddedK, quantizeWeights, unpackPanels, unpackQ8, weightAt, WeightType, type Q8Rows, type Q8Weights, type WeightArray } from '@attnflow/kernels';
+import {
+  packPanelsInto, packQ4, packQ8, PANEL, paddedK, paddedK4, quantizeRowsQ4, quantizeRowsQ8, unpackPanels, unpackQ4, unpackQ8, weightAt, WeightType,
+  Q4_GROUP, type Q4Rows, type Q8Rows, type WeightArray,
+} from '@attnflow/kernels';
 
 /** A weight matrix in float32, or in the half precision its checkpoint stores (widened by the kernels). */
 export type WeightDType = 'float32' | HalfDType;
 
 /**
- * A weight quantized at load (dtype q8): 8-bit panels with a scale and a sum per output column (the kernels'
- * q8.ts has the layout and the arithmetic).
+ * A weight quantized at load (the kernels' q8.ts and q4.ts have the layouts and the arithmetic): q8, 8-bit panels
+ * with a scale and a sum per output column, multiplied with quantized activations; q4, 4-bit panels with a scale
+ * per group of 32 inputs, widened to float32 in the kernel.
  */
-export interface Q8Weight {
-  values: Tensor<'int8'>;
-  scales: Tensor<'float32'>;
-  sums: Tensor<'int32'>;
-}
+export type QuantizedWeight =
+  | { format: 'q8'; values: Tensor<'int8'>; scales: Tensor<'float32'>; sums: Tensor<'int32'> }
+  | { format: 'q4'; values: Tensor<'int8'>; scales: Tensor<'float32'> };
+export type Quantization = QuantizedWeight['format'];
 
-export const isQ8 = (w: Linear['weight']): w is Q8Weight => 'values' in w;
+export const isQuantized = (w: Linear['weight']): w is QuantizedWeight => 'format' in w;
 
 /**
  * y = x Wᵀ + b. The weight is packed in panels (see LinearArgs) when `packed`, else PyTorch rows
  * (outFeatures, inFeatures): a tied LM head reads the embedding table as it is, without a second copy.
  */
 export interface Linear {
-  weight: Tensor<WeightDType> | Q8Weight;
+  weight: Tensor<WeightDType> | QuantizedWeight;
   bias?: Tensor<'float32'>;
   inFeatures: number;
   outFeatures: number;
@@ -49,7 +52,7 @@ export function loadLinear(w: Weights, inFeatures: number, outFeatures: number, 
   const weight = pack(stored.dtype, stored.data, outFeatures, inFeatures, stored.arena, options.transposed);
   stored.dispose();
   const linear: Linear = { weight, bias: bias ? w.get('bias', [outFeatures]) : undefined, inFeatures, outFeatures, packed: true };
-  if (w.quantize === 'q8' && !options.float) quantizeLinear(linear);
+  if (w.quantize && !options.float) quantizeLinear(linear, w.quantize);
   return linear;
 }
 
@@ -57,9 +60,9 @@ export function loadLinear(w: Weights, inFeatures: number, outFeatures: number, 
  * A linear from weight rows already in memory (outFeatures, inFeatures), packed: for checkpoints whose fused
  * weights must be split or reordered first (Phi-3's gate_up_proj, GPT-NeoX's per-head query_key_value).
  */
-export function linearFromRows(dtype: WeightDType, rows: WeightArray, inFeatures: number, outFeatures: number, arena: Tensor['arena'], bias?: Tensor<'float32'>, quantize?: 'q8'): Linear {
+export function linearFromRows(dtype: WeightDType, rows: WeightArray, inFeatures: number, outFeatures: number, arena: Tensor['arena'], bias?: Tensor<'float32'>, quantize?: Quantization): Linear {
   const linear: Linear = { weight: pack(dtype, rows, outFeatures, inFeatures, arena), bias, inFeatures, outFeatures, packed: true };
-  if (quantize === 'q8') quantizeLinear(linear);
+  if (quantize) quantizeLinear(linear, quantize);
   return linear;
 }
 
@@ -74,85 +77,100 @@ export const weightTypeOf = (t: Tensor<WeightDType>): WeightType => WeightType[t
 
 /** The weight in float (any stored precision): for a table that something besides the linear reads. */
 export function floatWeight(layer: Linear, what: string): Tensor<WeightDType> {
-  if (isQ8(layer.weight)) throw new TypeError(`${what} is quantized (q8) but is read as floats`);
+  if (isQuantized(layer.weight)) throw new TypeError(`${what} is quantized (${layer.weight.format}) but is read as floats`);
   return layer.weight;
 }
 
-function q8Tensors(q: Q8Weights, arena: Tensor['arena']): Q8Weight {
-  const values = Tensor.empty('int8', [q.values.length], arena);
-  values.data.set(q.values);
+/**
+ * A linear's weight as output rows in its own form: float rows (N, K) in the stored precision, or quantized rows
+ * (N × a padded K, a byte a weight) with their scales (and q8's sums). Quantization is per output row, so rows can
+ * be stacked and cut in any form (fuseLinears, splitLinear) with the same result as quantizing afterwards.
+ */
+type WeightRows = { dtype: WeightDType; rows: WeightArray } | { dtype: 'q8'; q: Q8Rows } | { dtype: 'q4'; q: Q4Rows };
+
+function rowsOf(layer: Linear): WeightRows {
+  const w = layer.weight, N = layer.outFeatures, K = layer.inFeatures;
+  if (!isQuantized(w)) return { dtype: w.dtype, rows: layer.packed ? unpackPanels<WeightArray>(w.data, N, K) : w.data };
+  if (w.format === 'q8') return { dtype: 'q8', q: unpackQ8({ values: w.values.data, scales: w.scales.data, sums: w.sums.data }, N, K) };
+  return { dtype: 'q4', q: unpackQ4({ values: bytes(w.values.data), scales: w.scales.data }, N, K) };
+}
+
+const bytes = (a: Int8Array) => new Uint8Array(a.buffer, a.byteOffset, a.length);
+
+/** Rows start..end of `from`'s arrays (each `per` elements a row) into `to` at row `at`. */
+function copyRows<T extends WeightArray | Int8Array | Uint8Array | Int32Array>(to: T, from: T, per: number, start: number, end: number, at: number): void {
+  to.set(from.subarray(start * per, end * per), at * per);
+}
+
+/** Rows start..end of each part, stacked in order. */
+function stackRows(parts: { rows: WeightRows; start: number; end: number }[], K: number): WeightRows {
+  const dtype = parts[0].rows.dtype;
+  if (parts.some((p) => p.rows.dtype !== dtype)) throw new TypeError(`cannot stack linears stored as ${parts.map((p) => p.rows.dtype).join(', ')}`);
+  const N = parts.reduce((n, p) => n + p.end - p.start, 0);
+  const firstRows = parts[0].rows;
+  const out: WeightRows = firstRows.dtype === 'q8' ? { dtype: 'q8', q: { rows: new Int8Array(N * paddedK(K)), scales: new Float32Array(N), sums: new Int32Array(N) } }
+    : firstRows.dtype === 'q4' ? { dtype: 'q4', q: { rows: new Uint8Array(N * paddedK4(K)), scales: new Float32Array(N * (paddedK4(K) / Q4_GROUP)) } }
+    : { dtype: firstRows.dtype, rows: firstRows.dtype === 'float32' ? new Float32Array(N * K) : new Uint16Array(N * K) };
+  let at = 0;
+  for (const { rows, start, end } of parts) {
+    if (out.dtype === 'q8' && rows.dtype === 'q8') {
+      copyRows(out.q.rows, rows.q.rows, paddedK(K), start, end, at);
+      copyRows(out.q.scales, rows.q.scales, 1, start, end, at);
+      copyRows(out.q.sums, rows.q.sums, 1, start, end, at);
+    } else if (out.dtype === 'q4' && rows.dtype === 'q4') {
+      copyRows(out.q.rows, rows.q.rows, paddedK4(K), start, end, at);
+      copyRows(out.q.scales, rows.q.scales, paddedK4(K) / Q4_GROUP, start, end, at);
+    } else if (out.dtype !== 'q8' && out.dtype !== 'q4' && rows.dtype !== 'q8' && rows.dtype !== 'q4') {
+      copyRows<WeightArray>(out.rows, rows.rows, K, start, end, at);
+    }
+    at += end - start;
+  }
+  return out;
+}
+
+function quantizedTensors(r: { dtype: 'q8'; q: Q8Rows } | { dtype: 'q4'; q: Q4Rows }, N: number, K: number, arena: Tensor['arena']): QuantizedWeight {
+  const int8 = (data: Int8Array | Uint8Array) => {
+    const t = Tensor.empty('int8', [data.length], arena);
+    bytes(t.data).set(data);
+    return t;
+  };
+  if (r.dtype === 'q4') {
+    const q = packQ4(r.q, N, K);
+    return { format: 'q4', values: int8(q.values), scales: Tensor.from(q.scales, [q.scales.length], arena) };
+  }
+  const q = packQ8(r.q, N, K);
   const sums = Tensor.empty('int32', [q.sums.length], arena);
   sums.data.set(q.sums);
-  return { values, scales: Tensor.from(q.scales, [q.scales.length], arena), sums };
+  return { format: 'q8', values: int8(q.values), scales: Tensor.from(q.scales, [q.scales.length], arena), sums };
+}
+
+function linearOfRows(r: WeightRows, K: number, N: number, arena: Tensor['arena'], bias: Tensor<'float32'> | undefined): Linear {
+  const weight = r.dtype === 'q8' || r.dtype === 'q4' ? quantizedTensors(r, N, K, arena) : pack(r.dtype, r.rows, N, K, arena);
+  return { weight, bias, inFeatures: K, outFeatures: N, packed: true };
 }
 
 /**
- * Quantizes a packed linear to 8 bits in place (dtype q8), freeing its float weight. Tied weights (rows shared
- * with an embedding table) are left as they are: the embedding reads the same table as floats.
+ * Quantizes a packed linear in place (q8 or q4), freeing its float weight. Tied weights (rows shared with an
+ * embedding table) are left as they are: the embedding reads the same table as floats.
  */
-export function quantizeLinear(layer: Linear): void {
-  if (!layer.packed || isQ8(layer.weight)) return;
-  const float = layer.weight;
-  const q = quantizeWeights(weightAt(float.data, weightTypeOf(float), layer.inFeatures, true), layer.outFeatures, layer.inFeatures);
+export function quantizeLinear(layer: Linear, format: Quantization): void {
+  if (!layer.packed || isQuantized(layer.weight)) return;
+  const float = layer.weight, N = layer.outFeatures, K = layer.inFeatures;
+  const read = weightAt(float.data, weightTypeOf(float), K, true);
+  const rows: WeightRows = format === 'q8' ? { dtype: 'q8', q: quantizeRowsQ8(read, N, K) } : { dtype: 'q4', q: quantizeRowsQ4(read, N, K) };
   float.dispose();
-  layer.weight = q8Tensors(q, float.arena);
+  layer.weight = linearOfRows(rows, K, N, float.arena, undefined).weight;
 }
 
 /** Frees a linear's tensors. */
 export function disposeLinear(layer: Linear): void {
   const w = layer.weight;
-  if (isQ8(w)) for (const t of [w.values, w.scales, w.sums]) t.dispose();
+  if (isQuantized(w)) for (const t of w.format === 'q8' ? [w.values, w.scales, w.sums] : [w.values, w.scales]) t.dispose();
   else w.dispose();
   layer.bias?.dispose();
 }
 
-/**
- * A linear's weight as output rows in its own form: float rows (N, K) in the stored precision, or 8-bit rows
- * (N, Kp) with a scale and a sum each. Quantization is per output row, so rows can be stacked and cut in either
- * form (fuseLinears, splitLinear) with the same result as quantizing afterwards.
- */
-type WeightRows = { dtype: WeightDType; rows: WeightArray } | { dtype: 'q8'; q: Q8Rows };
-
-function rowsOf(layer: Linear): WeightRows {
-  const w = layer.weight, N = layer.outFeatures, K = layer.inFeatures;
-  if (isQ8(w)) return { dtype: 'q8', q: unpackQ8({ values: w.values.data, scales: w.scales.data, sums: w.sums.data }, N, K) };
-  return { dtype: w.dtype, rows: layer.packed ? unpackPanels<WeightArray>(w.data, N, K) : w.data };
-}
-
-/** Rows start..end of each part, stacked in order. */
-function stackRows(parts: { rows: WeightRows; start: number; end: number }[], K: number): WeightRows {
-  const first = parts[0].rows;
-  if (parts.some((p) => p.rows.dtype !== first.dtype)) throw new TypeError(`cannot stack linears stored as ${parts.map((p) => p.rows.dtype).join(', ')}`);
-  const N = parts.reduce((n, p) => n + p.end - p.start, 0);
-  if (first.dtype === 'q8') {
-    const Kp = paddedK(K);
-    const q: Q8Rows = { rows: new Int8Array(N * Kp), scales: new Float32Array(N), sums: new Int32Array(N) };
-    let row = 0;
-    for (const { rows, start, end } of parts) {
-      if (rows.dtype !== 'q8') continue;
-      q.rows.set(rows.q.rows.subarray(start * Kp, end * Kp), row * Kp);
-      q.scales.set(rows.q.scales.subarray(start, end), row);
-      q.sums.set(rows.q.sums.subarray(start, end), row);
-      row += end - start;
-    }
-    return { dtype: 'q8', q };
-  }
-  const out = first.dtype === 'float32' ? new Float32Array(N * K) : new Uint16Array(N * K);
-  let row = 0;
-  for (const { rows, start, end } of parts) {
-    if (rows.dtype === 'q8') continue;
-    out.set(rows.rows.subarray(start * K, end * K), row * K);
-    row += end - start;
-  }
-  return { dtype: first.dtype, rows: out };
-}
-
-function linearOfRows(r: WeightRows, K: number, N: number, arena: Tensor['arena'], bias: Tensor<'float32'> | undefined): Linear {
-  const weight = r.dtype === 'q8' ? q8Tensors(packQ8(r.q, N, K), arena) : pack(r.dtype, r.rows, N, K, arena);
-  return { weight, bias, inFeatures: K, outFeatures: N, packed: true };
-}
-
-const arenaOf = (layer: Linear) => (isQ8(layer.weight) ? layer.weight.values.arena : layer.weight.arena);
+const arenaOf = (layer: Linear) => (isQuantized(layer.weight) ? layer.weight.values.arena : layer.weight.arena);
 
 /**
  * Stacks linears that read the same input into one (q|k|v → qkv), so one GEMM does the work of three.
@@ -205,15 +223,20 @@ export async function runLinear(engine: Engine, scope: Scope, x: Tensor<'float32
   const out = call.out ?? scope.f32([rows, layer.outFeatures]);
   const M = rows, K = layer.inFeatures, N = layer.outFeatures, activation = call.activation ?? 0;
   const w = layer.weight;
-  if (isQ8(w)) {
+  const epilogue = { bias: layer.bias, residual: call.residual, gate: call.gate };
+  if (isQuantized(w) && w.format === 'q8') {
     // the activations quantized per row, then the integer GEMM
     const xq = scope.empty('int8', [rows, paddedK(K)]);
     const params = scope.f32([rows, 2]);
     await engine.run('quantizeRows', { xq, params, x }, { rows, K });
-    await engine.run('linearQ8', { out, xq, params, w: w.values, scales: w.scales, sums: w.sums, bias: layer.bias, residual: call.residual, gate: call.gate }, { M, K, N, activation });
+    await engine.run('linearQ8', { out, xq, params, w: w.values, scales: w.scales, sums: w.sums, ...epilogue }, { M, K, N, activation });
     return out;
   }
-  await engine.run('linear', { out, x, w, bias: layer.bias, residual: call.residual, gate: call.gate }, {
+  if (isQuantized(w)) {
+    await engine.run('linearQ4', { out, x, w: w.values, scales: w.scales, ...epilogue }, { M, K, N, activation });
+    return out;
+  }
+  await engine.run('linear', { out, x, w, ...epilogue }, {
     M, K, N, activation, packed: layer.packed, weightType: weightTypeOf(w),
   });
   return out;

@@ -22,9 +22,10 @@ export function checkMemory(
   for (const info of ckpt.tensors.values()) {
     const stored = info.dtype === 'BF16' || info.dtype === 'F16' ? 2 : 4;
     // half-precision matrices stay 2 bytes an element (loadLinear), the rest widens to float32; q8 keeps a linear's
-    // matrix in 1 byte an element (plus a scale and a sum per row), but not the embedding table (vocabulary rows)
-    const quantized = dtype === 'q8' && info.shape.length === 2 && info.shape[0] !== r.vocabSize;
-    weights += quantized ? info.shape[0] * (info.shape[1] + 8) : stored * info.shape.reduce((a, d) => a * d, 1);
+    // matrix in 1 byte an element (plus a scale and a sum per row), q4 in 0.625, but not the embedding table
+    // (vocabulary rows), which the embedding reads as floats
+    const quantized = dtype !== 'fp32' && info.shape.length === 2 && info.shape[0] !== r.vocabSize;
+    weights += quantized ? info.shape[0] * (dtype === 'q8' ? info.shape[1] + 8 : 0.625 * info.shape[1]) : stored * info.shape.reduce((a, d) => a * d, 1);
   }
   const positions = Math.min(r.maxPositions, BUDGETED_POSITIONS);
   const cache = r.windows.reduce<number>((sum, w) => sum + 2 * 4 * r.kvHeads * r.headDim * Math.min(positions, w ? 2 * w : positions), 0);
@@ -32,7 +33,7 @@ export function checkMemory(
   if (weights + cache > available) {
     throw new ConfigError(
       `${ckpt.dir}: the model needs about ${fmt(weights + cache)} (weights ${fmt(weights)}, key/value cache ${fmt(cache)} for ${positions} positions) ` +
-      `but WebAssembly memory has ${fmt(available)} left of its ${fmt(arena.maximumBytes)} limit; use a smaller model (fewer parameters)${dtype === 'q8' ? '' : ', or load it quantized (--dtype q8: about a byte a weight)'}`,
+      `but WebAssembly memory has ${fmt(available)} left of its ${fmt(arena.maximumBytes)} limit; use a smaller model (fewer parameters)${dtype === 'q4' ? '' : ', or load it quantized (--dtype q4: about 0.6 bytes a weight; q8: about 1)'}`,
     );
   }
 }

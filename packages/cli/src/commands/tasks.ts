@@ -40,7 +40,7 @@ const DECODING = GENERATION_TASKS.filter((t): t is CliTask => t !== 'attention')
 const SETTINGS: SettingFlag[] = [
   { flag: 'batch-size', path: 'batching.batchSize', kind: 'int', help: 'texts per batch (default 32)', tasks: ALL },
   { flag: 'workers', path: 'workers', kind: 'int', help: 'compute threads (default: all cores)', tasks: ALL },
-  { flag: 'dtype', path: 'dtype', kind: 'string', help: 'fp32|q8: float weights as stored (default), or linear layers in 8 bits', tasks: ALL },
+  { flag: 'dtype', path: 'dtype', kind: 'string', help: 'fp32|q8|q4: float weights as stored (default), linear layers in 8 bits, or in 4 bits (decoding)', tasks: ALL },
   { flag: 'max-length', path: 'stages.tokenizer.maxLength', kind: 'int', help: 'tokens per text at most (longer texts are truncated)', tasks: ALL },
   { flag: 'pooling', path: 'stages.head.pooling', kind: 'string', help: "cls|mean|max|mean_sqrt_len_tokens|weightedmean|lasttoken (default: the model's, else mean)", tasks: ['embed'] },
   { flag: 'no-normalize', path: 'stages.head.normalize', kind: 'false', help: 'keep the raw pooled vector', tasks: ['embed'] },

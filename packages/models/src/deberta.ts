@@ -168,8 +168,8 @@ function loadConvLayer(cfg: ConfigReader, enc: Weights, H: number, eps: number):
 
 /**
  * DebertaV2ForMaskedLM's head, in either of its layouts: the legacy `cls.predictions` (transform.dense hidden →
- * embedding_size → hidden_act → LayerNorm → decoder, tied to the word embeddings unless tie_word_embeddings is
- * false, with cls.predictions.bias) or `lm_predictions.lm_head` (dense → hidden_act → LayerNorm → the word
+ * embedding_size → hidden_act → LayerNorm → decoder, tied to the word embeddings and cls.predictions.bias unless
+ * tie_word_embeddings is false) or `lm_predictions.lm_head` (dense → hidden_act → LayerNorm → the word
  * embeddings + bias), as DeBERTa-v3 checkpoints store it. The checkpoint's keys choose: transformers picks by
  * config.legacy (default true) and starts the other layout from random weights, which no checkpoint wants.
  */
@@ -183,10 +183,10 @@ function loadMaskedLmHead(cfg: ConfigReader, root: Weights, word: Tensor<'float3
     return { dense: loadLinear(p.scope('dense'), H, H), activation, norm: loadNorm(p.scope('LayerNorm'), H, eps), decoder: tiedDecoder(word, p.get('bias', [vocab])) };
   }
   const p = root.scope('cls.predictions');
-  const bias = p.get('bias', [vocab]);
-  root.ignore(/^cls\.predictions\.decoder\.bias$/);
   const tied = cfg.bool('tie_word_embeddings', true);
-  if (tied) root.ignore(/^cls\.predictions\.decoder\.weight$/);
+  // tying also makes the decoder's bias cls.predictions.bias; untied, the decoder keeps a bias of its own
+  const bias = tied ? p.get('bias', [vocab]) : p.scope('decoder').get('bias', [vocab]);
+  root.ignore(tied ? /^cls\.predictions\.decoder\.(weight|bias)$/ : /^cls\.predictions\.bias$/);
   return {
     dense: loadLinear(p.scope('transform.dense'), H, E),
     activation,

@@ -4,7 +4,9 @@
  * expected.json through attnflow's task functions. Every folder is discovered and every text, label and option is
  * read from the fixture's files.
  */
-import { readdirSync, statSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Aggregation } from '@attnflow/head';
 import { Engine } from '@attnflow/kernels';
@@ -105,4 +107,35 @@ describe.each(folders)('%s', (name) => {
       }
     });
   }
+});
+
+describe('bad head settings: errors name config.json and the field', () => {
+  const config = (name: string) => readJson('encoder-heads', name, 'config.json');
+  /** A copy of a fixture folder with some config.json fields replaced. */
+  const variant = (name: string, change: Record<string, unknown>) => {
+    const dir = mkdtempSync(join(tmpdir(), `attnflow-${name}-`));
+    cpSync(fixture('encoder-heads', name), dir, { recursive: true });
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config(name), ...change }));
+    return dir;
+  };
+  const withClass = (cls: string, has: (c: any) => boolean = () => true) => folders.find((d) => readJson('encoder-heads', d, 'expected.json').class === cls && has(config(d)))!;
+
+  it('DeBERTa-v2: an even conv_kernel_size, conv_groups that do not divide hidden_size, pooler_hidden_size ≠ hidden_size', () => {
+    const conv = folders.find((d) => config(d).conv_kernel_size > 0)!;
+    const { conv_kernel_size: k, hidden_size: H } = config(conv);
+    expect(() => EncoderModel.load(variant(conv, { conv_kernel_size: k + 1 }))).toThrow(new RegExp(`config\\.json: conv_kernel_size is ${k + 1}; expected an odd size`));
+    expect(() => EncoderModel.load(variant(conv, { conv_groups: H + 1 }))).toThrow(new RegExp(`config\\.json: conv_groups ${H + 1} does not divide hidden_size ${H}`));
+    const seq = withClass('DebertaV2ForSequenceClassification');
+    expect(() => EncoderModel.load(variant(seq, { pooler_hidden_size: config(seq).hidden_size + 1 }))).toThrow(/config\.json: pooler_hidden_size \d+ ≠ hidden_size/);
+  });
+
+  it('ModernBERT: a classifier_pooling other than cls or mean', () => {
+    const seq = withClass('ModernBertForSequenceClassification');
+    expect(() => EncoderModel.load(variant(seq, { classifier_pooling: 'max' }))).toThrow(/config\.json: classifier_pooling is "max"; expected "cls" or "mean"/);
+  });
+
+  it('DeBERTa-v2 masked LM in the lm_predictions layout needs embedding_size = hidden_size', () => {
+    const v3 = withClass('DebertaV2ForMaskedLM', (c) => c.legacy === false);
+    expect(() => EncoderModel.load(variant(v3, { embedding_size: config(v3).hidden_size / 2 }))).toThrow(/config\.json: embedding_size \d+ ≠ hidden_size \d+; lm_predictions\.lm_head/);
+  });
 });

@@ -191,7 +191,7 @@ function loadMaskedLmHead(cfg: ConfigReader, root: Weights, word: Tensor<'float3
     dense: loadLinear(p.scope('transform.dense'), H, E),
     activation,
     norm: loadNorm(p.scope('transform.LayerNorm'), E, eps),
-    decoder: tied ? tiedDecoder(word, bias) : { weight: p.scope('decoder').get('weight', [vocab, E]), bias, inFeatures: E, outFeatures: vocab },
+    decoder: tiedDecoder(tied ? word : p.scope('decoder').get('weight', [vocab, E]), bias),
   };
 }
 

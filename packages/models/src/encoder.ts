@@ -228,7 +228,10 @@ export function loadTokenHead(root: Weights, head: EncoderHead, hidden: number, 
   return undefined;
 }
 
-/** An MLM decoder tied to the word embeddings (vocab, E), with the head's own bias if it has one; a stored copy is ignored. */
+/**
+ * An MLM decoder reading a (vocab, E) table as it is stored, with the head's own bias if it has one: the word
+ * embeddings when tied (a stored copy is ignored), else the head's untied decoder weight.
+ */
 export function tiedDecoder(word: Tensor<'float32'>, bias: Tensor<'float32'> | undefined): Linear {
   return { weight: word, bias, inFeatures: word.shape[1], outFeatures: word.shape[0] };
 }

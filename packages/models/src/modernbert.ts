@@ -138,7 +138,7 @@ function load(cfg: ConfigReader, head: EncoderHead, root: Weights, arena: Shared
       const vocab = basics.vocabSize;
       const bias = cfg.bool('decoder_bias', true) ? root.scope('decoder').get('bias', [vocab]) : undefined;
       const tied = cfg.bool('tie_word_embeddings', true);
-      heads.mlm = { ...prediction, decoder: tied ? tiedDecoder(word, bias) : { weight: root.scope('decoder').get('weight', [vocab, H]), bias, inFeatures: H, outFeatures: vocab } };
+      heads.mlm = { ...prediction, decoder: tiedDecoder(tied ? word : root.scope('decoder').get('weight', [vocab, H]), bias) };
       if (tied) root.ignore(/^decoder\.weight$/);
     } else {
       // question answering puts its start|end logits on `classifier` too

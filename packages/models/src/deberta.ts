@@ -4,7 +4,8 @@
  * j, with δ = clamp(bucket(i − j) + S, 0, 2S − 1):
  *   score(i, j) = (Q_i·K_j + Q_i·Kr[δ] (c2p) + K_j·Qr[δ] (p2c)) / √(d · (1 + number of those terms))
  * The extra terms depend on the content of each row, so they go to the attention kernel as a per-batch bias.
- * Masking is 2-D (query and key real), so the bias also carries the mask.
+ * Masking is 2-D (query and key real), so the bias also carries the mask. Larger v2 models add embed_proj
+ * (embedding_size → hidden_size, before the embeddings' LayerNorm) and a convolution beside layer 0 (ConvLayer).
  */
 import type { Weights } from '@attnflow/checkpoint';
 import type { StackOutputs } from '@attnflow/encoder';

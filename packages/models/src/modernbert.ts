@@ -2,6 +2,8 @@
  * ModernBERT: pre-LN layers without biases (norms without bias too), rotary positions with one θ for global and
  * another for local layers, local layers seeing keys within local_attention/2 of the query, a GeGLU feed-forward
  * (Wi → input | gate, Wo(act(input)·gate)), no norm before layer 0's attention, final_norm after the last layer.
+ * Every task head starts with the prediction head (dense → classifier_activation → norm); sequence classification
+ * reads h[CLS] or the mean of the real tokens (classifier_pooling).
  */
 import type { Weights } from '@attnflow/checkpoint';
 import { rotaryTable, type RotaryRecipe } from '@attnflow/embedding';

@@ -5,3 +5,4 @@ export * from './attention.js';
 export * from './feedforward.js';
 export * from './block.js';
 export * from './cache.js';
+export * from './conv.js';

@@ -4,15 +4,19 @@
  * j, with δ = clamp(bucket(i − j) + S, 0, 2S − 1):
  *   score(i, j) = (Q_i·K_j + Q_i·Kr[δ] (c2p) + K_j·Qr[δ] (p2c)) / √(d · (1 + number of those terms))
  * The extra terms depend on the content of each row, so they go to the attention kernel as a per-batch bias.
- * Masking is 2-D (query and key real), so the bias also carries the mask.
+ * Masking is 2-D (query and key real), so the bias also carries the mask. Larger v2 models add embed_proj
+ * (embedding_size → hidden_size, before the embeddings' LayerNorm) and a convolution beside layer 0 (ConvLayer).
  */
 import type { Weights } from '@attnflow/checkpoint';
 import type { StackOutputs } from '@attnflow/encoder';
 import { MOST_NEGATIVE_F32, type Activation, type Engine } from '@attnflow/kernels';
-import { activationFromName, attend, columns, feedForward, loadLinear, loadNorm, runLinear, runNorm, type AttentionRecipe, type BlockWeights, type Linear, type Norm } from '@attnflow/layers';
+import { activationFromName, attend, columns, feedForward, loadConv1d, loadLinear, loadNorm, runConv1d, runLinear, runNorm, type AttentionRecipe, type BlockWeights, type Conv1d, type Linear, type Norm } from '@attnflow/layers';
 import type { Scope, Tensor } from '@attnflow/tensor';
 import { ConfigError, type ConfigReader } from './config.js';
-import { BERT_LAYER, encoderBasics, encoderRecipe, loadBlock, loadEmbeddings, loadTokenHead, type EncoderArchitecture, type EncoderHead, type EncoderHeads, type EncoderLayers } from './encoder.js';
+import {
+  BERT_LAYER, encoderBasics, encoderRecipe, loadBlock, loadEmbeddings, loadTokenHead, taskClasses, tiedDecoder,
+  type EncoderArchitecture, type EncoderHead, type EncoderHeads, type EncoderLayers, type LayerInputs, type MaskedLmHead,
+} from './encoder.js';
 
 interface Disentangled {
   /** S: R has 2S rows. */
@@ -93,7 +97,26 @@ function disentangledBias(
   }
 }
 
-function debertaLayers(layers: DebertaLayer[], relEmbeddings: Tensor<'float32'>, relNorm: Norm | undefined, attention: AttentionRecipe, activation: Activation, a: Disentangled): EncoderLayers {
+/**
+ * DeBERTa-v2's ConvLayer, run once after layer 0: LayerNorm(layer 0's output + act(conv(the embeddings))), then
+ * multiplied by the mask. transformers also zeroes the convolution at padded positions first; rows are normed one
+ * by one and padded rows end as zeros, so that changes nothing.
+ */
+interface ConvLayer {
+  conv: Conv1d;
+  activation: Activation;
+  norm: Norm;
+}
+
+async function runConvLayer(engine: Engine, scope: Scope, embeddings: Tensor<'float32'>, residual: Tensor<'float32'>, layer: ConvLayer, inputs: LayerInputs): Promise<Tensor<'float32'>> {
+  const H = layer.conv.channels;
+  const out = await runConv1d(engine, scope, embeddings, layer.conv, inputs.batch, inputs.length, { activation: layer.activation, residual });
+  await runNorm(engine, scope, out, layer.norm, undefined, out);
+  for (let t = 0; t < inputs.batch * inputs.length; t++) if (!inputs.mask[t]) out.data.fill(0, t * H, (t + 1) * H);
+  return out;
+}
+
+function debertaLayers(layers: DebertaLayer[], relEmbeddings: Tensor<'float32'>, relNorm: Norm | undefined, attention: AttentionRecipe, activation: Activation, a: Disentangled, conv?: ConvLayer): EncoderLayers {
   const inner = attention.numHeads * attention.headDim;
   return async (engine: Engine, scope: Scope, x: Tensor<'float32'>, inputs, options): Promise<StackOutputs> => {
     const { batch, length } = inputs;
@@ -125,10 +148,51 @@ function debertaLayers(layers: DebertaLayer[], relEmbeddings: Tensor<'float32'>,
       await runNorm(engine, scope, attended, layer.selfAttentionNorm, undefined, attended);
       const ffn = await feedForward(engine, scope, attended, layer.feedForward, activation, attended);
       h = await runNorm(engine, scope, ffn, layer.feedForwardNorm, undefined, ffn);
+      if (conv && layer === layers[0]) h = await runConvLayer(engine, scope, x, h, conv, inputs);
       if (probs) attentions!.push(probs);
       hiddenStates?.push(h);
     }
     return { hidden: h, hiddenStates, attentions };
+  };
+}
+
+/** encoder.conv when conv_kernel_size > 0: a convolution of conv_kernel_size over conv_groups groups, conv_act. */
+function loadConvLayer(cfg: ConfigReader, enc: Weights, H: number, eps: number): ConvLayer | undefined {
+  const kernel = cfg.int('conv_kernel_size', 0, 0);
+  if (kernel === 0) return undefined;
+  if (kernel % 2 === 0) throw new ConfigError(`${cfg.file}: conv_kernel_size is ${kernel}; expected an odd size (padding (k − 1)/2 keeps the length only then)`);
+  const groups = cfg.int('conv_groups', 1);
+  if (H % groups !== 0) throw new ConfigError(`${cfg.file}: conv_groups ${groups} does not divide hidden_size ${H}`);
+  const c = enc.scope('conv');
+  return { conv: loadConv1d(c.scope('conv'), H, kernel, groups), activation: activationFromName(cfg.str('conv_act', 'tanh'), 'conv_act'), norm: loadNorm(c.scope('LayerNorm'), H, eps) };
+}
+
+/**
+ * DebertaV2ForMaskedLM's head, in either of its layouts: the legacy `cls.predictions` (transform.dense hidden →
+ * embedding_size → hidden_act → LayerNorm → decoder, tied to the word embeddings and cls.predictions.bias unless
+ * tie_word_embeddings is false) or `lm_predictions.lm_head` (dense → hidden_act → LayerNorm → the word
+ * embeddings + bias), as DeBERTa-v3 checkpoints store it. The checkpoint's keys choose: transformers picks by
+ * config.legacy (default true) and starts the other layout from random weights, which no checkpoint wants.
+ */
+function loadMaskedLmHead(cfg: ConfigReader, root: Weights, word: Tensor<'float32'>, sizes: { hidden: number; embedding: number; vocab: number; eps: number; activation: Activation }): MaskedLmHead {
+  const { hidden: H, embedding: E, vocab, eps, activation } = sizes;
+  root.ignore(/^mask_predictions\./); // the replaced-token detection head of DeBERTa-v3 pre-training
+  const legacy = root.has('cls.predictions.bias') || (!root.has('lm_predictions.lm_head.bias') && cfg.bool('legacy', true));
+  if (!legacy) {
+    if (E !== H) throw new ConfigError(`${cfg.file}: embedding_size ${E} ≠ hidden_size ${H}; lm_predictions.lm_head multiplies hidden_size features by the word embeddings`);
+    const p = root.scope('lm_predictions.lm_head');
+    return { dense: loadLinear(p.scope('dense'), H, H), activation, norm: loadNorm(p.scope('LayerNorm'), H, eps), decoder: tiedDecoder(word, p.get('bias', [vocab])) };
+  }
+  const p = root.scope('cls.predictions');
+  const tied = cfg.bool('tie_word_embeddings', true);
+  // tying also makes the decoder's bias cls.predictions.bias; untied, the decoder keeps a bias of its own
+  const bias = tied ? p.get('bias', [vocab]) : p.scope('decoder').get('bias', [vocab]);
+  root.ignore(tied ? /^cls\.predictions\.decoder\.(weight|bias)$/ : /^cls\.predictions\.bias$/);
+  return {
+    dense: loadLinear(p.scope('transform.dense'), H, E),
+    activation,
+    norm: loadNorm(p.scope('transform.LayerNorm'), E, eps),
+    decoder: tiedDecoder(tied ? word : p.scope('decoder').get('weight', [vocab, E]), bias),
   };
 }
 
@@ -137,8 +201,7 @@ const LAYER = { ...BERT_LAYER, q: 'attention.self.query_proj', k: 'attention.sel
 function load(cfg: ConfigReader, head: EncoderHead, root: Weights) {
   const basics = encoderBasics(cfg, cfg.architecture ?? 'DebertaV2Model', head);
   const H = basics.hiddenSize;
-  if (cfg.int('embedding_size', H) !== H) throw new ConfigError(`${cfg.file}: embedding_size ${cfg.int('embedding_size')} ≠ hidden_size ${H} (DeBERTa's embed_proj) is not supported`);
-  if (cfg.int('conv_kernel_size', 0, 0) > 0) throw new ConfigError(`${cfg.file}: conv_kernel_size (DeBERTa-v2's convolution layer) is not supported`);
+  const E = cfg.int('embedding_size', H);
   if (!cfg.bool('relative_attention', false)) throw new ConfigError(`${cfg.file}: relative_attention false (DeBERTa without disentangled attention) is not supported`);
   const eps = cfg.num('layer_norm_eps', 1e-7);
   const maxPositions = cfg.int('max_position_embeddings', 512);
@@ -151,8 +214,12 @@ function load(cfg: ConfigReader, head: EncoderHead, root: Weights) {
   const activation = activationFromName(cfg.str('hidden_act', 'gelu'));
   const positionBiased = cfg.bool('position_biased_input', true);
   const attention: AttentionRecipe = { numHeads: basics.numHeads, headDim: basics.headDim, scale: 1 / Math.sqrt(basics.headDim * (1 + Number(a.c2p) + Number(a.p2c))) };
-  const recipe = { ...encoderRecipe(basics, { maxPositions, positionIds: positionBiased ? { kind: 'range' } : { kind: 'none' }, activation }), block: { attention, placement: 'post' as const, activation } };
-  const embeddings = loadEmbeddings(root.scope('deberta.embeddings'), { vocab: basics.vocabSize, width: H, positionRows: positionBiased ? maxPositions : 0, typeVocab: cfg.int('type_vocab_size', 0, 0), eps });
+  const recipe = { ...encoderRecipe(basics, { embeddingSize: E, maxPositions, positionIds: positionBiased ? { kind: 'range' } : { kind: 'none' }, activation }), block: { attention, placement: 'post' as const, activation } };
+  const e = root.scope('deberta.embeddings');
+  // embed_proj (no bias) comes before the LayerNorm, which is then in hidden size
+  const embeddings = loadEmbeddings(e, { vocab: basics.vocabSize, width: E, positionRows: positionBiased ? maxPositions : 0, typeVocab: cfg.int('type_vocab_size', 0, 0), eps, norm: E === H });
+  const projection = E !== H ? loadLinear(e.scope('embed_proj'), E, H, { bias: false }) : undefined;
+  const projectionNorm = E !== H ? loadNorm(e.scope('LayerNorm'), H, eps) : undefined;
   const base = root.scope('deberta');
   const shareAttKey = cfg.bool('share_att_key', false);
   const layers = Array.from({ length: basics.numLayers }, (_, i): DebertaLayer => {
@@ -170,18 +237,20 @@ function load(cfg: ConfigReader, head: EncoderHead, root: Weights) {
   const relNorm = normRel.includes('layer_norm') ? loadNorm(enc.scope('LayerNorm'), H, eps) : undefined;
   const heads: EncoderHeads = { tokens: loadTokenHead(root, head, H, basics.numLabels) };
   if (head === 'sequence-classification') {
+    // ContextPooler: dense (pooler_hidden_size²) on h[CLS]; the classifier reads hidden_size, so the two must agree
     const pooled = cfg.int('pooler_hidden_size', H);
+    if (pooled !== H) throw new ConfigError(`${cfg.file}: pooler_hidden_size ${pooled} ≠ hidden_size ${H}; DeBERTa's ContextPooler reads and feeds the classifier hidden_size features`);
     heads.sequence = {
-      dense: loadLinear(root.scope('pooler.dense'), H, pooled),
+      dense: loadLinear(root.scope('pooler.dense'), H, H),
       activation: activationFromName(cfg.str('pooler_hidden_act', 'gelu'), 'pooler_hidden_act'),
-      out: loadLinear(root.scope('classifier'), pooled, basics.numLabels),
+      out: loadLinear(root.scope('classifier'), H, basics.numLabels),
     };
-  }
-  return { recipe, weights: { embeddings, maskEmbeddings: true, layers: debertaLayers(layers, relEmbeddings, relNorm, attention, activation, a), heads } };
+  } else if (head === 'masked-lm') heads.mlm = loadMaskedLmHead(cfg, root, embeddings.word, { hidden: H, embedding: E, vocab: basics.vocabSize, eps, activation });
+  return { recipe, weights: { embeddings, projection, projectionNorm, maskEmbeddings: true, layers: debertaLayers(layers, relEmbeddings, relNorm, attention, activation, a, loadConvLayer(cfg, enc, H, eps)), heads } };
 }
 
 export const DEBERTA_V2: EncoderArchitecture = {
   modelTypes: ['deberta-v2'],
-  classes: { DebertaV2Model: 'none', DebertaV2ForSequenceClassification: 'sequence-classification', DebertaV2ForTokenClassification: 'token-classification', DebertaV2ForQuestionAnswering: 'question-answering' },
+  classes: taskClasses('DebertaV2'),
   load,
 };

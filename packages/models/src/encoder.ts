@@ -44,22 +44,35 @@ export interface EncoderRecipe {
   id2label?: Record<string, string>;
 }
 
-/** dense → activation → out on some rows of the last hidden state. */
+/** dense → activation (→ norm: ModernBERT's prediction head) → out on some rows of the last hidden state. */
 export interface ClassifierHead {
   dense?: Linear;
   activation: Activation;
+  norm?: Norm;
   out: Linear;
+}
+
+/** A sequence classifier and the row it reads: h[CLS], or the mean of the real tokens (ModernBERT's classifier_pooling). */
+export interface SequenceHead extends ClassifierHead {
+  pooling?: 'cls' | 'mean';
+}
+
+/** dense → activation → norm → decoder (mostly tied to the word embeddings, with its own bias). */
+export interface MaskedLmHead {
+  dense: Linear;
+  activation: Activation;
+  norm: Norm;
+  decoder: Linear;
 }
 
 export interface EncoderHeads {
   /** tanh(dense(h[CLS])): BertModel's pooler_output. */
   pooler?: Linear;
-  /** On h[CLS]: sequence classification. */
-  sequence?: ClassifierHead;
+  /** On h[CLS] (or the mean over real tokens, as `pooling` says): sequence classification. */
+  sequence?: SequenceHead;
   /** On every token: token classification, question answering (2 outputs), ELECTRA's discriminator. */
   tokens?: ClassifierHead;
-  /** dense → activation → norm → tied decoder (with its own bias). */
-  mlm?: { dense: Linear; activation: Activation; norm: Norm; decoder: Linear };
+  mlm?: MaskedLmHead;
 }
 
 export interface LayerInputs {
@@ -77,7 +90,9 @@ export interface EncoderWeights {
   embeddings: EmbeddingWeights;
   /** embedding size → hidden size (ELECTRA's embeddings_project, ALBERT's embedding_hidden_mapping_in). */
   projection?: Linear;
-  /** DeBERTa multiplies the embeddings by the attention mask (padded rows become 0). */
+  /** A LayerNorm after the projection, in hidden size: DeBERTa-v2 projects (embed_proj) before its LayerNorm. */
+  projectionNorm?: Norm;
+  /** DeBERTa multiplies the normed embeddings by the attention mask (padded rows become 0). */
   maskEmbeddings?: boolean;
   layers: EncoderLayers;
   /** The blocks `layers` runs, when they are the shared post-LN block (inspection tools read them). */
@@ -152,16 +167,17 @@ export function encoderRecipe(
 
 /**
  * BERT-style embeddings under `e`: word_embeddings (vocab, width), position_embeddings (positionRows, width) when
- * positionRows > 0, token_type_embeddings when typeVocab > 0, LayerNorm over width.
+ * positionRows > 0, token_type_embeddings when typeVocab > 0, LayerNorm over width unless norm is false (the caller
+ * puts it after a projection).
  */
-export function loadEmbeddings(e: Weights, sizes: { vocab: number; width: number; positionRows: number; typeVocab: number; eps: number }): EmbeddingWeights {
+export function loadEmbeddings(e: Weights, sizes: { vocab: number; width: number; positionRows: number; typeVocab: number; eps: number; norm?: boolean }): EmbeddingWeights {
   e.ignore(/(^|\.)embeddings\.position_ids$/); // a buffer some checkpoints save
-  const { vocab, width, positionRows, typeVocab, eps } = sizes;
+  const { vocab, width, positionRows, typeVocab, eps, norm = true } = sizes;
   return {
     word: e.scope('word_embeddings').get('weight', [vocab, width]),
     position: positionRows ? e.scope('position_embeddings').get('weight', [positionRows, width]) : undefined,
     tokenType: typeVocab ? e.scope('token_type_embeddings').get('weight', [typeVocab, width]) : undefined,
-    norm: loadNorm(e.scope('LayerNorm'), width, eps),
+    norm: norm ? loadNorm(e.scope('LayerNorm'), width, eps) : undefined,
   };
 }
 
@@ -212,7 +228,10 @@ export function loadTokenHead(root: Weights, head: EncoderHead, hidden: number, 
   return undefined;
 }
 
-/** An MLM decoder tied to the word embeddings (vocab, E), with the head's own bias if it has one; a stored copy is ignored. */
+/**
+ * An MLM decoder reading a (vocab, E) table as it is stored, with the head's own bias if it has one: the word
+ * embeddings when tied (a stored copy is ignored), else the head's untied decoder weight.
+ */
 export function tiedDecoder(word: Tensor<'float32'>, bias: Tensor<'float32'> | undefined): Linear {
   return { weight: word, bias, inFeatures: word.shape[1], outFeatures: word.shape[0] };
 }

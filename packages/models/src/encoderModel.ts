@@ -7,6 +7,7 @@ import { weightsOptions, type LoadOptions } from './dtype.js';
 import { embed, paddingPositions, rangePositions } from '@attnflow/embedding';
 import { Activation, sharedEngine, type Engine } from '@attnflow/kernels';
 import { runLinear, runNorm } from '@attnflow/layers';
+import { clsPool, meanPool } from '@attnflow/head';
 import { Scope, type Tensor } from '@attnflow/tensor';
 import { ALBERT } from './albert.js';
 import { BERT, ROBERTA } from './bert.js';
@@ -84,11 +85,11 @@ export class EncoderModel {
     const scope = new Scope(engine.arena);
     try {
       let x = await embed(engine, scope, w.embeddings, r.embedding, inputs.inputIds, positionIds(r.positionIds, inputs), inputs.tokenTypeIds);
-      if (w.maskEmbeddings) {
-        const E = r.embedding.hiddenSize;
-        for (let t = 0; t < batch * length; t++) if (!inputs.attentionMask[t]) x.data.fill(0, t * E, (t + 1) * E);
-      }
       if (w.projection) x = await runLinear(engine, scope, x, w.projection);
+      if (w.projectionNorm) await runNorm(engine, scope, x, w.projectionNorm, undefined, x);
+      if (w.maskEmbeddings) {
+        for (let t = 0; t < batch * length; t++) if (!inputs.attentionMask[t]) x.data.fill(0, t * H, (t + 1) * H);
+      }
       const keyMask = scope.i32(inputs.attentionMask, [batch, length]);
       const out = await w.layers(engine, scope, x, { batch, length, mask: inputs.attentionMask, keyMask }, options);
       const h = out.hidden;
@@ -99,17 +100,18 @@ export class EncoderModel {
         attentions: out.attentions?.map((t) => t.toArray() as Float32Array),
       };
       const heads = w.heads;
-      const cls = scope.f32([batch, H]);
-      for (let b = 0; b < batch; b++) cls.data.set(h.data.subarray(b * length * H, b * length * H + H), b * H);
+      const rows = (values: Float32Array) => {
+        const t = scope.f32([batch, H]);
+        t.data.set(values);
+        return t;
+      };
+      const cls = rows(clsPool(h.data, batch, length, H));
       if (heads.pooler) result.pooled = (await runLinear(engine, scope, cls, heads.pooler, { activation: Activation.tanh })).toArray() as Float32Array;
-      if (heads.sequence) result.logits = await classify(engine, scope, cls, heads.sequence);
-      else if (heads.tokens) result.logits = await classify(engine, scope, h, heads.tokens);
-      else if (heads.mlm) {
-        const m = heads.mlm;
-        const t = await runLinear(engine, scope, h, m.dense, { activation: m.activation });
-        await runNorm(engine, scope, t, m.norm, undefined, t);
-        result.logits = (await runLinear(engine, scope, t, m.decoder)).toArray() as Float32Array;
-      }
+      if (heads.sequence) {
+        const pooled = heads.sequence.pooling === 'mean' ? rows(meanPool(h.data, inputs.attentionMask, batch, length, H)) : cls;
+        result.logits = await classify(engine, scope, pooled, heads.sequence);
+      } else if (heads.tokens) result.logits = await classify(engine, scope, h, heads.tokens);
+      else if (heads.mlm) result.logits = await classify(engine, scope, h, { ...heads.mlm, out: heads.mlm.decoder });
       return result;
     } finally {
       scope.dispose();
@@ -123,6 +125,7 @@ export class EncoderModel {
 
 async function classify(engine: Engine, scope: Scope, x: Tensor<'float32'>, head: ClassifierHead): Promise<Float32Array> {
   const features = head.dense ? await runLinear(engine, scope, x, head.dense, { activation: head.activation }) : x;
+  if (head.norm) await runNorm(engine, scope, features, head.norm, undefined, features);
   return (await runLinear(engine, scope, features, head.out)).toArray() as Float32Array;
 }
 

@@ -2,6 +2,8 @@
  * ModernBERT: pre-LN layers without biases (norms without bias too), rotary positions with one θ for global and
  * another for local layers, local layers seeing keys within local_attention/2 of the query, a GeGLU feed-forward
  * (Wi → input | gate, Wo(act(input)·gate)), no norm before layer 0's attention, final_norm after the last layer.
+ * Every task head starts with the prediction head (dense → classifier_activation → norm); sequence classification
+ * reads h[CLS] or the mean of the real tokens (classifier_pooling).
  */
 import type { Weights } from '@attnflow/checkpoint';
 import { rotaryTable, type RotaryRecipe } from '@attnflow/embedding';
@@ -9,7 +11,7 @@ import { MOST_NEGATIVE_F32, type Activation } from '@attnflow/kernels';
 import { activationFromName, attend, columns, feedForward, loadLinear, runLinear, runNorm, splitLinear, type AttentionRecipe, type FeedForwardWeights, type Linear, type Norm } from '@attnflow/layers';
 import { Tensor, type SharedArena } from '@attnflow/tensor';
 import { ConfigError, type ConfigReader } from './config.js';
-import { encoderBasics, encoderRecipe, tiedDecoder, type EncoderArchitecture, type EncoderHead, type EncoderHeads, type EncoderLayers } from './encoder.js';
+import { encoderBasics, encoderRecipe, taskClasses, tiedDecoder, type EncoderArchitecture, type EncoderHead, type EncoderHeads, type EncoderLayers } from './encoder.js';
 
 interface ModernBertLayer {
   /** Absent in layer 0 (an identity in transformers). */
@@ -85,6 +87,13 @@ function ropeThetas(cfg: ConfigReader): { global: number; local: number } {
   return { global: theta('full_attention') ?? cfg.num('global_rope_theta', 160000), local: theta('sliding_attention') ?? cfg.num('local_rope_theta', 10000) };
 }
 
+/** classifier_pooling: the row the sequence head reads. */
+function classifierPooling(cfg: ConfigReader): 'cls' | 'mean' {
+  const pooling = cfg.str('classifier_pooling', 'cls');
+  if (pooling !== 'cls' && pooling !== 'mean') throw new ConfigError(`${cfg.file}: classifier_pooling is "${pooling}"; expected "cls" or "mean"`);
+  return pooling;
+}
+
 function load(cfg: ConfigReader, head: EncoderHead, root: Weights, arena: SharedArena) {
   const basics = encoderBasics(cfg, cfg.architecture ?? 'ModernBertModel', head);
   const H = basics.hiddenSize;
@@ -119,20 +128,32 @@ function load(cfg: ConfigReader, head: EncoderHead, root: Weights, arena: Shared
   });
   const finalNorm = loadModernNorm(m.scope('final_norm'), H, eps, normBias);
   const heads: EncoderHeads = {};
-  if (head === 'masked-lm') {
-    heads.mlm = {
-      dense: loadLinear(root.scope('head.dense'), H, H, { bias: cfg.bool('classifier_bias', false) }),
+  if (head !== 'none') {
+    // every task head starts with the same prediction head: dense → classifier_activation → norm
+    const h = root.scope('head');
+    const prediction = {
+      dense: loadLinear(h.scope('dense'), H, H, { bias: cfg.bool('classifier_bias', false) }),
       activation: activationFromName(cfg.str('classifier_activation', 'gelu'), 'classifier_activation'),
-      norm: loadModernNorm(root.scope('head.norm'), H, eps, normBias),
-      decoder: tiedDecoder(word, cfg.bool('decoder_bias', true) ? root.scope('decoder').get('bias', [basics.vocabSize]) : undefined),
+      norm: loadModernNorm(h.scope('norm'), H, eps, normBias),
     };
-    root.ignore(/^decoder\.weight$/);
+    if (head === 'masked-lm') {
+      const vocab = basics.vocabSize;
+      const bias = cfg.bool('decoder_bias', true) ? root.scope('decoder').get('bias', [vocab]) : undefined;
+      const tied = cfg.bool('tie_word_embeddings', true);
+      heads.mlm = { ...prediction, decoder: tiedDecoder(tied ? word : root.scope('decoder').get('weight', [vocab, H]), bias) };
+      if (tied) root.ignore(/^decoder\.weight$/);
+    } else {
+      // question answering puts its start|end logits on `classifier` too
+      const out = loadLinear(root.scope('classifier'), H, head === 'question-answering' ? 2 : basics.numLabels);
+      if (head === 'sequence-classification') heads.sequence = { ...prediction, out, pooling: classifierPooling(cfg) };
+      else heads.tokens = { ...prediction, out };
+    }
   }
   return { recipe, weights: { embeddings, layers: modernBertLayers(layers, finalNorm, attention, activation, ropeThetas(cfg), window, arena), heads } };
 }
 
 export const MODERNBERT: EncoderArchitecture = {
   modelTypes: ['modernbert'],
-  classes: { ModernBertModel: 'none', ModernBertForMaskedLM: 'masked-lm' },
+  classes: taskClasses('ModernBert'),
   load,
 };

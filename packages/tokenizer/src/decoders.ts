@@ -16,14 +16,23 @@ export function cleanUpTokenization(s: string): string {
 const utf8 = new TextDecoder('utf-8', { fatal: false });
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
+const utf8Encoder = new TextEncoder();
+
+/**
+ * Each token's characters back to their bytes — or, as tokenizers' ByteLevel decoder does, the token's own UTF-8
+ * when any of its characters is not a byte's (already decoded text, as NER's word grouping passes: " São" stays
+ * "São", where "ã" alone would be the byte 0xE3).
+ */
 function byteLevelDecode(tokens: string[]): string[] {
   const bytes: number[] = [];
   for (const t of tokens) {
+    const own: number[] = [];
     for (const ch of t) {
       const b = CHAR_TO_BYTE.get(ch);
-      if (b === undefined) bytes.push(...new TextEncoder().encode(ch));
-      else bytes.push(b);
+      if (b === undefined) break;
+      own.push(b);
     }
+    bytes.push(...(own.length === [...t].length ? own : utf8Encoder.encode(t)));
   }
   return [utf8.decode(Uint8Array.from(bytes))];
 }

@@ -261,7 +261,8 @@ export const fillMaskTask: Task<'fill-mask', { masks: FillMaskPrediction[][] }> 
             const ids = targets ? [...targets].sort((a, b) => p[b] - p[a] || a - b).slice(0, k) : topK(p, k);
             return ids.map((id) => {
               const filled = e.ids.map((x, j) => (j === t ? id : x));
-              return { tokenId: id, token: m.tokenizer.decode([id]), score: p[id], sequence: m.tokenizer.decode(filled, { skipSpecialTokens }) };
+              // token_str is decode([id]) with transformers' default: a special token predicted shows as itself
+              return { tokenId: id, token: m.tokenizer.decode([id], { skipSpecialTokens: false }), score: p[id], sequence: m.tokenizer.decode(filled, { skipSpecialTokens }) };
             });
           }),
         };

@@ -26,7 +26,7 @@ export function loadConv1d(w: Weights, channels: number, kernel: number, groups:
     const first = Math.floor(o / perGroup) * perGroup;
     for (let c = 0; c < perGroup; c++) for (let t = 0; t < kernel; t++) rows[(o * kernel + t) * channels + first + c] = stored.data[(o * perGroup + c) * kernel + t];
   }
-  const linear = linearFromRows('float32', rows, kernel * channels, channels, stored.arena, w.get('bias', [channels]));
+  const linear = linearFromRows('float32', rows, kernel * channels, channels, stored.arena, w.get('bias', [channels]), w.quantize);
   stored.dispose();
   return { linear, channels, kernel };
 }

@@ -21,11 +21,15 @@ interface Output {
   embedding: number[];
 }
 
-/** Every part of an arrow sink's directory, as users read them: pyarrow, one stream per part, and DuckDB over the table. */
+/**
+ * Every part of an arrow sink's directory (argv 1), as users read them: pyarrow, one stream per part, and DuckDB
+ * over the table. The rows go to a file (argv 2): printed, they would overflow the output spawnSync keeps.
+ */
 const READ_PARTS = `
 import glob, json, os, sys, duckdb, pyarrow as pa
 t = pa.concat_tables(pa.ipc.open_stream(f).read_all() for f in sorted(glob.glob(os.path.join(sys.argv[1], "*.arrows"))))
-print(json.dumps({"rows": t.select(["id", "text", "embedding"]).to_pylist(), "duckdb": duckdb.sql("SELECT count(DISTINCT id) FROM t").fetchone()[0]}))
+json.dump(t.select(["id", "text", "embedding"]).to_pylist(), open(sys.argv[2], "w"))
+print(json.dumps({"rows": t.num_rows, "duckdb": duckdb.sql("SELECT count(DISTINCT id) FROM t").fetchone()[0]}))
 `;
 
 function freePort(): Promise<number> {
@@ -92,15 +96,16 @@ describe('workers on a Redis Stream', () => {
     redis?.server.kill('SIGKILL');
   });
 
-  /** The pipeline reading a file in one process, over every text: the outputs workers must reproduce (a prefix for fewer records). */
-  let reference: { text: string; embedding: number[] }[] | undefined;
-  const expectedOutputs = () => {
-    if (reference) return reference;
+  /** The pipeline reading a file in one process: the outputs workers must reproduce (its prefix, for fewer records). */
+  let reference: Output[] = [];
+  const expectedOutputs = (records: number): Output[] => {
+    if (reference.length >= records) return reference;
     const dir = tempDir();
-    writeFileSync(join(dir, 'in.txt'), `${Array.from({ length: RECORDS }, (_, i) => text(i)).join('\n')}\n`);
+    writeFileSync(join(dir, 'in.txt'), `${Array.from({ length: records }, (_, i) => text(i)).join('\n')}\n`);
     const file = writePipeline(dir, 'reference.yaml', `model: ${modelFor('embed', undefined)}\ntask: embed\nsource: { type: text, path: in.txt }\n${BATCHING}\nsink: { type: jsonl, path: reference.jsonl }\nworkers: 1\n`);
-    expect(cli(['run', file, '--no-progress']).code).toBe(0);
-    reference = readFileSync(join(dir, 'reference.jsonl'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { text: string; embedding: number[] });
+    const run = cli(['run', file, '--no-progress']);
+    expect(run.code, run.stderr).toBe(0);
+    reference = readFileSync(join(dir, 'reference.jsonl'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as Output);
     return reference;
   };
 
@@ -112,7 +117,7 @@ describe('workers on a Redis Stream', () => {
   async function scaleOut(name: string, records: number, sink: string, ids: string, outputs: (dir: string) => Promise<Map<string, Output>>): Promise<void> {
     const dir = tempDir();
     const stream = `texts-${name}`;
-    const expected = expectedOutputs();
+    const expected = expectedOutputs(records);
     const sourceIds: string[] = [];
     for (let at = 0; at < records; at += 1000) {
       const batch = client.pipeline();
@@ -205,10 +210,10 @@ describe('workers on a Redis Stream', () => {
   it('the same with an arrow sink: each part an Arrow IPC stream, all of them read by pyarrow and DuckDB as one table', async () => {
     await scaleOut('arrow', FILE_RECORDS, '{ type: arrow, path: out }', 'texts-arrow:embedders:ids', async (dir) => {
       await checkParts(dir, new PartLedger(client, 'texts-arrow:embedders:ids', 0), '.arrows');
-      const read = python<{ rows: (Output & { id: string })[]; duckdb: number }>(READ_PARTS, [join(dir, 'out')]);
-      expect(read.duckdb).toBe(read.rows.length);
+      const read = python<{ rows: number; duckdb: number }>(READ_PARTS, [join(dir, 'out'), join(dir, 'rows.json')]);
+      expect(read.duckdb).toBe(read.rows);
       const byId = new Map<string, Output>();
-      for (const r of read.rows) addOnce(byId, r);
+      for (const r of JSON.parse(readFileSync(join(dir, 'rows.json'), 'utf8')) as (Output & { id: string })[]) addOnce(byId, r);
       return byId;
     });
   }, 900_000);

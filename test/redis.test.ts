@@ -276,7 +276,7 @@ describe('workers on a Redis Stream', () => {
     }
   });
 
-  it('a commit whose ids another delivery committed first records nothing; a file sink refuses a directory that does not match Redis', async () => {
+  it('a commit whose ids another delivery committed first records nothing; a file sink refuses a directory that does not match Redis, or a file', async () => {
     const ledger = new PartLedger(client, 'races:ids', 60_000);
     const a = await ledger.open('a');
     const b = await ledger.open('b');
@@ -293,6 +293,10 @@ describe('workers on a Redis Stream', () => {
     const other = tempDir();
     writeFileSync(join(other, 'x-1.jsonl'), '{}\n');
     await expect(FileStreamSink.open({ type: 'jsonl', path: other, ids: 'fresh:ids' }, settings, jsonlFormat)).rejects.toThrow(/x-1\.jsonl: not a part that Redis/);
+    // A job's output file given as a worker's path, which names a directory.
+    const file = join(other, 'out.jsonl');
+    writeFileSync(file, '');
+    await expect(FileStreamSink.open({ type: 'jsonl', path: file, ids: 'fresh:ids' }, settings, jsonlFormat)).rejects.toThrow(/out\.jsonl: a file, but under attnflow worker/);
   });
 
   it('entries of a stopped consumer are claimed after claimIdleMs; one delivered more than maxDeliveries times is dead-lettered unrun', async () => {

@@ -1,5 +1,5 @@
 import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, statSync, writeSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import { JobError } from '../job/durable.js';
 import { connectRedis } from './connection.js';
@@ -31,8 +31,17 @@ class PartFile {
   /** Writes `bytes` at `at` (first cutting whatever an abandoned attempt left past it) and fsyncs; returns the new length. */
   put(at: number, bytes: Buffer): number {
     if (!bytes.length) return at;
-    // A part name is never used twice, so an existing file here is not this part's: refuse rather than overwrite.
-    this.fd ??= openSync(this.path, 'wx+');
+    if (this.fd === undefined) {
+      // A part name is never used twice, so an existing file here is not this part's: refuse rather than overwrite.
+      this.fd = openSync(this.path, 'wx+');
+      // The new name must outlive a crash of the machine too, or Redis would count bytes of a file that is gone.
+      const dir = openSync(dirname(this.path), 'r');
+      try {
+        fsyncSync(dir);
+      } finally {
+        closeSync(dir);
+      }
+    }
     ftruncateSync(this.fd, at);
     for (let done = 0; done < bytes.length; ) done += writeSync(this.fd, bytes, done, bytes.length - done, at + done);
     fsyncSync(this.fd);
@@ -196,6 +205,7 @@ export class FileStreamSink implements StreamSink {
 
 /** The part files in a directory (which is created if missing): their part names and paths. */
 function partFiles(dir: string, ext: string): { name: string; path: string }[] {
+  if (statSync(dir, { throwIfNoEntry: false })?.isDirectory() === false) throw new JobError(`${dir}: a file, but under attnflow worker a file sink's path (and deadLetter) is the directory its part files go in`);
   mkdirSync(dir, { recursive: true });
   return readdirSync(dir)
     .filter((f) => f.endsWith(ext))

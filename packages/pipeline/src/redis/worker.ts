@@ -56,10 +56,9 @@ export async function runWorker(model: LoadedModel, cfg: WorkerConfig, options: 
   checkTask(model, cfg.task, cfg.options);
   const source = await RedisStreamSource.open(cfg.source);
   const includeText = cfg.sink.includeText ?? true;
-  const { sink: sinkCfg } = cfg;
-  const sink: StreamSink = await (sinkCfg.type === 'redis'
-    ? RedisStreamSink.open(sinkCfg, source.settings.url)
-    : FileStreamSink.open(sinkCfg, source.settings, sinkCfg.type === 'arrow' ? arrowFormat(cfg.task, includeText, embeddingWidth(model)) : jsonlFormat)
+  const sink: StreamSink = await (cfg.sink.type === 'redis'
+    ? RedisStreamSink.open(cfg.sink, source.settings.url)
+    : FileStreamSink.open(cfg.sink, source.settings, cfg.sink.type === 'arrow' ? arrowFormat(cfg.task, includeText, embeddingWidth(model)) : jsonlFormat)
   ).catch((e: unknown) => {
     source.close();
     throw e;

@@ -24,7 +24,8 @@ async function freePort(): Promise<number> {
 /**
  * Records/s of one embedding job three ways, each from process start to the last record written (model loading
  * included in all): `attnflow run` over a text file, and 1 and 2 `attnflow worker` processes sharing a Redis
- * Stream into a redis sink. Every row uses as many compute threads in total as the machine has cores.
+ * Stream into a redis sink, and into jsonl part files. Every row uses as many compute threads in total as the
+ * machine has cores.
  */
 export async function streamBench(records: number): Promise<string> {
   if (spawnSync('redis-server', ['--version']).error) return '(skipped: redis-server is not installed; apt-get install -y redis-server)';
@@ -47,23 +48,30 @@ export async function streamBench(records: number): Promise<string> {
     let s = (performance.now() - t) / 1000;
     rows.push(['run, text file → jsonl', 1, cores, records, s, records / s]);
 
-    for (const processes of [1, 2]) {
-      const stream = `texts${processes}`;
-      const out = `embeddings${processes}`;
-      for (let at = 0; at < records; at += 1000) {
-        const batch = redis.pipeline();
-        for (const text of texts.slice(at, at + 1000)) batch.xadd(stream, '*', 'text', text);
-        await batch.exec();
+    // Where each sink's commits mark the ids written, so the bench sees when every record is done.
+    const sinks = [
+      { name: 'redis stream', yaml: (n: number) => `{ type: redis, stream: embeddings${n} }`, ids: (n: number) => `embeddings${n}:ids` },
+      { name: 'jsonl parts', yaml: (n: number) => `{ type: jsonl, path: parts${n} }`, ids: (n: number) => `texts${n}:attnflow:ids` },
+    ];
+    let n = 0;
+    for (const sink of sinks) {
+      for (const processes of [1, 2]) {
+        const stream = `texts${++n}`;
+        for (let at = 0; at < records; at += 1000) {
+          const batch = redis.pipeline();
+          for (const text of texts.slice(at, at + 1000)) batch.xadd(stream, '*', 'text', text);
+          await batch.exec();
+        }
+        const threads = Math.max(1, Math.floor(cores / processes));
+        writeFileSync(join(dir, `${stream}.yaml`), `${common}source: { type: redis, url: "${url}", stream: ${stream} }\nsink: ${sink.yaml(n)}\nworkers: ${threads}\n`);
+        t = performance.now();
+        const workers: ChildProcess[] = Array.from({ length: processes }, (_, i) => spawn(process.execPath, [CLI, 'worker', join(dir, `${stream}.yaml`), '--consumer', `bench-${i}`, '--health-seconds', '3600'], { stdio: 'ignore' }));
+        while ((await redis.hlen(sink.ids(n))) < records) await new Promise((r) => setTimeout(r, 50));
+        s = (performance.now() - t) / 1000;
+        for (const w of workers) w.kill('SIGTERM');
+        await Promise.all(workers.map((w) => once(w, 'exit')));
+        rows.push([`worker, redis stream → ${sink.name}`, processes, threads, records, s, records / s]);
       }
-      const threads = Math.max(1, Math.floor(cores / processes));
-      writeFileSync(join(dir, `${stream}.yaml`), `${common}source: { type: redis, url: "${url}", stream: ${stream} }\nsink: { type: redis, stream: ${out} }\nworkers: ${threads}\n`);
-      t = performance.now();
-      const workers: ChildProcess[] = Array.from({ length: processes }, (_, i) => spawn(process.execPath, [CLI, 'worker', join(dir, `${stream}.yaml`), '--consumer', `bench-${i}`, '--health-seconds', '3600'], { stdio: 'ignore' }));
-      while ((await redis.hlen(`${out}:ids`)) < records) await new Promise((r) => setTimeout(r, 50));
-      s = (performance.now() - t) / 1000;
-      for (const w of workers) w.kill('SIGTERM');
-      await Promise.all(workers.map((w) => once(w, 'exit')));
-      rows.push([`worker, redis stream → redis stream`, processes, threads, records, s, records / s]);
     }
   } finally {
     await redis.quit();

@@ -3,7 +3,7 @@ import { existsSync, rmSync, statSync } from 'node:fs';
 import type { LoadedModel, ModelDType } from '@attnflow/models';
 import { concatMap, filter, lastValueFrom, map, merge, mergeMap, tap } from 'rxjs';
 import { batchRecords, type BatchingOptions } from './batching.js';
-import { arrowTable, type OutputRow } from './outputs.js';
+import { arrowTable, embeddingWidth, type OutputRow } from './outputs.js';
 import { createProgress, type Progress } from './progress.js';
 import { readSource, sourceBytes, sourcePaths, type SourceConfig, type SourceRecord } from './sources.js';
 import { checkTask, type TaskName, type TaskOptions, type TextRecord } from './tasks/index.js';
@@ -135,7 +135,7 @@ async function execute(model: LoadedModel, cfg: JobConfig, run: RunOptions, p: S
   const resumed = ck.committed;
   const resumeDigest = ck.inputDigest;
   const includeText = cfg.sink.includeText ?? true;
-  const dim = model.kind === 'encoder' ? model.model.recipe.hiddenSize : 0;
+  const dim = embeddingWidth(model);
   const progress = run.progress === false ? undefined : run.progress ?? createProgress();
   const totalBytes = sourceBytes(cfg.source);
   const started = performance.now();

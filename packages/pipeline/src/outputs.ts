@@ -1,4 +1,5 @@
 import { Field, FixedSizeList, Float32, Int32, Int64, List, Struct, Table, Utf8, makeData, makeVector, vectorFromArray, type DataType, type Vector } from 'apache-arrow';
+import type { LoadedModel } from '@attnflow/models';
 import type { TaskName, TaskResults } from './tasks/index.js';
 
 /** One finished record: where it came from and what the task produced (or why it failed). */
@@ -87,18 +88,25 @@ const COLUMNS: { [N in TaskName]: Columns<N> } = {
   summarize: generated,
 };
 
-function resultColumns<N extends TaskName>(task: N, rows: OutputRow<TaskResults[N]>[], dim: number): Record<string, Vector> {
+/** The width of a model's embeddings (the Arrow embedding column's list size); 0 for models that embed nothing. */
+export const embeddingWidth = (model: LoadedModel) => (model.kind === 'encoder' ? model.model.recipe.hiddenSize : 0);
+
+function resultColumns<N extends TaskName>(task: N, results: TaskResults[N][], dim: number): Record<string, Vector> {
   const build: Columns<N> = COLUMNS[task];
-  return build(rows.map((row) => row.result!), dim);
+  return build(results, dim);
+}
+
+/** A record batch: the identity columns given, the text (unless left out), then the task's columns (dim: embedding width). */
+export function resultTable<N extends TaskName>(task: N, identity: Record<string, Vector>, texts: string[] | undefined, results: TaskResults[N][], dim: number): Table {
+  return new Table({ ...identity, ...(texts ? { text: vectorFromArray(texts, new Utf8()) } : {}), ...resultColumns(task, results, dim) });
 }
 
 /** A record batch of finished rows: index (Int64), file, line, text, then the task's columns (dim: embedding width). */
 export function arrowTable<N extends TaskName>(task: N, rows: OutputRow<TaskResults[N]>[], includeText: boolean, dim: number): Table {
-  const cols: Record<string, Vector> = {
+  const identity: Record<string, Vector> = {
     index: vectorFromArray(rows.map((x) => BigInt(x.index)), new Int64()),
     file: vectorFromArray(rows.map((x) => x.file), new Utf8()),
     line: vectorFromArray(rows.map((x) => x.line), new Int32()),
   };
-  if (includeText) cols.text = vectorFromArray(rows.map((x) => x.text), new Utf8());
-  return new Table({ ...cols, ...resultColumns(task, rows, dim) });
+  return resultTable(task, identity, includeText ? rows.map((x) => x.text) : undefined, rows.map((row) => row.result!), dim);
 }

@@ -5,6 +5,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { isMap, isNode, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import type { BatchingOptions } from './batching.js';
 import type { JobConfig, SinkConfig } from './job.js';
+import type { FileSinkConfig } from './redis/fileSink.js';
 import type { RedisSinkConfig } from './redis/sink.js';
 import type { RedisSourceConfig } from './redis/source.js';
 import type { SourceConfig } from './sources.js';
@@ -29,7 +30,8 @@ export interface PipelineSpec {
   source: SourceConfig | RedisSourceConfig;
   stages?: Stages;
   batching?: BatchingOptions;
-  sink: SinkConfig | RedisSinkConfig;
+  /** `ids` applies to file sinks only under attnflow worker. */
+  sink: (SinkConfig & Pick<FileSinkConfig, 'ids'>) | RedisSinkConfig;
   workers?: number;
   dtype?: ModelDType;
 }
@@ -211,22 +213,25 @@ export function jobFromSpec(spec: PipelineSpec, baseDir: string): JobConfig {
   if (source.type === 'redis' || sink.type === 'redis') {
     throw new PipelineError(`a ${source.type === 'redis' ? 'redis source' : 'redis sink'} is served by long-running workers: attnflow worker PIPELINE.yaml (or serveStream in the API), not by a job`);
   }
+  if (sink.ids !== undefined) throw new PipelineError(`sink.ids names the Redis hash of committed ids of attnflow worker; a job's checkpoint does that for a run: remove it`);
   const at = pathAt(baseDir);
   return { ...taskOfSpec(spec, baseDir), source: { ...source, path: at(source.path) }, sink: { ...sink, path: at(sink.path), deadLetter: at(sink.deadLetter) } };
 }
 
-/** The settings of a stream worker: a spec whose source and sink are Redis Streams. */
+/** The settings of a stream worker: a spec whose source is a Redis Stream, and whose sink is one too or a directory of part files. */
 export interface WorkerConfig extends Pick<JobConfig, 'model' | 'task' | 'options' | 'batching'> {
   source: RedisSourceConfig;
-  sink: RedisSinkConfig;
+  sink: RedisSinkConfig | FileSinkConfig;
 }
 
-/** Turns a validated spec with a redis source and sink into a worker's settings. */
+/** Turns a validated spec with a redis source into a worker's settings. */
 export function workerFromSpec(spec: PipelineSpec, baseDir: string): WorkerConfig {
   const { source, sink } = spec;
   if (source.type !== 'redis') throw new PipelineError(`attnflow worker serves a redis source (a stream shared by workers); this pipeline reads a ${source.type} source: use attnflow run`);
-  if (sink.type !== 'redis') throw new PipelineError(`attnflow worker writes to a redis sink, whose writes are idempotent by source id; a ${sink.type} sink would hold a redelivered record twice (see the README, "Workers on a Redis Stream")`);
-  return { ...taskOfSpec(spec, baseDir), source, sink };
+  if (sink.type === 'redis') return { ...taskOfSpec(spec, baseDir), source, sink };
+  if (sink.type === 'stdout') throw new PipelineError(`attnflow worker cannot write to stdout: a record printed by a worker that dies before acknowledging it is printed again by the worker that takes it over, and printed lines cannot be taken back; use a jsonl, arrow or redis sink`);
+  const at = pathAt(baseDir);
+  return { ...taskOfSpec(spec, baseDir), source, sink: { ...sink, type: sink.type, path: at(sink.path)!, deadLetter: at(sink.deadLetter) } };
 }
 
 export const pipelineBaseDir = (file: string) => dirname(resolve(file));

@@ -35,7 +35,8 @@ export const workerCommand: Command = {
     'health-seconds': { type: 'string' },
     'stop-timeout': { type: 'string' },
   },
-  help: `The pipeline's source and sink are streams (type: redis). The group hands each entry to one worker;
+  help: `The pipeline's source is a stream (type: redis); its sink a stream too, or a directory of part
+files (type: jsonl or arrow; one part per worker process). The group hands each entry to one worker;
 its result is written once (by source id) and the entry acknowledged only after that; entries of a
 worker that dies are claimed by the others after source.claimIdleMs.
 

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { TaskName, TaskResults } from '../tasks/index.js';
 import { connectRedis } from './connection.js';
 
 /** `sink: { type: redis }` of a pipeline file: results (and dead letters) as entries of Redis Streams. */
@@ -21,6 +22,17 @@ export interface StreamOutput {
   id: string;
   record: Record<string, unknown>;
   error?: string;
+  /** The input text and the task's result, for sinks with typed columns (Arrow). */
+  text?: string;
+  result?: TaskResults[TaskName];
+}
+
+/** Where a worker's results go: each source id is written once, however often its record is run. */
+export interface StreamSink {
+  /** Writes the records no earlier delivery wrote; resolves once they are durable and marked; returns how many were new. */
+  write(rows: StreamOutput[]): Promise<number>;
+  /** Called once every write has been awaited (or one failed). */
+  close(): void | Promise<void>;
 }
 
 /**
@@ -46,7 +58,7 @@ for i = 1, #ARGV, 3 do
 end
 return written`;
 
-export class RedisStreamSink {
+export class RedisStreamSink implements StreamSink {
   readonly output: string;
   readonly deadLetter: string;
   readonly ids: string;

@@ -2,11 +2,13 @@ import type { LoadedModel } from '@attnflow/models';
 import { concatMap, filter, from, lastValueFrom, map, merge, share } from 'rxjs';
 import { batchRecords } from '../batching.js';
 import { runIsolating, type BatchRow } from '../job/isolation.js';
-import { resultFields } from '../outputs.js';
+import { embeddingWidth, resultFields } from '../outputs.js';
 import { PooledModel } from '../pipeline.js';
 import { pipelineBaseDir, readPipelineFile, validatePipeline, workerFromSpec, type PipelineSpec, type WorkerConfig } from '../pipelineFile.js';
 import { checkTask, type TextRecord } from '../tasks/index.js';
-import { RedisStreamSink, type StreamOutput } from './sink.js';
+import { FileStreamSink } from './fileSink.js';
+import { arrowFormat, jsonlFormat } from './partFormat.js';
+import { RedisStreamSink, type StreamOutput, type StreamSink } from './sink.js';
 import { RedisStreamSource, type StreamRecord } from './source.js';
 
 /** A worker's throughput and the state of its group, as the health line and the metrics endpoint show them. */
@@ -46,21 +48,24 @@ const MAX_IN_FLIGHT_FACTOR = 4;
 
 /**
  * Serves a stream until stopped: read (own pending, claimed, new) → batches → task → write once by source id →
- * acknowledge. An entry is acknowledged only after Redis has applied the write of its result or dead letter, so a
- * worker killed at any point loses nothing: its unacknowledged entries are claimed by another worker after
- * claimIdleMs, and the sink's ids hash keeps a record that is run twice from being written twice.
+ * acknowledge. An entry is acknowledged only after its result or dead letter is durably written and marked in
+ * Redis, so a worker killed at any point loses nothing: its unacknowledged entries are claimed by another worker
+ * after claimIdleMs, and the sink's ids hash keeps a record that is run twice from being written twice.
  */
 export async function runWorker(model: LoadedModel, cfg: WorkerConfig, options: WorkerOptions = {}): Promise<WorkerCounters> {
   checkTask(model, cfg.task, cfg.options);
   const source = await RedisStreamSource.open(cfg.source);
-  const sink = await RedisStreamSink.open(cfg.sink, source.settings.url).catch((e: unknown) => {
+  const includeText = cfg.sink.includeText ?? true;
+  const sink: StreamSink = await (cfg.sink.type === 'redis'
+    ? RedisStreamSink.open(cfg.sink, source.settings.url)
+    : FileStreamSink.open(cfg.sink, source.settings, cfg.sink.type === 'arrow' ? arrowFormat(cfg.task, includeText, embeddingWidth(model)) : jsonlFormat)
+  ).catch((e: unknown) => {
     source.close();
     throw e;
   });
   const started = performance.now();
   const counters = emptyCounters(source.settings.consumer);
   const snapshot = (): WorkerCounters => ({ ...counters, redeliveries: source.redeliveries, seconds: (performance.now() - started) / 1000 });
-  const includeText = cfg.sink.includeText ?? true;
   const limit = MAX_IN_FLIGHT_FACTOR * Math.max(cfg.batching.batchSize ?? 32, cfg.batching.bucketWindow ?? 0) + source.settings.count;
   const stopped = () => options.signal?.aborted === true;
   let wake: (() => void) | undefined;
@@ -89,8 +94,8 @@ export async function runWorker(model: LoadedModel, cfg: WorkerConfig, options: 
   const texts = (r: StreamRecord) => ({ text: r.text, ...(r.pair === undefined ? {} : { pair: r.pair }) });
   const output = (r: StreamRecord, row: Pick<BatchRow, 'result' | 'error'>): StreamOutput =>
     row.error !== undefined
-      ? { id: r.id, error: row.error, record: { id: r.id, error: row.error, ...texts(r) } }
-      : { id: r.id, record: { id: r.id, ...(includeText ? texts(r) : {}), ...resultFields(row.result) } };
+      ? { id: r.id, error: row.error, record: { id: r.id, error: row.error, ...texts(r) }, text: r.text }
+      : { id: r.id, record: { id: r.id, ...(includeText ? texts(r) : {}), ...resultFields(row.result) }, text: r.text, result: row.result };
   const failures$ = records$.pipe(
     filter((r) => r.error !== undefined),
     map((r) => [{ out: output(r, { error: r.error }), tokens: 0 }]),
@@ -136,7 +141,7 @@ export async function runWorker(model: LoadedModel, cfg: WorkerConfig, options: 
   } finally {
     clearInterval(timer);
     source.close();
-    sink.close();
+    await sink.close();
   }
   return snapshot();
 }

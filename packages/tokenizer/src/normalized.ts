@@ -1,3 +1,6 @@
+/** Units of Unicode normalization: ASCII runs (without the last character when a combining mark follows it), else a base and its marks. */
+const CLUSTERS = /[\x00-\x7f]+(?!\p{M})|\P{M}\p{M}*|\p{M}+/gsu;
+
 /**
  * A string being normalized, with every UTF-16 unit of the current text aligned to the range of the original
  * text it came from, so that tokens can report offsets into what the user passed in (Hugging Face's
@@ -144,7 +147,9 @@ export class NormalizedString {
   unicode(form: 'NFC' | 'NFD' | 'NFKC' | 'NFKD'): void {
     // ASCII is unchanged by every normal form; testing for it is much cheaper than normalizing.
     if (/^[\x00-\x7f]*$/.test(this.text) || this.text.normalize(form) === this.text) return;
-    const clusters = Array.from(this.text.matchAll(/\P{M}\p{M}*|\p{M}+/gsu), (m): [number, number] => [m.index!, m.index! + m[0].length]);
+    // runs of ASCII that no combining mark follows are one segment each (no normal form changes them), so a mostly
+    // ASCII text is a few segments instead of one per character
+    const clusters = Array.from(this.text.matchAll(CLUSTERS), (m): [number, number] => [m.index!, m.index! + m[0].length]);
     this.mapSegments(clusters, (c) => c.normalize(form));
   }
 

@@ -8,7 +8,8 @@ type Json = Record<string, any>;
 
 const stripAccents: Normalizer = (s) => {
   s.unicode('NFD');
-  if (/\p{Mn}/u.test(s.text)) s.mapCodePoints((ch) => (/^\p{Mn}$/u.test(ch) ? '' : ch));
+  // no nonspacing mark lies below U+0300
+  if (/\p{Mn}/u.test(s.text)) s.mapCodePoints((ch, cp) => (cp >= 0x300 && /^\p{Mn}$/u.test(ch) ? '' : ch));
 };
 
 const lowercase: Normalizer = (s) => s.lowercase();
@@ -20,7 +21,8 @@ function bertNormalizer(cfg: Json): Normalizer {
   const lower = cfg.lowercase ?? true;
   const strip = cfg.strip_accents ?? lower; // null follows lowercase, as in the original BERT
   return (s) => {
-    if (cleanText) {
+    // each pass first asks whether the text has anything it would change: most texts have neither controls nor CJK
+    if (cleanText && /[^\x20-\x7e]/.test(s.text)) {
       s.mapCodePoints((ch, cp) => {
         // ASCII first: no regex for the common case
         // (Hugging Face drops controls before mapping whitespace, so \v and \f vanish while \t \n \r become spaces)
@@ -28,7 +30,7 @@ function bertNormalizer(cfg: Json): Normalizer {
         return cp === 0xfffd || isBertControl(ch) ? '' : isWhitespace(ch) ? ' ' : ch;
       });
     }
-    if (chinese) s.mapCodePoints((ch, cp) => (isChineseChar(cp) ? ` ${ch} ` : ch));
+    if (chinese && /[\u3400-\u9fff\uf900-\ufaff\ud840-\ud87e]/.test(s.text)) s.mapCodePoints((ch, cp) => (isChineseChar(cp) ? ` ${ch} ` : ch));
     if (strip) stripAccents(s);
     if (lower) lowercase(s);
   };

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Engine } from '@attnflow/kernels';
-import { loadModel, type LoadedModel, type ModelDType } from '@attnflow/models';
-import { classify, embed } from '@attnflow/pipeline';
+import { loadModel, negativeLogLikelihood, type LoadedModel, type ModelDType } from '@attnflow/models';
+import { classify, cosineSimilarity, embed } from '@attnflow/pipeline';
 import { table } from './common.js';
 
 /**
@@ -22,16 +22,6 @@ export function corpus(count = 1200): string[] {
   });
 }
 
-const cosine = (a: Float32Array, b: Float32Array) => {
-  let d = 0, na = 0, nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    d += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  return d / Math.sqrt(na * nb);
-};
-
 async function both<T>(dir: string, engine: Engine, f: (m: LoadedModel) => Promise<T>): Promise<[T, T]> {
   const out: T[] = [];
   for (const dtype of ['fp32', 'q8'] as ModelDType[]) {
@@ -47,7 +37,7 @@ async function both<T>(dir: string, engine: Engine, f: (m: LoadedModel) => Promi
 
 async function embeddings(dir: string, name: string, texts: string[], engine: Engine): Promise<(string | number)[]> {
   const [a, b] = await both(dir, engine, (m) => embed(m, texts));
-  const cos = a.map((v, i) => cosine(v, b[i]));
+  const cos = a.map((v, i) => cosineSimilarity(v, b[i]));
   return [name, 'embed: cosine to fp32', `mean ${(cos.reduce((s, c) => s + c, 0) / cos.length).toFixed(5)}, worst ${Math.min(...cos).toFixed(5)}`, texts.length];
 }
 
@@ -71,18 +61,9 @@ async function decoder(dir: string, name: string, texts: string[], engine: Engin
     const generated = await m.model.generate(ids, { maxNewTokens: tokens, minNewTokens: tokens, doSample: false, numBeams: 1 });
     let nll = 0, count = 0;
     for (const text of texts.slice(0, 100)) {
-      const t = m.tokenizer.encode(text).ids.slice(0, 64);
-      const { logits: l } = await m.model.forward({ batch: 1, length: t.length, inputIds: Int32Array.from(t), attentionMask: new Int32Array(t.length).fill(1) });
-      const V = l.length / t.length;
-      for (let i = 1; i < t.length; i++) {
-        const row = l.subarray((i - 1) * V, i * V);
-        let max = -Infinity;
-        for (const x of row) max = Math.max(max, x);
-        let sum = 0;
-        for (const x of row) sum += Math.exp(x - max);
-        nll += Math.log(sum) + max - row[t[i]];
-        count++;
-      }
+      const one = await negativeLogLikelihood(m.model, m.tokenizer.encode(text).ids.slice(0, 64));
+      nll += one.nll;
+      count += one.tokens;
     }
     return { generated, perplexity: Math.exp(nll / count) };
   });

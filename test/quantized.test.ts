@@ -8,7 +8,7 @@ import {
   type Q4Weights, type Q8Weights, type WasmKernels,
 } from '@attnflow/kernels';
 import { loadModel, type LoadedModel } from '@attnflow/models';
-import { embed } from '@attnflow/pipeline';
+import { cosineSimilarity, embed } from '@attnflow/pipeline';
 import { fixture, randomArray, readJson, rng } from './helpers/fixtures.js';
 
 const r = rng(8);
@@ -150,15 +150,7 @@ describe('q4 kernel: 4-bit weights widened in registers', () => {
   });
 });
 
-const cosine = (a: Float32Array, b: Float32Array) => {
-  let d = 0, na = 0, nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    d += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  return d / Math.sqrt(na * nb);
-};
+const cosine = cosineSimilarity;
 
 /** Every encoder fixture (architectures/ and the BERT family) with the texts it was made with. */
 const encoderFixtures = [

@@ -10,6 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { answer, classify, embed, extractEntities, fillMask, resolveModel } from '@attnflow/pipeline';
 import { closeSharedEngine } from '@attnflow/kernels';
+import { negativeLogLikelihood } from '@attnflow/models';
 
 export const MODELS_DIR = fileURLToPath(new URL('../pipelines/models/', import.meta.url));
 const EVAL_DIR = `${MODELS_DIR}eval/`;
@@ -105,18 +106,9 @@ async function perplexity(limit: number): Promise<Figure> {
   for (const [name, texts] of Object.entries(sets)) {
     let nll = 0, count = 0;
     for (const text of texts) {
-      const ids = m.tokenizer.encode(text).ids.slice(0, m.model.recipe.maxPositions);
-      const { logits } = await m.model.forward({ batch: 1, length: ids.length, inputIds: Int32Array.from(ids), attentionMask: new Int32Array(ids.length).fill(1) });
-      const V = logits.length / ids.length;
-      for (let t = 1; t < ids.length; t++) {
-        const row = logits.subarray((t - 1) * V, t * V);
-        let max = -Infinity;
-        for (const x of row) max = Math.max(max, x);
-        let sum = 0;
-        for (const x of row) sum += Math.exp(x - max);
-        nll += Math.log(sum) + max - row[ids[t]];
-        count++;
-      }
+      const text_ = await negativeLogLikelihood(m.model, m.tokenizer.encode(text).ids.slice(0, m.model.recipe.maxPositions));
+      nll += text_.nll;
+      count += text_.tokens;
     }
     values[name] = Math.exp(nll / count);
   }

@@ -30,6 +30,17 @@ export function l2Normalize(x: Float32Array, dim: number): Float32Array {
   return x;
 }
 
+/** cos(a, b) = a·b / (|a| |b|): sentence-transformers' util.cos_sim for two vectors. */
+export function cosineSimilarity(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let dot = 0, na = 0, nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  return dot / Math.sqrt(na * nb);
+}
+
 /** sentence-transformers' pooling modes, by the names its Pooling config uses. */
 export const POOLING_MODES = ['cls', 'mean', 'max', 'mean_sqrt_len_tokens', 'weightedmean', 'lasttoken'] as const;
 export type PoolingMode = (typeof POOLING_MODES)[number];

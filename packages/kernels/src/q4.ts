@@ -1,4 +1,4 @@
-import { storer } from './linear.js';
+import { storer, type LinearArgs } from './linear.js';
 import { roundHalfEven } from './q8.js';
 
 /**
@@ -81,18 +81,8 @@ export function unpackQ4(q: Q4Weights, N: number, K: number): Q4Rows {
   return out;
 }
 
-export interface LinearQ4Args {
-  M: number;
-  K: number;
-  N: number;
-  xStride?: number;
-  outStride?: number;
-  activation?: number;
-  rowStart?: number;
-  rowEnd?: number;
-  colStart?: number;
-  colEnd?: number;
-}
+/** As a float linear's arguments, without the float weights' layout and storage. */
+export type LinearQ4Args = Omit<LinearArgs, 'packed' | 'weightType'>;
 
 /**
  * Readable reference: out (M, N) = act(x · dequantized Wᵀ + bias) [* gate] [+ residual], summed as the kernel

@@ -1,4 +1,4 @@
-import { storer } from './linear.js';
+import { storer, type LinearArgs } from './linear.js';
 
 /**
  * 8-bit linear layers (dtype q8), after onnxruntime's dynamic quantization:
@@ -120,18 +120,8 @@ export function quantizeRows(xq: Int8Array, params: Float32Array, x: Float32Arra
   }
 }
 
-export interface LinearQ8Args {
-  M: number;
-  /** Input features before padding (the kernel reads Kp = paddedK(K) bytes a row). */
-  K: number;
-  N: number;
-  outStride?: number;
-  activation?: number;
-  rowStart?: number;
-  rowEnd?: number;
-  colStart?: number;
-  colEnd?: number;
-}
+/** As a float linear's arguments; x is the quantized rows (Kp bytes each, Kp = paddedK(K)). */
+export type LinearQ8Args = Omit<LinearArgs, 'packed' | 'weightType' | 'xStride'>;
 
 /**
  * Readable reference: out (M, N) = act(dequantized dot products + bias) [* gate] [+ residual], from quantized

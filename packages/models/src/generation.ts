@@ -44,6 +44,25 @@ export interface CausalLM {
   dispose(): void;
 }
 
+/**
+ * −log p of each token of `ids` after the first, given the ones before it (one forward pass), summed: a text's
+ * perplexity is exp(nll / tokens).
+ */
+export async function negativeLogLikelihood(model: CausalLM, ids: readonly number[]): Promise<{ nll: number; tokens: number }> {
+  const { logits } = await model.forward({ batch: 1, length: ids.length, inputIds: Int32Array.from(ids), attentionMask: new Int32Array(ids.length).fill(1) });
+  const V = logits.length / ids.length;
+  let nll = 0;
+  for (let t = 1; t < ids.length; t++) {
+    const row = logits.subarray((t - 1) * V, t * V);
+    let max = -Infinity;
+    for (const x of row) max = Math.max(max, x);
+    let sum = 0;
+    for (const x of row) sum += Math.exp(x - max);
+    nll += Math.log(sum) + max - row[ids[t]];
+  }
+  return { nll, tokens: Math.max(0, ids.length - 1) };
+}
+
 /** The caller's settings over the model's, with the pad id every batch needs (EOS when the model has no pad). */
 export function generationSettings(defaults: GenerationConfig, overrides: GenerationConfig | undefined): GenerationConfig & { padTokenId: number } {
   const config = resolveGenerationConfig(defaults, overrides);

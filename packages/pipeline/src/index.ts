@@ -16,3 +16,4 @@ export * from './redis/partLedger.js';
 export * from './redis/worker.js';
 export * from './redis/metrics.js';
 export * from './redis/connection.js';
+export { cosineSimilarity } from '@attnflow/head';

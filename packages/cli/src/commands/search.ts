@@ -1,17 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { embed, type Pipeline } from '@attnflow/pipeline';
+import { cosineSimilarity as cosine, embed, type Pipeline } from '@attnflow/pipeline';
 import { UsageError } from '../cli.js';
-
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let dot = 0, na = 0, nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  return dot / Math.sqrt(na * nb);
-}
 
 /** The JSONL file an embed pipeline writes, with texts; a usage error for any other pipeline. */
 export function searchableOutput(pipeline: Pipeline): string {

@@ -5,6 +5,7 @@
  */
 import type { DecodeHooks, DecodingSession, GenerationConfig, TokenEvent } from '@attnflow/decoder';
 import { maskedPositions } from '@attnflow/embedding';
+import { disposeCache, reorderCache, type KVCache } from '@attnflow/layers';
 import type { Scope, Tensor } from '@attnflow/tensor';
 import type { Observable } from 'rxjs';
 import { ConfigError } from './config.js';
@@ -79,6 +80,38 @@ export function lastPositions(scope: Scope, h: Tensor<'float32'>, rows: number, 
 export interface FeedingSession extends DecodingSession {
   /** tokens/mask (rows, n) → logits; with `attentions`, each layer's weights (rows, heads, n, keys) are appended. */
   feed(tokens: Int32Array, n: number, mask: Int32Array, allPositions: boolean, attentions?: Float32Array[]): Promise<Float32Array>;
+}
+
+/**
+ * What every causal model's session keeps: a key/value cache per layer and the positions fed so far, reordered
+ * together for beam search and freed together. A model supplies `feed`, its forward pass over them.
+ */
+export abstract class CachedSession implements FeedingSession {
+  protected readonly positions: PositionTracker;
+
+  constructor(readonly rows: number, readonly vocabSize: number, protected readonly caches: KVCache[]) {
+    this.positions = new PositionTracker(rows);
+  }
+
+  /** Positions fed so far per row (real and padding). */
+  get length(): number {
+    return this.positions.length;
+  }
+
+  abstract feed(tokens: Int32Array, n: number, mask: Int32Array, allPositions: boolean, attentions?: Float32Array[]): Promise<Float32Array>;
+
+  step(tokens: Int32Array, n: number): Promise<Float32Array> {
+    return this.feed(tokens, n, new Int32Array(this.rows * n).fill(1), false);
+  }
+
+  reorder(order: readonly number[]): void {
+    for (const c of this.caches) reorderCache(c, order);
+    this.positions.reorder(order);
+  }
+
+  dispose(): void {
+    for (const c of this.caches) disposeCache(c);
+  }
 }
 
 /**

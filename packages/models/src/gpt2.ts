@@ -5,12 +5,12 @@
  */
 import { Checkpoint, Weights } from '@attnflow/checkpoint';
 import { weightsOptions, type LoadOptions } from './dtype.js';
-import { decoderStack, type DecodingSession, type GenerationConfig } from '@attnflow/decoder';
+import { decoderStack, type GenerationConfig } from '@attnflow/decoder';
 import { embed, type EmbeddingRecipe, type EmbeddingWeights } from '@attnflow/embedding';
 import { sharedEngine, type Activation, type Engine } from '@attnflow/kernels';
-import { activationFromName, createCache, disposeCache, loadLinear, loadNorm, reorderCache, runLinear, type BlockRecipe, type BlockWeights, type KVCache, type Linear, type Norm } from '@attnflow/layers';
+import { activationFromName, createCache, loadLinear, loadNorm, runLinear, type BlockRecipe, type BlockWeights, type Linear, type Norm } from '@attnflow/layers';
 import { Scope, type Tensor } from '@attnflow/tensor';
-import { CausalModel, lastPositions, PositionTracker } from './causal.js';
+import { CachedSession, CausalModel, lastPositions } from './causal.js';
 import { ConfigError, ConfigReader } from './config.js';
 import { readGenerationConfig } from './generation.js';
 
@@ -100,19 +100,9 @@ export class Gpt2Model extends CausalModel<Gpt2Session> {
   }
 }
 
-class Gpt2Session implements DecodingSession {
-  readonly vocabSize: number;
-  private readonly caches: KVCache[];
-  private readonly positions: PositionTracker;
-
-  constructor(private readonly model: Gpt2Model, readonly rows: number, capacity: number) {
-    this.vocabSize = model.recipe.vocabSize;
-    this.caches = model.layers.map(() => createCache(rows, capacity, model.recipe.hiddenSize, model.engine.arena));
-    this.positions = new PositionTracker(rows);
-  }
-
-  step(tokens: Int32Array, n: number): Promise<Float32Array> {
-    return this.feed(tokens, n, new Int32Array(this.rows * n).fill(1), false);
+class Gpt2Session extends CachedSession {
+  constructor(private readonly model: Gpt2Model, rows: number, capacity: number) {
+    super(rows, model.recipe.vocabSize, model.layers.map(() => createCache(rows, capacity, model.recipe.hiddenSize, model.engine.arena)));
   }
 
   /**
@@ -136,12 +126,4 @@ class Gpt2Session implements DecodingSession {
     }
   }
 
-  reorder(order: readonly number[]): void {
-    for (const c of this.caches) reorderCache(c, order);
-    this.positions.reorder(order);
-  }
-
-  dispose(): void {
-    for (const c of this.caches) disposeCache(c);
-  }
 }

@@ -7,15 +7,15 @@
  */
 import { Checkpoint, Weights } from '@attnflow/checkpoint';
 import { weightsOptions, type LoadOptions } from './dtype.js';
-import type { DecodingSession, GenerationConfig } from '@attnflow/decoder';
+import type { GenerationConfig } from '@attnflow/decoder';
 import { embed, rotaryTable, type EmbeddingRecipe, type RotaryRecipe } from '@attnflow/embedding';
 import { sharedEngine, type Activation, type Engine, type WeightArray } from '@attnflow/kernels';
 import {
-  activationFromName, createCache, disposeCache, feedForward, floatWeight, keysAfterAppend, fuseLinears, linearFromRows, loadLinear, loadNorm, reorderCache, runLinear, runNorm, selfAttention,
+  activationFromName, createCache, feedForward, floatWeight, keysAfterAppend, fuseLinears, linearFromRows, loadLinear, loadNorm, runLinear, runNorm, selfAttention,
   type AttentionRecipe, type FeedForwardWeights, type KVCache, type Linear, type Norm, type SelfAttentionWeights,
 } from '@attnflow/layers';
 import { Scope, type Tensor } from '@attnflow/tensor';
-import { CausalModel, lastPositions, PositionTracker } from './causal.js';
+import { CachedSession, CausalModel, lastPositions } from './causal.js';
 import { ConfigError, ConfigReader } from './config.js';
 import { readGenerationConfig } from './generation.js';
 import { checkMemory } from './memory.js';
@@ -352,25 +352,10 @@ export class LlamaModel extends CausalModel<LlamaSession> {
  * The keys and values of every layer for `rows` sequences, the mask of every position fed so far and each row's
  * next position id. A sliding layer's cache holds its window (and room to append), not the whole sequence.
  */
-export class LlamaSession implements DecodingSession {
-  readonly vocabSize: number;
-  private readonly caches: KVCache[];
-  private readonly positions: PositionTracker;
-
-  constructor(private readonly model: LlamaModel, readonly rows: number, capacity: number) {
+export class LlamaSession extends CachedSession {
+  constructor(private readonly model: LlamaModel, rows: number, capacity: number) {
     const r = model.recipe;
-    this.vocabSize = r.vocabSize;
-    this.caches = r.windows.map((window) => createCache(rows, window ? Math.min(capacity, 2 * window) : capacity, r.kvHeads * r.headDim, model.engine.arena));
-    this.positions = new PositionTracker(rows);
-  }
-
-  /** Positions fed so far per row (real and padding). */
-  get length(): number {
-    return this.positions.length;
-  }
-
-  step(tokens: Int32Array, n: number): Promise<Float32Array> {
-    return this.feed(tokens, n, new Int32Array(this.rows * n).fill(1), false);
+    super(rows, r.vocabSize, r.windows.map((window) => createCache(rows, window ? Math.min(capacity, 2 * window) : capacity, r.kvHeads * r.headDim, model.engine.arena)));
   }
 
   /**
@@ -403,12 +388,4 @@ export class LlamaSession implements DecodingSession {
     }
   }
 
-  reorder(order: readonly number[]): void {
-    for (const c of this.caches) reorderCache(c, order);
-    this.positions.reorder(order);
-  }
-
-  dispose(): void {
-    for (const c of this.caches) disposeCache(c);
-  }
 }

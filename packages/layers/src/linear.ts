@@ -37,13 +37,13 @@ export interface LinearOptions {
   bias?: boolean;
   /** The checkpoint stores (in, out) — GPT-2's Conv1D — and the weight is transposed once at load. */
   transposed?: boolean;
-  /** Stays in float when the model loads as q8: a table that an embedding reads too. */
+  /** Stays in float when the model loads quantized (q8, q4): a table that an embedding reads too. */
   float?: boolean;
 }
 
 /**
  * Loads `<name>.weight` (and `.bias`) under the scope `w`, the weight packed in panels and kept in the precision
- * the checkpoint stores it (float32, bfloat16 or float16) — or quantized to 8 bits when the model loads as q8
+ * the checkpoint stores it (float32, bfloat16 or float16) — or quantized when the model loads as q8 or q4
  * (`w.quantize`); biases are small and widen to float32.
  */
 export function loadLinear(w: Weights, inFeatures: number, outFeatures: number, options: LinearOptions = {}): Linear {

@@ -103,7 +103,8 @@ describe('workers on a Redis Stream', () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'in.txt'), `${Array.from({ length: records }, (_, i) => text(i)).join('\n')}\n`);
     const file = writePipeline(dir, 'reference.yaml', `model: ${modelFor('embed', undefined)}\ntask: embed\nsource: { type: text, path: in.txt }\n${BATCHING}\nsink: { type: jsonl, path: reference.jsonl }\nworkers: 1\n`);
-    const run = cli(['run', file, '--no-progress']);
+    // 10,000 texts on one thread: minutes on a loaded machine, more than cli()'s default limit
+    const run = cli(['run', file, '--no-progress'], { timeoutMs: 600_000 });
     expect(run.code, run.stderr).toBe(0);
     reference = readFileSync(join(dir, 'reference.jsonl'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as Output);
     return reference;

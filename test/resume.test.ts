@@ -33,16 +33,24 @@ async function runUntilKilled(args: string[], afterMs: number, signal: NodeJS.Si
 }
 
 /**
- * Starts `attnflow run` again and again, sending `signal` each time at a random point of an uninterrupted run's
- * duration (start-up included, so signals land anywhere), until `done` accepts an exit code or attempts run out.
- * Returns the last exit code and every signal's delay with the exit code it led to (null: killed by it).
+ * Starts `attnflow run` again and again, sending `signal` each time at a random point of a run's duration (start-up
+ * included, so signals land anywhere), until `done` accepts an exit code or attempts run out. The duration is the
+ * uninterrupted run's at first; a run that ends before its signal (the machine got faster) gives a new, shorter one.
+ * `args` sees every signal sent so far. Returns the last exit code and every signal's delay with the exit code it
+ * led to (null: killed by it).
  */
-async function signalAtRandomPoints(o: { args: (attempt: number) => string[]; signal: NodeJS.Signals; duration: number; attempts: number; done: (code: number | null) => boolean }) {
+async function signalAtRandomPoints(o: {
+  args: (sent: { delay: number; code: number | null }[]) => string[]; signal: NodeJS.Signals; duration: number; attempts: number;
+  done: (code: number | null, sent: { delay: number; code: number | null }[]) => boolean;
+}) {
   const sent: { delay: number; code: number | null }[] = [];
   let code: number | null = null;
-  for (let attempt = 0; attempt < o.attempts && !o.done(code); attempt++) {
-    const delay = Math.floor(o.duration * (0.15 + 0.7 * Math.random()));
-    code = await runUntilKilled(o.args(attempt), delay, o.signal);
+  let duration = o.duration;
+  for (let attempt = 0; attempt < o.attempts && !o.done(code, sent); attempt++) {
+    const delay = Math.floor(duration * (0.15 + 0.7 * Math.random()));
+    const t0 = performance.now();
+    code = await runUntilKilled(o.args(sent), delay, o.signal);
+    if (code !== null) duration = Math.min(duration, performance.now() - t0);
     sent.push({ delay, code });
   }
   return { code, sent };
@@ -55,8 +63,11 @@ describe('kill and resume', () => {
       const t0 = performance.now();
       expect(cli(['run', s.reference, '--no-progress']).code).toBe(3);
       const duration = performance.now() - t0;
+      // until a kill has landed, every run starts afresh (a run that finished first proves nothing)
+      const killed = (sent: { code: number | null }[]) => sent.some((x) => x.code === null);
       const { code, sent } = await signalAtRandomPoints({
-        args: (attempt) => ['run', s.interrupted, '--no-progress', ...(attempt ? ['--resume'] : [])], signal: 'SIGKILL', duration, attempts: 25, done: (c) => c === 3,
+        args: (sent) => ['run', s.interrupted, '--no-progress', killed(sent) ? '--resume' : '--overwrite'], signal: 'SIGKILL', duration, attempts: 25,
+        done: (c, sent) => c === 3 && killed(sent),
       });
       const kills = sent.filter((x) => x.code === null).map((x) => x.delay);
       expect(code, `kills at ${kills.join(', ')} ms`).toBe(3);

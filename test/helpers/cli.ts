@@ -7,9 +7,9 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const CLI = join(ROOT, 'packages/cli/dist/main.js');
 
-/** Runs the real attnflow CLI (built) and returns its exit code and output. */
-export function cli(args: string[], options: { input?: string | Buffer; cwd?: string } = {}) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: options.cwd ?? ROOT, input: options.input, encoding: 'utf8', timeout: 120_000 });
+/** Runs the real attnflow CLI (built) and returns its exit code and output; `timeoutMs` (default 2 min) stops it. */
+export function cli(args: string[], options: { input?: string | Buffer; cwd?: string; timeoutMs?: number } = {}) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: options.cwd ?? ROOT, input: options.input, encoding: 'utf8', timeout: options.timeoutMs ?? 120_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, signal: r.signal };
 }
 

@@ -86,15 +86,17 @@ class Bytes {
     this.length += n;
     return at;
   }
-  u32(v: number) { this.buf.writeUInt32LE(v, this.room(4)); }
-  i32(v: number) { this.buf.writeInt32LE(v, this.room(4)); }
-  u64(v: number) { this.buf.writeBigUInt64LE(BigInt(v), this.room(8)); }
-  f32(v: number) { this.buf.writeFloatLE(v, this.room(4)); }
-  u8(v: number) { this.buf.writeUInt8(v, this.room(1)); }
+  // room() may replace the buffer: each write takes its offset first
+  u32(v: number) { const at = this.room(4); this.buf.writeUInt32LE(v, at); }
+  i32(v: number) { const at = this.room(4); this.buf.writeInt32LE(v, at); }
+  u64(v: number) { const at = this.room(8); this.buf.writeBigUInt64LE(BigInt(v), at); }
+  f32(v: number) { const at = this.room(4); this.buf.writeFloatLE(v, at); }
+  u8(v: number) { const at = this.room(1); this.buf.writeUInt8(v, at); }
   string(s: string) {
     const bytes = Buffer.from(s, 'utf8');
     this.u64(bytes.length);
-    bytes.copy(this.buf, this.room(bytes.length));
+    const at = this.room(bytes.length);
+    bytes.copy(this.buf, at);
   }
   pad(to: number) { this.room((to - (this.length % to)) % to); }
   get bytes(): Uint8Array { return this.buf.subarray(0, this.length); }

@@ -141,7 +141,7 @@ describe('pipeline files through the real CLI', () => {
     const r = cli(['validate', p]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`${p}:2:7: task must be one of: embed, classify, rerank, zero-shot, ner, qa, fill-mask, generate, translate, summarize`);
-    expect(r.stderr).toContain(`${p}:6:3: unknown key "colour" in source (allowed: type, path, field, pairField, header, delimiter, format)`);
+    expect(r.stderr).toContain(`${p}:6:3: unknown key "colour" in source (allowed: type, path, field, pairField, messagesField, header, delimiter, format)`);
     expect(r.stderr).toContain(`${p}:7:13: unknown key "batchsize" in batching (allowed: batchSize, maxTokens, bucketWindow, maxWaitMs)`);
     const y = writePipeline(dir, 'broken.yaml', 'model: x\ntask: [embed\n');
     expect(cli(['validate', y]).stderr).toMatch(/broken\.yaml:3:1: /);

@@ -4,7 +4,7 @@ import { from, lastValueFrom, toArray, type Observable } from 'rxjs';
 import type { ChatMessage } from '@attnflow/tokenizer';
 import { runTask } from './operators.js';
 import type { BatchingOptions } from './batching.js';
-import { conversationStream, mergeTaskOptions, promptStream, type FillMaskPrediction, type GenerationResult, type QaResult, type TaskName, type TaskOptionsInput, type TaskResults } from './tasks/index.js';
+import { conversationStream, mergeTaskOptions, promptStream, TaskError, type FillMaskPrediction, type GenerationResult, type QaResult, type TaskName, type TaskOptionsInput, type TaskResults } from './tasks/index.js';
 
 /** A loaded model, or the path of a Hugging Face model directory (loaded once per dtype and kept). */
 export type ModelRef = LoadedModel | string;
@@ -28,7 +28,7 @@ export function resolveModel(ref: ModelRef, dtype: ModelDType = 'fp32'): LoadedM
  */
 export type CallOptions<N extends TaskName> = TaskOptionsInput<N> & { batching?: BatchingOptions; dtype?: ModelDType };
 
-async function all<N extends TaskName>(ref: ModelRef, task: N, records: { text: string; pair?: string }[], options: CallOptions<N>): Promise<TaskResults[N][]> {
+async function all<N extends TaskName>(ref: ModelRef, task: N, records: { text: string; pair?: string; messages?: ChatMessage[] }[], options: CallOptions<N>): Promise<TaskResults[N][]> {
   const model = resolveModel(ref, options.dtype);
   const rows = await lastValueFrom(from(records.map((r, index) => ({ ...r, index }))).pipe(runTask(model, task, mergeTaskOptions(options), options.batching), toArray()), { defaultValue: [] });
   return rows.map((r) => r.result);
@@ -85,8 +85,18 @@ export async function fillMask(model: ModelRef, list: string[], options: CallOpt
   return (await all(model, 'fill-mask', texts(list), options)).map((r) => r.masks);
 }
 
-export function generate(model: ModelRef, prompts: string[], options: CallOptions<'generate'> = {}): Promise<GenerationResult[]> {
-  return all(model, 'generate', texts(prompts), options);
+/**
+ * Continuations of prompts, batched. A prompt given as messages is a conversation answered through the model's
+ * chat template, as is every prompt when `head.messages` (fixed turns before each prompt, `[]` for none) is set.
+ * @example generate(model, ['Name a colour.'], { head: { messages: [{ role: 'system', content: 'Answer in one word.' }] } })
+ */
+export async function generate(model: ModelRef, prompts: (string | readonly ChatMessage[])[], options: CallOptions<'generate'> = {}): Promise<GenerationResult[]> {
+  return all(model, 'generate', prompts.map((p) => (typeof p === 'string' ? { text: p } : conversation(p))), options);
+}
+
+function conversation(messages: readonly ChatMessage[]): { text: string; messages: ChatMessage[] } {
+  if (!messages.length) throw new TaskError('generate: a conversation needs at least one message');
+  return { text: messages[messages.length - 1].content, messages: [...messages] };
 }
 
 export function translate(model: ModelRef, list: string[], options: CallOptions<'translate'> = {}): Promise<GenerationResult[]> {

@@ -13,7 +13,7 @@ export interface BatchingOptions {
 }
 
 /** Length estimate without tokenizing twice: ≈ 4 characters per token, plus special tokens. */
-export const estimateTokens = (r: TextRecord) => Math.ceil((r.text.length + (r.pair?.length ?? 0)) / 4) + 2;
+export const estimateTokens = (r: TextRecord) => Math.ceil((r.messages ? r.messages.reduce((n, m) => n + m.content.length + m.role.length, 0) : r.text.length + (r.pair?.length ?? 0)) / 4) + 2;
 
 /** Splits records (in the order given) into batches bounded by count and by padded tokens. */
 export function splitBatches(records: TextRecord[], batchSize: number, maxTokens: number): TextRecord[][] {

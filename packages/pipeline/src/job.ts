@@ -154,7 +154,7 @@ async function execute(model: LoadedModel, cfg: JobConfig, run: RunOptions, p: S
   const results$ = flow.records$.pipe(
     filter((r) => r.error === undefined),
     tap((r) => bySeq.set(r.seq, r)),
-    map((r): TextRecord => ({ index: r.seq, text: r.text, pair: r.pair, source: { file: r.file, line: r.line } })),
+    map((r): TextRecord => ({ index: r.seq, text: r.text, pair: r.pair, messages: r.messages, source: { file: r.file, line: r.line } })),
     batchRecords(cfg.batching),
     concatMap(async (batch) => runIsolating(model, cfg, batch)),
     mergeMap((rows) => rows),

@@ -55,7 +55,7 @@ export class Pipeline {
   /** Results as an Observable, in input order, without writing the sink (bad records are skipped). */
   results(): Observable<TaskResult> {
     const source = (async function* (job: JobConfig) {
-      for await (const r of readSource(job.source)) if (!r.error) yield { index: r.index, text: r.text, pair: r.pair, source: { file: r.file, line: r.line } };
+      for await (const r of readSource(job.source)) if (!r.error) yield { index: r.index, text: r.text, pair: r.pair, messages: r.messages, source: { file: r.file, line: r.line } };
     })(this.job);
     return from(source).pipe(runTask(this.model(), this.job.task, this.job.options, this.job.batching));
   }

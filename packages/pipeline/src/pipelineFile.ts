@@ -121,6 +121,12 @@ export function validatePipeline(value: unknown, file = '<pipeline>', doc?: Docu
   if (problems.length) throw new PipelineError(`invalid pipeline:\n  ${problems.join('\n  ')}`, problems);
   if (spec.source.type !== 'stdin' && spec.source.type !== 'redis' && !spec.source.path) throw new PipelineError(`${file}: source needs "path" for type ${spec.source.type}`);
   if (spec.sink.type !== 'stdout' && spec.sink.type !== 'redis' && !spec.sink.path) throw new PipelineError(`${file}: sink needs "path" for type ${spec.sink.type}`);
+  if (spec.source.type !== 'redis' && spec.source.messagesField !== undefined) {
+    const { type, format, field, pairField } = spec.source;
+    if (spec.task !== 'generate') throw new PipelineError(`${file}: source.messagesField (records that are conversations) is for task generate, not ${spec.task}`);
+    if (type !== 'jsonl' && !(type === 'stdin' && format === 'jsonl')) throw new PipelineError(`${file}: source.messagesField needs a jsonl source (or stdin with format jsonl), not ${type}`);
+    if (field !== undefined || pairField !== undefined) throw new PipelineError(`${file}: source.messagesField replaces source.${field !== undefined ? 'field' : 'pairField'}: a record is either a conversation or a text`);
+  }
   if (spec.task === 'qa' && !spec.source.pairField) throw new PipelineError(`${file}: task qa needs source.pairField (the context column)`);
   if (spec.task === 'rerank' && !spec.source.pairField) throw new PipelineError(`${file}: task rerank needs source.pairField (the document column; field holds the query)`);
   return spec;

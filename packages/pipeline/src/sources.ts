@@ -20,6 +20,8 @@ export interface SourceConfig {
   field?: string;
   /** The second text (e.g. the context for qa), same addressing as `field`. */
   pairField?: string;
+  /** jsonl: a dotted field path to each record's whole conversation (an array of {role, content}), instead of a text. */
+  messagesField?: string;
   /** csv: the first row names the columns (default true). */
   header?: boolean;
   /** csv: field separator (default ","). */
@@ -43,7 +45,7 @@ function fileRecords(cfg: SourceConfig, file: string, stdin: AsyncIterable<Buffe
     case 'text':
       return textFile(stream(), name);
     case 'jsonl':
-      return jsonlFile(stream(), name, field, cfg.pairField);
+      return jsonlFile(stream(), name, cfg.messagesField === undefined ? { field, pairField: cfg.pairField } : { messagesField: cfg.messagesField });
     case 'csv':
       return csvFile(stream(), name, { field, pairField: cfg.pairField, header: cfg.header ?? true, delimiter: cfg.delimiter ?? ',' });
     default:

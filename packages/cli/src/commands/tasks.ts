@@ -131,7 +131,7 @@ export function taskCommand<N extends CliTask>(task: N): Command {
   let extra = '';
   if (task === 'generate') {
     Object.assign(options, { chat: { type: 'boolean' }, system: { type: 'string' } });
-    extra += '  --chat                each text is a user message, rendered with the model\'s chat template\n  --system TEXT         with --chat: a system message before it\n';
+    extra += '  --chat                each text (argument or --input record) is a user message, rendered with the model\'s chat template\n  --system TEXT         with --chat: a system message before it\n';
   }
   if (task === 'qa') {
     Object.assign(options, { question: { type: 'string' }, context: { type: 'string' }, 'context-field': { type: 'string' } });
@@ -171,13 +171,16 @@ Each setting has the same name, type and limits as in a pipeline file (attnflow 
           throw e instanceof TaskError || e instanceof ConfigError ? new UsageError((e as Error).message) : e;
         }
         const input = str(v.input);
-        if (input && v.chat === true) throw new UsageError('generate --chat takes its user messages as arguments (pipeline files: a "messages" field is not read yet)');
+        const system = str(v.system);
+        if (system !== undefined && v.chat !== true) throw new UsageError('--system goes with --chat');
         if (input) {
           const out = str(v.output);
           const job: JobConfig<N> = {
             model: modelDir, task, source: sourceFor(input, str(v.field), str(v['context-field']) ?? str(v['pair-field'])),
             sink: out ? { type: out.endsWith('.arrow') ? 'arrow' : 'jsonl', path: out } : { type: 'stdout' },
-            options: taskOptions, batching,
+            // with --chat, each text is the user's turn after the system message, as `stages.head.messages` says it
+            options: v.chat === true ? { ...taskOptions, head: { ...taskOptions.head, messages: system === undefined ? [] : [{ role: 'system', content: system }] } } : taskOptions,
+            batching,
           };
           const summary = await runJob(model, job, { resume: v.resume === true, overwrite: v.overwrite === true, signal: interruptSignal(), progress: out ? undefined : false });
           printSummary(summary);
@@ -190,7 +193,6 @@ Each setting has the same name, type and limits as in a pipeline file (attnflow 
         } else if (!pos.length) throw new UsageError(`give texts as arguments or --input FILE; see "attnflow ${task} --help"`);
         if (task === 'generate' && v.chat === true) {
           // Each text is one conversation of a user message: the answers stream one after another.
-          const system = str(v.system);
           for (const text of pos) {
             const messages = [...(system === undefined ? [] : [{ role: 'system', content: system }]), { role: 'user', content: text }];
             await lastValueFrom(conversationStream(model, messages, taskOptions.decoder).pipe(tap((e) => process.stdout.write(e.text))), { defaultValue: undefined });

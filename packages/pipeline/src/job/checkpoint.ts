@@ -57,6 +57,7 @@ export function digestRecord(hash: Hash, r: SourceRecord): void {
   // In pieces: hashing a string converts it to UTF-8 whole first, a second copy of a 40 MB text.
   for (const piece of textPieces(r.text)) hash.update(piece);
   for (const piece of textPieces(r.pair ?? '')) hash.update(piece);
+  if (r.messages) hash.update(JSON.stringify(r.messages));
 }
 
 

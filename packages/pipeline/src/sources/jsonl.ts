@@ -1,5 +1,5 @@
 import { lines, tooLongError } from './lines.js';
-import { decodeUtf8, textRecord, type Raw } from './record.js';
+import { conversationRecord, decodeUtf8, textRecord, type Raw } from './record.js';
 
 /** `a.b.c` in a parsed JSON value. */
 export function getPath(value: unknown, path: string): unknown {
@@ -11,8 +11,11 @@ export function getPath(value: unknown, path: string): unknown {
   return v;
 }
 
-/** One JSON object per line; the text (and pair) at dotted field paths. */
-export async function* jsonlFile(stream: AsyncIterable<Buffer | string>, file: string, field: string, pairField?: string): AsyncGenerator<Raw> {
+/** Where a JSON line's input is: a text (and its pair), or a whole conversation, at dotted field paths. */
+export type JsonlFields = { field: string; pairField?: string } | { messagesField: string };
+
+/** One JSON object per line; the text (and pair), or the conversation, at dotted field paths. */
+export async function* jsonlFile(stream: AsyncIterable<Buffer | string>, file: string, fields: JsonlFields): AsyncGenerator<Raw> {
   for await (const l of lines(stream)) {
     if (l.tooLong) {
       yield { text: '', file, line: l.line, error: tooLongError };
@@ -31,6 +34,7 @@ export async function* jsonlFile(stream: AsyncIterable<Buffer | string>, file: s
       yield { text: '', file, line: l.line, error: `invalid JSON: ${(e as Error).message}` };
       continue;
     }
-    yield textRecord(file, l.line, getPath(obj, field), pairField ? getPath(obj, pairField) : undefined, field, pairField);
+    if ('messagesField' in fields) yield conversationRecord(file, l.line, getPath(obj, fields.messagesField), fields.messagesField);
+    else yield textRecord(file, l.line, getPath(obj, fields.field), fields.pairField ? getPath(obj, fields.pairField) : undefined, fields.field, fields.pairField);
   }
 }

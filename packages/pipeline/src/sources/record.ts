@@ -1,3 +1,5 @@
+import type { ChatMessage } from '@attnflow/tokenizer';
+
 /**
  * Where records come from. Every source yields raw records in a fixed order with a global index, so a job
  * can be resumed (skip the first N) and sharded (index mod n) deterministically. A record that cannot be
@@ -8,6 +10,8 @@ export interface SourceRecord {
   index: number;
   text: string;
   pair?: string;
+  /** A whole conversation (source.messagesField); `text` is then its last message, for the output. */
+  messages?: ChatMessage[];
   file: string;
   line: number;
   error?: string;
@@ -40,4 +44,25 @@ export function decodeUtf8(bytes: Uint8Array): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A record that is a whole conversation: a non-empty array of {role, content} strings, or the reason it is not
+ * one, naming the message and key at fault.
+ */
+export function conversationRecord(file: string, line: number, value: unknown, field: string): Raw {
+  const refuse = (error: string): Raw => ({ text: '', file, line, error });
+  if (value === undefined) return refuse(`no field "${field}"`);
+  if (!Array.isArray(value)) return refuse(`field "${field}" is ${typeof value}, expected an array of {role, content} messages`);
+  if (!value.length) return refuse(`field "${field}" is an empty conversation`);
+  const messages: ChatMessage[] = [];
+  for (const [i, m] of value.entries()) {
+    if (m === null || typeof m !== 'object' || Array.isArray(m)) return refuse(`${field}[${i}] is not an object, expected {role, content}`);
+    const { role, content } = m as Record<string, unknown>;
+    const wrong = (key: string, v: unknown) => refuse(`${field}[${i}].${key} is ${v === undefined ? 'missing' : typeof v}, expected a string`);
+    if (typeof role !== 'string') return wrong('role', role);
+    if (typeof content !== 'string') return wrong('content', content);
+    messages.push({ role, content });
+  }
+  return { text: messages[messages.length - 1].content, messages, file, line };
 }

@@ -2,7 +2,7 @@ import { chatIds, eosIdsOf, generationConfigFromJson, promptRoom, requireChatTem
 import { languageTokenId, translationLanguages, withLanguage, type ChatMessage, type Tokenizer } from '@attnflow/tokenizer';
 import type { Observable } from 'rxjs';
 import type { HeadOptions, TokenizerOptions } from './options.js';
-import { countTokens, requireKind, TaskError, type Task } from './task.js';
+import { countTokens, requireKind, TaskError, type Task, type TextRecord } from './task.js';
 
 export interface GenerationResult {
   /** The generated text (the continuation; for seq2seq the whole output), special tokens removed. */
@@ -35,6 +35,24 @@ function promptIds(m: Causal, text: string, tokenizer: TokenizerOptions, decoder
   if (!ids.length) throw new TaskError('an empty prompt needs a model with a bos_token_id');
   const limit = Math.min(tokenizer.maxLength ?? Infinity, promptRoom(m.model, decoder));
   return ids.length > limit ? ids.slice(ids.length - limit) : ids;
+}
+
+/** Whether a batch is chat: fixed messages were given, or the records are conversations. */
+const chatting = (head: HeadOptions['generate'], records: readonly TextRecord[]) => head.messages !== undefined || records.some((r) => r.messages);
+
+/**
+ * Each record as the end of a conversation after the fixed messages (its own conversation, or its text as the
+ * last user turn), rendered with the chat template as apply_chat_template does. A conversation is never cut:
+ * dropping its first tokens would drop the system prompt and the template's markup with them.
+ */
+export function conversationIds(m: Causal, records: readonly TextRecord[], fixed: readonly ChatMessage[], tokenizer: TokenizerOptions, decoder: GenerationConfig): number[][] {
+  const template = requireChatTemplate(m.dir);
+  const limit = Math.min(tokenizer.maxLength ?? Infinity, promptRoom(m.model, decoder));
+  return records.map((r) => {
+    const ids = chatIds(m.tokenizer, template, [...fixed, ...(r.messages ?? [{ role: 'user', content: r.text }])]);
+    if (ids.length > limit) throw new TaskError(`record ${r.index}: its conversation is ${ids.length} tokens; at most ${limit} fit (tokenizer.maxLength, or the model's positions less the new tokens)`);
+    return ids;
+  });
 }
 
 /** Generated ids → text: up to and including the first EOS, trailing padding dropped, cut at a stop string. */
@@ -99,13 +117,15 @@ export const generateTask: Task<'generate', GenerationResult> = {
   name: 'generate',
   kinds: ['causal'],
   check(model, options) {
-    promptRoom(requireKind(model, 'generate', ['causal']).model, options.decoder);
+    const m = requireKind(model, 'generate', ['causal']);
+    promptRoom(m.model, options.decoder);
+    if (options.head.messages) requireChatTemplate(m.dir);
   },
   async run(model, records, options) {
     const m = requireKind(model, 'generate', ['causal']);
     const params = taskParams(m, 'text-generation');
     const decoder = resolveGenerationConfig(params.decoder, options.decoder);
-    const prompts = records.map((r) => promptIds(m, params.prefix + r.text, options.tokenizer, decoder));
+    const prompts = chatting(options.head, records) ? conversationIds(m, records, options.head.messages ?? [], options.tokenizer, decoder) : records.map((r) => promptIds(m, params.prefix + r.text, options.tokenizer, decoder));
     const rows = await m.model.generate(prompts, decoder, { stopSequences: stopSequences(m, decoder.stopStrings) });
     return { results: decodeAll(m, rows, decoder), tokens: prompts.reduce((n, p) => n + p.length, 0) + rows.reduce((n, r) => n + r.length, 0) };
   },

@@ -1,5 +1,6 @@
 import type { Aggregation, ClassifyFunction, DenseActivation } from '@attnflow/head';
 import type { GenerationConfig, PoolingMode } from '@attnflow/models';
+import type { ChatMessage } from '@attnflow/tokenizer';
 
 /** Every task by the name pipeline files, the CLI and the API use. */
 export const TASK_NAMES = ['embed', 'classify', 'rerank', 'zero-shot', 'ner', 'qa', 'fill-mask', 'generate', 'translate', 'summarize', 'attention'] as const;
@@ -64,7 +65,14 @@ export interface HeadOptions {
     /** Score only these words (each a vocabulary entry, else its first token). */
     targets?: string[];
   };
-  generate: Record<string, never>;
+  generate: {
+    /**
+     * Chat: a fixed conversation (a system prompt, few-shot user/assistant turns) that each record follows as
+     * the last user turn, rendered with the model's chat template; `[]` for chat without fixed turns. A record
+     * that is a whole conversation (source.messagesField) comes after these messages instead.
+     */
+    messages?: ChatMessage[];
+  };
   translate: {
     /**
      * Source language. T5: with tgtLang, picks task_specific_params.translation_<srcLang>_to_<tgtLang> and its
@@ -90,7 +98,7 @@ export const HEAD_KEYS: { [N in TaskName]: (keyof HeadOptions[N])[] } = {
   ner: ['aggregation', 'ignoreLabels'],
   qa: ['maxAnswerLen', 'docStride', 'topK', 'handleImpossibleAnswer'],
   'fill-mask': ['topK', 'targets'],
-  generate: [],
+  generate: ['messages'],
   translate: ['srcLang', 'tgtLang'],
   summarize: [],
   attention: ['target'],

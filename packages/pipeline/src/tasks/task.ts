@@ -1,4 +1,5 @@
 import type { LoadedModel } from '@attnflow/models';
+import type { ChatMessage } from '@attnflow/tokenizer';
 import type { TaskName, TaskOptions } from './options.js';
 
 /** One unit of input: a text (and for QA / pairs, a second text), with its place in the source. */
@@ -8,6 +9,8 @@ export interface TextRecord {
   text: string;
   /** Second text: the context for question answering, or a pair's second sentence. */
   pair?: string;
+  /** Generate with chat: the whole conversation this record is (its text is then the last message). */
+  messages?: ChatMessage[];
   /** Where it came from, for error messages and output columns (file, line). */
   source?: { file: string; line: number };
 }

@@ -28,13 +28,17 @@ export interface Measured {
   decode: number[];
 }
 
+type AttnflowDType = 'fp32' | 'q8' | 'q4';
+/** What each attnflow dtype keeps the checkpoint's BF16 matrices as. */
+const WEIGHTS: Record<AttnflowDType, string> = { fp32: 'BF16', q8: 'q8 (+BF16 emb.)', q4: 'q4 (+BF16 emb.)' };
+
 const prompt = (n: number) => Array.from({ length: n }, (_, i) => 1 + ((i * 7919) % 150_000));
 
-async function attnflowRun(dir: string, workers: number, run: DecodeRun): Promise<Measured> {
+async function attnflowRun(dir: string, workers: number, run: DecodeRun, dtype: AttnflowDType): Promise<Measured> {
   const rss = process.memoryUsage().rss;
   const engine = new Engine({ workers });
   const t0 = performance.now();
-  const model = LlamaModel.load(dir, engine, ConfigReader.read(dir));
+  const model = LlamaModel.load(dir, engine, ConfigReader.read(dir), { dtype });
   const loadS = (performance.now() - t0) / 1000;
   const rssMb = (process.memoryUsage().rss - rss) / 2 ** 20;
   const options = { maxNewTokens: run.newTokens, padTokenId: 0 };
@@ -63,8 +67,9 @@ async function attnflowRun(dir: string, workers: number, run: DecodeRun): Promis
  * compiled to WebAssembly (wllama) on the same weights written as GGUF F16 and Q8_0: load time and memory,
  * prefill tokens/s for a 512-token prompt, decode tokens/s at 16 and 1,024 tokens of context, each as a share of
  * the limit that reading every weight once per token sets (WebAssembly read bandwidth on as many threads ÷
- * weight bytes); wllama on the most threads only. `--llm-layers N` shrinks the depth for a quick run,
- * `--llm-threads 2` skips the 1-thread rows, `--llm-no-peers` runs attnflow alone.
+ * weight bytes); wllama on the most threads only. attnflow runs in each dtype (fp32 = the BF16 weights as stored,
+ * q8, q4). `--llm-layers N` shrinks the depth for a quick run, `--llm-threads 2` skips the 1-thread rows,
+ * `--llm-dtypes fp32,q4` picks attnflow's dtypes, `--llm-no-peers` runs attnflow alone.
  */
 export async function llmBench(): Promise<string> {
   const layers = Number(arg('llm-layers') ?? SHAPE.layers);
@@ -75,23 +80,25 @@ export async function llmBench(): Promise<string> {
   const bandwidth = await wasmBandwidth(Math.max(...threadCounts));
   const readAt = (threads: number) => (bandwidth.find((b) => b.threads === threads) ?? bandwidth[bandwidth.length - 1]).read;
   const rows: (string | number)[][] = [['engine', 'weights', 'threads', 'load s', 'RSS +MB', 'prefill 512 tok/s', 'decode @16 tok/s', 'decode @1024 tok/s', '@16 share of limit']];
-  const row = (engine: string, weights: 'BF16' | 'F16' | 'Q8_0', threads: number, m: Measured | string) => {
+  const row = (engine: string, weights: string, bytes: number, threads: number, m: Measured | string) => {
     if (typeof m === 'string') return rows.push([engine, weights, threads, m, '', '', '', '', '']);
-    const limit = readAt(threads) / model.matrixBytes(weights);
+    const limit = readAt(threads) / bytes;
     rows.push([engine, weights, threads, m.loadS, m.rssMb, m.prefill, m.decode[0], m.decode[1], `${((100 * m.decode[0]) / limit).toFixed(0)} %`]);
   };
   const failed = (e: unknown) => `failed: ${(e as Error).message.split('\n')[0].slice(0, 120)}`;
   try {
     model.writeSafetensors(dir);
-    for (const threads of threadCounts) row('attnflow', 'BF16', threads, await attnflowRun(dir, threads, run));
+    for (const dtype of (arg('llm-dtypes') ?? 'fp32,q8,q4').split(',') as AttnflowDType[]) {
+      for (const threads of threadCounts) row('attnflow', WEIGHTS[dtype], model.attnflowBytes(dtype), threads, await attnflowRun(dir, threads, run, dtype));
+    }
     if (!flag('llm-no-peers')) {
       for (const type of ['F16', 'Q8_0'] as const) {
         const file = join(dir, `model-${type}.gguf`);
         model.writeGguf(file, type);
-        for (const threads of threadCounts) row('llama.cpp (node-llama-cpp)', type, threads, await llamaCppRun(file, threads, run).catch(failed));
+        for (const threads of threadCounts) row('llama.cpp (node-llama-cpp)', type, model.matrixBytes(type), threads, await llamaCppRun(file, threads, run).catch(failed));
         // wllama's compatibility build loads and decodes slowly: the most threads only
         const most = Math.max(...threadCounts);
-        row('llama.cpp in WebAssembly (wllama)', type, most, await wllamaRun(file, most, run).catch(failed));
+        row('llama.cpp in WebAssembly (wllama)', type, model.matrixBytes(type), most, await wllamaRun(file, most, run).catch(failed));
         rmSync(file, { force: true });
       }
     }
@@ -100,6 +107,6 @@ export async function llmBench(): Promise<string> {
   }
   const bw = (b: Bandwidth) => `${b.threads} thread${b.threads > 1 ? 's' : ''}: read ${(b.read / 1e9).toFixed(1)} GB/s, copy ${(b.copy / 1e9).toFixed(1)} GB/s`;
   return `${table(rows)}\n(Qwen2.5-0.5B shape, ${layers} layers, random weights: matrices ${(model.matrixBytes('BF16') / 1e9).toFixed(2)} GB as BF16 or F16, ` +
-    `${(model.matrixBytes('Q8_0') / 1e9).toFixed(2)} GB as Q8_0. WebAssembly memory bandwidth (SIMD read loop, memory.copy) — ${bandwidth.map(bw).join('; ')}. ` +
+    `${(model.matrixBytes('Q8_0') / 1e9).toFixed(2)} GB as Q8_0; attnflow q8 ${(model.attnflowBytes('q8') / 1e9).toFixed(2)} GB, q4 ${(model.attnflowBytes('q4') / 1e9).toFixed(2)} GB (the tied embedding stays BF16). WebAssembly memory bandwidth (SIMD read loop, memory.copy) — ${bandwidth.map(bw).join('; ')}. ` +
     `Limit = read bandwidth on that many threads ÷ matrix bytes; greedy, ${run.newTokens} new tokens, prompts of token ids.)`;
 }

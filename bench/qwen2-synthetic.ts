@@ -56,6 +56,19 @@ export class SyntheticQwen2 {
     }
   }
 
+  /**
+   * Weight bytes a token's decoding reads in attnflow as `dtype`: the tied embedding (which is also the LM head)
+   * stays BF16 in every dtype; the layers' matrices take 2 bytes a weight (BF16), 1 plus a scale and a sum per row
+   * (q8), or 0.625 (q4: a nibble, plus a float32 scale per 32).
+   */
+  attnflowBytes(dtype: 'fp32' | 'q8' | 'q4'): number {
+    return this.tensors.filter((t) => t.chunk).reduce((n, t) => {
+      const [rows, cols] = t.shape;
+      if (dtype === 'fp32' || t.name === 'model.embed_tokens.weight') return n + 2 * rows * cols;
+      return n + (dtype === 'q8' ? rows * (cols + 8) : rows * cols * 0.625);
+    }, 0);
+  }
+
   /** Weight bytes a token's decoding reads when the matrices are stored as `type` (vectors are negligible). */
   matrixBytes(type: GgufTensorType | 'BF16'): number {
     return this.tensors.filter((t) => t.chunk).reduce((n, t) => n + (type === 'BF16' ? 2 * count(t.shape) : tensorBytes(type, count(t.shape))), 0);

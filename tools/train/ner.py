@@ -98,7 +98,8 @@ def plain_examples(synsets: list[common.Synset]) -> list[list[tuple[str, str]]]:
     return out
 
 
-def main(minutes: float) -> None:
+def main(minutes: float, start: str) -> None:
+    """Fine-tunes the checkpoint at `start` (the masked LM, or this model to train it further) for `minutes` of CPU."""
     common.setup()
     tok = common.bert_tokenizer()
     synsets = common.wordnet()
@@ -107,7 +108,7 @@ def main(minutes: float) -> None:
     clauses = grammar.Clauses(synsets, names)
     cls, sep = tok.token_to_id('[CLS]'), tok.token_to_id('[SEP]')
     model = BertForTokenClassification.from_pretrained(
-        common.MODELS / 'mini-bert-mlm', dtype=torch.float32, num_labels=len(LABELS),
+        start, dtype=torch.float32, num_labels=len(LABELS),
         id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)})
 
     def loss_of(_step: int) -> torch.Tensor:
@@ -124,4 +125,4 @@ def main(minutes: float) -> None:
 
 
 if __name__ == '__main__':
-    main(float(sys.argv[1]) if len(sys.argv) > 1 else 10)
+    main(float(sys.argv[1]) if len(sys.argv) > 1 else 10, sys.argv[2] if len(sys.argv) > 2 else str(common.MODELS / 'mini-bert-mlm'))

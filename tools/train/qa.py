@@ -1,4 +1,4 @@
-"""Extractive QA (pipelines/models/mini-bert-qa), fine-tuned from the masked LM. Each context joins one to four
+"""Extractive QA (pipelines/models/mini-bert-qa), fine-tuned from the masked LM. Each context joins one to three
 facts about different people, places, organisations and things, shuffled: sentences from the fact templates
 below or from grammar.Clauses (subject, verb, object, place, time and company phrases, active or passive); the
 question asks about one of them and the answer is the slot's span in the context. Also "What is X?" over a
@@ -87,7 +87,7 @@ def clause_fact(clauses: Clauses) -> tuple[str, str, str]:
 
 def example(names: Names, clauses: Clauses, nouns: list[common.Synset]) -> tuple[str, str, str, int]:
     """(question, context, answer, where the answer starts in the context)."""
-    n = random.randint(1, 4)
+    n = random.randint(1, 3)
     facts = [clause_fact(clauses) if random.random() < 0.5 else fill_fact(names, random.choice(FACTS)) for _ in range(n)]
     if random.random() < 0.15:
         facts.append(definition_fact(random.choice(nouns)))

@@ -144,12 +144,17 @@ class Timer:
     def wall(self) -> float:
         return time.time() - self.wall_start
 
+    @property
+    def progress(self) -> float:
+        """Share of the budget used: of the CPU time or of the wall-clock limit, whichever runs out first."""
+        return max(self.elapsed / self.budget, self.wall / self.wall_limit)
+
     def done(self) -> bool:
-        return self.elapsed > self.budget or self.wall > self.wall_limit
+        return self.progress >= 1
 
 
 def fit(name: str, model: torch.nn.Module, minutes: float, loss_of, lr: float, warmup: int = 100) -> int:
-    """AdamW for `minutes` of wall-clock time: linear warm-up, then linear decay over the time budget, gradients
+    """AdamW for `minutes` of CPU time: linear warm-up, then linear decay over the time budget, gradients
     clipped to norm 1. loss_of(step) computes the loss of the next mini-batch. Returns the number of steps."""
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     timer = Timer(minutes)
@@ -157,7 +162,7 @@ def fit(name: str, model: torch.nn.Module, minutes: float, loss_of, lr: float, w
     model.train()
     while not timer.done():
         for g in opt.param_groups:
-            g['lr'] = lr * min(1.0, (step + 1) / warmup) * max(0.05, 1 - timer.elapsed / timer.budget)
+            g['lr'] = lr * min(1.0, (step + 1) / warmup) * max(0.05, 1 - timer.progress)
         loss = loss_of(step)
         opt.zero_grad()
         loss.backward()

@@ -20,7 +20,8 @@ def encode(tok: Tokenizer, texts: list[str], eos: int) -> tuple[torch.Tensor, to
     return common.padded(rows, eos), common.padded(rows, -100)
 
 
-def main(minutes: float) -> None:
+def main(minutes: float, start: str | None) -> None:
+    """Trains from random weights, or further from the checkpoint at `start`, for `minutes` of CPU."""
     common.setup()
     tok = Tokenizer.from_file(str(common.CACHE / 'gpt2-tokenizer.json'))
     eos = tok.token_to_id('<|endoftext|>')
@@ -28,7 +29,7 @@ def main(minutes: float) -> None:
     train, held = sequences(synsets, False), sequences(synsets, True)
     config = GPT2Config(vocab_size=tok.get_vocab_size(), n_positions=128, n_embd=128, n_layer=3, n_head=4,
                         bos_token_id=eos, eos_token_id=eos)
-    model = GPT2LMHeadModel(config)
+    model = GPT2LMHeadModel.from_pretrained(start, dtype=torch.float32) if start else GPT2LMHeadModel(config)
     batches = common.batches(train, 32)
 
     def loss_of(_step: int) -> torch.Tensor:
@@ -55,4 +56,4 @@ def main(minutes: float) -> None:
 
 
 if __name__ == '__main__':
-    main(float(sys.argv[1]) if len(sys.argv) > 1 else 20)
+    main(float(sys.argv[1]) if len(sys.argv) > 1 else 20, sys.argv[2] if len(sys.argv) > 2 else None)

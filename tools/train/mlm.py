@@ -52,13 +52,14 @@ def masked_loss(model: BertForMaskedLM, inputs: torch.Tensor, attention: torch.T
     return torch.nn.functional.cross_entropy(logits, labels[where]), logits, labels[where]
 
 
-def main(minutes: float) -> None:
+def main(minutes: float, start: str | None) -> None:
+    """Trains from random weights, or further from the checkpoint at `start`, for `minutes` of CPU."""
     common.setup()
     tok = common.bert_tokenizer()
     synsets = common.wordnet()
     train, held = sequences(synsets, False), sequences(synsets, True)
     config = BertConfig(vocab_size=tok.get_vocab_size(), **common.BERT_SIZE, pad_token_id=0)
-    model = BertForMaskedLM(config)
+    model = BertForMaskedLM.from_pretrained(start, dtype=torch.float32) if start else BertForMaskedLM(config)
     mask_id = tok.token_to_id('[MASK]')
     batches = common.batches(train, 64)
 
@@ -82,4 +83,4 @@ def main(minutes: float) -> None:
 
 
 if __name__ == '__main__':
-    main(float(sys.argv[1]) if len(sys.argv) > 1 else 20)
+    main(float(sys.argv[1]) if len(sys.argv) > 1 else 20, sys.argv[2] if len(sys.argv) > 2 else None)

@@ -1,7 +1,8 @@
 """English NER (pipelines/models/mini-bert-ner, BIO tags over PER, LOC, ORG, MISC), fine-tuned from the masked
-LM. Sentences come from the templates below filled with entities.Names (Faker and WordNet proper nouns), plus
-WordNet usage examples without capitals after the first word (all O). Every word piece of an entity is
-labelled: B- on its first piece, I- on the rest."""
+LM. Sentences come from the templates below and from grammar.Clauses (subject, verb, object, place and time
+phrases), filled with entities.Names (Faker and WordNet proper nouns), plus WordNet usage examples without
+capitals after the first word (all O). Every word piece of an entity is labelled: B- on its first piece, I- on
+the rest."""
 import random
 import re
 import sys
@@ -10,6 +11,7 @@ import torch
 from transformers import BertForTokenClassification
 
 import common
+import grammar
 from entities import Names
 
 NAME = 'mini-bert-ner'
@@ -52,6 +54,27 @@ def pieces_with_labels(tok, parts: list[tuple[str, str]]) -> tuple[list[int], li
     return ids, labels
 
 
+def clause_example(clauses: grammar.Clauses) -> list[tuple[str, str]]:
+    """One or two clauses, joined by "and" or as two sentences."""
+    parts = clauses.clause()[0]
+    if random.random() < 0.25:
+        second = clauses.clause()[0]
+        if random.random() < 0.5:
+            parts = parts[:-1] + [grammar.Part(random.choice([', and ', ' and ', ', but ', ' because ', ' before ', ' after ']))] + lower_start(second)
+        else:
+            parts = parts + [grammar.Part(' ')] + second
+    return [(p.text, p.tag) for p in parts]
+
+
+def lower_start(parts: list) -> list:
+    """A clause continuing a sentence: its first word lower-cased unless it is a name."""
+    i = next(k for k, p in enumerate(parts) if p.text)
+    p = parts[i]
+    if p.tag:
+        return parts
+    return parts[:i] + [grammar.Part(p.text[0].lower() + p.text[1:], p.tag)] + parts[i + 1:]
+
+
 def example(names: Names) -> list[tuple[str, str]]:
     template = random.choice(TEMPLATES)
     fillers = {'PER': names.person, 'LOC': names.place, 'ORG': names.org, 'MISC': names.misc,
@@ -75,19 +98,24 @@ def plain_examples(synsets: list[common.Synset]) -> list[list[tuple[str, str]]]:
     return out
 
 
-def main(minutes: float) -> None:
+def main(minutes: float, start: str) -> None:
+    """Fine-tunes the checkpoint at `start` (the masked LM, or this model to train it further) for `minutes` of CPU."""
     common.setup()
     tok = common.bert_tokenizer()
     synsets = common.wordnet()
     names = Names(synsets)
     plain = plain_examples(synsets)
+    clauses = grammar.Clauses(synsets, names)
     cls, sep = tok.token_to_id('[CLS]'), tok.token_to_id('[SEP]')
     model = BertForTokenClassification.from_pretrained(
-        common.MODELS / 'mini-bert-mlm', dtype=torch.float32, num_labels=len(LABELS),
+        start, dtype=torch.float32, num_labels=len(LABELS),
         id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)})
 
     def loss_of(_step: int) -> torch.Tensor:
-        rows = [pieces_with_labels(tok, example(names) if random.random() < 0.85 else random.choice(plain)) for _ in range(32)]
+        def sample() -> list[tuple[str, str]]:
+            r = random.random()
+            return example(names) if r < 0.45 else clause_example(clauses) if r < 0.87 else random.choice(plain)
+        rows = [pieces_with_labels(tok, sample()) for _ in range(32)]
         ids = common.padded([[cls] + r[0][:MAX_LEN - 2] + [sep] for r in rows], 0)
         labels = common.padded([[-100] + r[1][:MAX_LEN - 2] + [-100] for r in rows], -100)
         return model(input_ids=ids, attention_mask=(ids != 0).long(), labels=labels).loss
@@ -97,4 +125,4 @@ def main(minutes: float) -> None:
 
 
 if __name__ == '__main__':
-    main(float(sys.argv[1]) if len(sys.argv) > 1 else 10)
+    main(float(sys.argv[1]) if len(sys.argv) > 1 else 10, sys.argv[2] if len(sys.argv) > 2 else str(common.MODELS / 'mini-bert-mlm'))

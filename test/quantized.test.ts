@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SharedArena, Tensor, sharedArena } from '@attnflow/tensor';
 import {
-  Activation, Engine, linearQ4, linearQ8, linearReference, packQ4, paddedK, packPanels, quantizeRows, quantizeRowsQ4, quantizeWeights, unpackQ4, weightAt,
+  Activation, Engine, linearQ4, linearQ8, linearReference, packQ4, paddedK, packPanels, quantizeRows, quantizeRowsQ4, quantizeWeights, unpackQ4, weightRows, WeightType,
   type Q4Weights, type Q8Weights, type WasmKernels,
 } from '@attnflow/kernels';
 import { loadModel, type LoadedModel } from '@attnflow/models';
@@ -53,7 +53,7 @@ describe('q8 kernels: quantized rows and integer GEMM', () => {
     it(`linearQ8 ${M}x${K}x${N}: relaxed and portable builds give identical bits, equal to the reference, close to float`, async () => {
       const xf = randomArray(M * K, r, 2), rows = randomArray(N * K, r), bias = Tensor.from(randomArray(N, r), [N]), residual = Tensor.from(randomArray(M * N, r), [M, N]);
       const x = Tensor.from(xf, [M, K]);
-      const q = quantizeWeights((j, k) => rows[j * K + k], N, K);
+      const q = quantizeWeights(weightRows(rows, WeightType.float32, K, false), N, K);
       const { w, scales, sums } = q8Tensors(q);
       const xq = Tensor.empty('int8', [M, paddedK(K)]), params = Tensor.empty('float32', [M, 2]);
       await wasm.run('quantizeRows', { xq, params, x }, { rows: M, K });
@@ -82,7 +82,7 @@ describe('q8 kernels: quantized rows and integer GEMM', () => {
   it('pooled threads (rows or column blocks) give the inline kernel\'s bits', async () => {
     for (const [M, K, N] of [[3, 37, 130], [70, 96, 24]] as const) {
       const x = Tensor.from(randomArray(M * K, r, 2), [M, K]), rows = randomArray(N * K, r);
-      const { w, scales, sums } = q8Tensors(quantizeWeights((j, k) => rows[j * K + k], N, K));
+      const { w, scales, sums } = q8Tensors(quantizeWeights(weightRows(rows, WeightType.float32, K, false), N, K));
       const outs: Float32Array[] = [];
       for (const engine of [wasm, pooled]) {
         const xq = Tensor.empty('int8', [M, paddedK(K)]), params = Tensor.empty('float32', [M, 2]), out = Tensor.empty('float32', [M, N]);
@@ -96,8 +96,8 @@ describe('q8 kernels: quantized rows and integer GEMM', () => {
 
   it('quantizes half-precision and packed weights as it reads them', () => {
     const N = 9, K = 13, rows = randomArray(N * K, r);
-    const direct = quantizeWeights((j, k) => rows[j * K + k], N, K);
-    const fromPanels = quantizeWeights(weightAt(packPanels(rows, N, K), 0, K, true), N, K);
+    const direct = quantizeWeights(weightRows(rows, WeightType.float32, K, false), N, K);
+    const fromPanels = quantizeWeights(weightRows(packPanels(rows, N, K), WeightType.float32, K, true), N, K);
     expect(Array.from(fromPanels.values)).toEqual(Array.from(direct.values));
     expect(Array.from(fromPanels.scales)).toEqual(Array.from(direct.scales));
   });
@@ -108,7 +108,7 @@ describe('q4 kernel: 4-bit weights widened in registers', () => {
     it(`linearQ4 ${M}x${K}x${N}: relaxed and portable builds give identical bits, the reference's bits, close to float`, async () => {
       const xf = randomArray(M * K, r, 2), rows = randomArray(N * K, r), bias = Tensor.from(randomArray(N, r), [N]), residual = Tensor.from(randomArray(M * N, r), [M, N]);
       const x = Tensor.from(xf, [M, K]);
-      const q = packQ4(quantizeRowsQ4((j, k) => rows[j * K + k], N, K), N, K);
+      const q = packQ4(quantizeRowsQ4(weightRows(rows, WeightType.float32, K, false), N, K), N, K);
       const { w, scales } = q4Tensors(q);
       for (const [activation, withResidual] of [[Activation.none, false], [Activation.none, true], [Activation.relu, true], [Activation.silu, false], [Activation.gelu, true]] as const) {
         const outs = Object.values(builds).map((k) => {
@@ -135,7 +135,7 @@ describe('q4 kernel: 4-bit weights widened in registers', () => {
   it('pooled threads give the inline kernel\'s bits; panels unpack to the quantized rows', async () => {
     for (const [M, K, N] of [[1, 100, 130], [70, 96, 24]] as const) {
       const x = Tensor.from(randomArray(M * K, r, 2), [M, K]), rows = randomArray(N * K, r);
-      const qr = quantizeRowsQ4((j, k) => rows[j * K + k], N, K);
+      const qr = quantizeRowsQ4(weightRows(rows, WeightType.float32, K, false), N, K);
       const q = packQ4(qr, N, K);
       expect(Array.from(unpackQ4(q, N, K).rows)).toEqual(Array.from(qr.rows));
       const { w, scales } = q4Tensors(q);

@@ -44,7 +44,7 @@ export const int = (raw: Values[string], name: string, min = 0): number | undefi
   return n;
 };
 
-/** --dtype: how the model computes (fp32 or q8), as the pipeline file's `dtype`. */
+/** --dtype: how the model computes (fp32, q8 or q4), as the pipeline file's `dtype`. */
 export const dtypeFlag = (raw: Values[string]): ModelDType | undefined => {
   const v = str(raw);
   if (v === undefined) return undefined;

@@ -19,12 +19,15 @@ export const WeightType = { float32: 0, bfloat16: 1, float16: 2 } as const;
 export type WeightType = (typeof WeightType)[keyof typeof WeightType];
 export type WeightArray = Float32Array | Uint16Array;
 
-/** W[j, k] of a (N, K) weight stored as `type`, rows or packed panels, as a float32 value. */
-export function weightAt(w: WeightArray, type: number | undefined, K: number, packed: boolean | undefined): (j: number, k: number) => number {
+/** Writes row j of a (N, K) weight into `row` (length K) as float32 values. */
+export type RowReader = (j: number, row: Float32Array) => void;
+
+/** The rows of a weight stored as `type`, plain (N, K) rows or packed panels, widened to float32 one row at a time. */
+export function weightRows(w: WeightArray, type: number | undefined, K: number, packed: boolean | undefined): RowReader {
   const read = weightReader(w, type);
-  return (j, k) => {
+  return (j, row) => {
     const [base, step] = weightRow(j, K, packed);
-    return read(base + k * step);
+    for (let k = 0; k < K; k++) row[k] = read(base + k * step);
   };
 }
 

@@ -1,4 +1,4 @@
-import { storer, type LinearArgs } from './linear.js';
+import { PANEL, storer, type LinearArgs, type RowReader } from './linear.js';
 import { roundHalfEven } from './q8.js';
 
 /**
@@ -13,7 +13,6 @@ import { roundHalfEven } from './q8.js';
  * is 4 k × 8 columns; scales[(p · Kp/32 + g) · 8 + c] is the scale of group g of column 8p + c.
  */
 export const Q4_GROUP = 32;
-const PANEL = 8;
 
 export const paddedK4 = (K: number) => Math.ceil(K / Q4_GROUP) * Q4_GROUP;
 const panels = (N: number) => Math.ceil(N / PANEL);
@@ -31,17 +30,19 @@ export interface Q4Rows {
   scales: Float32Array;
 }
 
-/** Quantizes W (N, K) given as a reader of W_jk, into rows. */
-export function quantizeRowsQ4(weight: (j: number, k: number) => number, N: number, K: number): Q4Rows {
+/** Quantizes W (N, K), read a row at a time, into rows. */
+export function quantizeRowsQ4(weight: RowReader, N: number, K: number): Q4Rows {
   const Kp = paddedK4(K), G = Kp / Q4_GROUP;
   const out: Q4Rows = { rows: new Uint8Array(N * Kp).fill(8), scales: new Float32Array(N * G) };
+  const row = new Float32Array(K);
   for (let j = 0; j < N; j++) {
+    weight(j, row);
     for (let g = 0; g < G; g++) {
       const end = Math.min(K, (g + 1) * Q4_GROUP);
       let max = 0;
-      for (let k = g * Q4_GROUP; k < end; k++) max = Math.max(max, Math.abs(weight(j, k)));
+      for (let k = g * Q4_GROUP; k < end; k++) max = Math.max(max, Math.abs(row[k]));
       const scale = Math.fround(max / 7) || 1;
-      for (let k = g * Q4_GROUP; k < end; k++) out.rows[j * Kp + k] = Math.max(-7, Math.min(7, roundHalfEven(weight(j, k) / scale))) + 8;
+      for (let k = g * Q4_GROUP; k < end; k++) out.rows[j * Kp + k] = Math.max(-7, Math.min(7, roundHalfEven(row[k] / scale))) + 8;
       out.scales[j * G + g] = scale;
     }
   }

@@ -1,4 +1,4 @@
-import { storer, type LinearArgs } from './linear.js';
+import { PANEL, storer, type LinearArgs, type RowReader } from './linear.js';
 
 /**
  * 8-bit linear layers (dtype q8), after onnxruntime's dynamic quantization:
@@ -13,16 +13,15 @@ import { storer, type LinearArgs } from './linear.js';
  * consecutive k) is 32 bytes, columns 0–3 then 4–7, each column's 4 k in order. One 16-byte load is 4 columns × 4
  * k, the operand of one dot-product instruction (4 lanes of 4 multiply-adds each).
  */
-export const Q8_PANEL = 8;
 const STEP = 4;
 
 export const paddedK = (K: number) => Math.ceil(K / STEP) * STEP;
 /** Columns rounded up to whole panels: scales and sums are padded too, so the kernel reads them as vectors. */
-export const paddedN = (N: number) => Math.ceil(N / Q8_PANEL) * Q8_PANEL;
+export const paddedN = (N: number) => Math.ceil(N / PANEL) * PANEL;
 
 /** Where w_jk is in the packed bytes. */
 export function q8Index(j: number, k: number, Kp: number): number {
-  return ((Math.floor(j / Q8_PANEL) * Kp + (k & ~3)) * Q8_PANEL) + (j & 4) * 4 + (j & 3) * 4 + (k & 3);
+  return ((Math.floor(j / PANEL) * Kp + (k & ~3)) * PANEL) + (j & 4) * 4 + (j & 3) * 4 + (k & 3);
 }
 
 export interface Q8Weights {
@@ -34,21 +33,23 @@ export interface Q8Weights {
   sums: Int32Array;
 }
 
-/** Quantizes W (N, K) given as a reader of W_jk (any stored precision), packed for the kernel. */
-export function quantizeWeights(weight: (j: number, k: number) => number, N: number, K: number): Q8Weights {
+/** Quantizes W (N, K), read a row at a time (any stored precision), packed for the kernel. */
+export function quantizeWeights(weight: RowReader, N: number, K: number): Q8Weights {
   return packQ8(quantizeRowsQ8(weight, N, K), N, K);
 }
 
-/** Quantizes W (N, K) into rows. */
-export function quantizeRowsQ8(weight: (j: number, k: number) => number, N: number, K: number): Q8Rows {
+/** Quantizes W (N, K), read a row at a time, into rows. */
+export function quantizeRowsQ8(weight: RowReader, N: number, K: number): Q8Rows {
   const Kp = paddedK(K);
   const rows = new Int8Array(N * Kp), scales = new Float32Array(N), sums = new Int32Array(N);
+  const row = new Float32Array(K);
   for (let j = 0; j < N; j++) {
+    weight(j, row);
     let max = 0;
-    for (let k = 0; k < K; k++) max = Math.max(max, Math.abs(weight(j, k)));
+    for (let k = 0; k < K; k++) max = Math.max(max, Math.abs(row[k]));
     const scale = Math.fround(max / 127) || 1;
     for (let k = 0; k < K; k++) {
-      const q = Math.max(-127, Math.min(127, roundHalfEven(weight(j, k) / scale)));
+      const q = Math.max(-127, Math.min(127, roundHalfEven(row[k] / scale)));
       rows[j * Kp + k] = q;
       sums[j] += q;
     }

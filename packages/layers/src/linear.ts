@@ -2,7 +2,7 @@ import type { Weights } from '@attnflow/checkpoint';
 import type { Engine } from '@attnflow/kernels';
 import { Tensor, type HalfDType, type Scope } from '@attnflow/tensor';
 import {
-  packPanelsInto, packQ4, packQ8, PANEL, paddedK, paddedK4, quantizeRowsQ4, quantizeRowsQ8, unpackPanels, unpackQ4, unpackQ8, weightAt, WeightType,
+  packPanelsInto, packQ4, packQ8, PANEL, paddedK, paddedK4, quantizeRowsQ4, quantizeRowsQ8, unpackPanels, unpackQ4, unpackQ8, weightRows, WeightType,
   Q4_GROUP, type Q4Rows, type Q8Rows, type WeightArray,
 } from '@attnflow/kernels';
 
@@ -156,7 +156,7 @@ function linearOfRows(r: WeightRows, K: number, N: number, arena: Tensor['arena'
 export function quantizeLinear(layer: Linear, format: Quantization): void {
   if (!layer.packed || isQuantized(layer.weight)) return;
   const float = layer.weight, N = layer.outFeatures, K = layer.inFeatures;
-  const read = weightAt(float.data, weightTypeOf(float), K, true);
+  const read = weightRows(float.data, weightTypeOf(float), K, true);
   const rows: WeightRows = format === 'q8' ? { dtype: 'q8', q: quantizeRowsQ8(read, N, K) } : { dtype: 'q4', q: quantizeRowsQ4(read, N, K) };
   float.dispose();
   layer.weight = linearOfRows(rows, K, N, float.arena, undefined).weight;

@@ -4,7 +4,8 @@ import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SharedArena, Tensor, sharedArena } from '@attnflow/tensor';
 import {
-  Activation, Engine, linearQ4, linearQ8, linearReference, packQ4, paddedK, packPanels, quantizeRows, quantizeRowsQ4, quantizeWeights, unpackQ4, weightRows, WeightType,
+  Activation, Engine, linearQ4, linearQ8, linearReference, packQ4, packQ8, paddedK, packPanels, q8Groups, Q8_DECODER_GROUP, quantizeRows, quantizeRowsQ4, quantizeRowsQ8,
+  quantizeWeights, unpackQ4, unpackQ8, weightRows, WeightType,
   type Q4Weights, type Q8Weights, type WasmKernels,
 } from '@attnflow/kernels';
 import { loadModel, type LoadedModel } from '@attnflow/models';
@@ -27,7 +28,7 @@ const tensorOf = <T extends Int8Array | Int32Array | Float32Array>(data: T) => {
   return t;
 };
 const q4Tensors = (q: Q4Weights) => ({ w: tensorOf(new Int8Array(q.values.buffer, q.values.byteOffset, q.values.length)), scales: tensorOf(q.scales) });
-const q8Tensors = (q: Q8Weights) => ({ w: tensorOf(q.values), scales: tensorOf(q.scales), sums: tensorOf(q.sums) });
+const q8Tensors = (q: Q8Weights) => ({ w: tensorOf(q.values), scales: tensorOf(q.scales), offsets: tensorOf(q.offsets) });
 
 const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength)));
 
@@ -49,45 +50,63 @@ describe('q8 kernels: quantized rows and integer GEMM', () => {
     });
   }
 
-  for (const [M, K, N] of SHAPES) {
-    it(`linearQ8 ${M}x${K}x${N}: relaxed and portable builds give identical bits, equal to the reference, close to float`, async () => {
-      const xf = randomArray(M * K, r, 2), rows = randomArray(N * K, r), bias = Tensor.from(randomArray(N, r), [N]), residual = Tensor.from(randomArray(M * N, r), [M, N]);
-      const x = Tensor.from(xf, [M, K]);
-      const q = quantizeWeights(weightRows(rows, WeightType.float32, K, false), N, K);
-      const { w, scales, sums } = q8Tensors(q);
-      const xq = Tensor.empty('int8', [M, paddedK(K)]), params = Tensor.empty('float32', [M, 2]);
-      await wasm.run('quantizeRows', { xq, params, x }, { rows: M, K });
-      for (const activation of [Activation.none, Activation.relu, Activation.gelu]) {
-        const outs = Object.values(builds).map((k) => {
-          const out = Tensor.empty('float32', [M, N]);
-          k.linearQ8(out.byteOffset, xq.byteOffset, params.byteOffset, w.byteOffset, scales.byteOffset, sums.byteOffset, bias.byteOffset, 0, residual.byteOffset, K, N, activation, 0, M, 0, N);
-          return out.data.slice();
-        });
-        // integer dot products are exact; the float steps after them differ only where the relaxed build fuses a
-        // multiply-add inside an activation (GELU's polynomial)
-        if (activation === Activation.gelu) expect(Math.max(...outs[0].map((v, i) => Math.abs(v - outs[1][i])))).toBeLessThan(1e-6);
-        else expect(bits(outs[0])).toEqual(bits(outs[1]));
-        const ref = new Float32Array(M * N);
-        linearQ8(ref, xq.data, params.data, q, bias.data, undefined, residual.data, { M, K, N, activation });
-        expect(Math.max(...ref.map((v, i) => Math.abs(v - outs[0][i])))).toBeLessThan(1e-5);
-        // against the float GEMM: 8-bit weights and 7-bit activations keep the error a small share of the output's scale
-        const float = new Float32Array(M * N);
-        linearReference(float, xf, rows, bias.data, undefined, residual.data, { M, K, N, activation });
-        const scale = Math.max(...float.map(Math.abs));
-        expect(Math.max(...float.map((v, i) => Math.abs(v - ref[i]))) / scale).toBeLessThan(0.05);
-      }
-    });
+  // a scale per output channel (encoders), per 32 inputs (decoders), and per 12, whose last group is short
+  for (const group of [undefined, Q8_DECODER_GROUP, 12]) {
+    for (const [M, K, N] of SHAPES) {
+      it(`linearQ8 ${M}x${K}x${N}, group ${group ?? 'row'}: relaxed and portable builds give identical bits, equal to the reference, close to float`, async () => {
+        const xf = randomArray(M * K, r, 2), rows = randomArray(N * K, r), bias = Tensor.from(randomArray(N, r), [N]), residual = Tensor.from(randomArray(M * N, r), [M, N]);
+        const x = Tensor.from(xf, [M, K]);
+        const q = quantizeWeights(weightRows(rows, WeightType.float32, K, false), N, K, group);
+        const { w, scales, offsets } = q8Tensors(q);
+        const xq = Tensor.empty('int8', [M, paddedK(K)]), params = Tensor.empty('float32', [M, 2]);
+        await wasm.run('quantizeRows', { xq, params, x }, { rows: M, K });
+        for (const [activation, withResidual] of [[Activation.none, false], [Activation.none, true], [Activation.relu, true], [Activation.gelu, true]] as const) {
+          const res = withResidual ? residual : undefined;
+          const outs = Object.values(builds).map((k) => {
+            const out = Tensor.empty('float32', [M, N]);
+            k.linearQ8(out.byteOffset, xq.byteOffset, params.byteOffset, w.byteOffset, scales.byteOffset, offsets.byteOffset, bias.byteOffset, 0, res?.byteOffset ?? 0, K, q.group, N, activation, 0, M, 0, N);
+            return out.data.slice();
+          });
+          // integer dot products are exact; the float steps after them differ only where the relaxed build fuses a
+          // multiply-add inside an activation (GELU's polynomial)
+          if (activation === Activation.gelu) expect(Math.max(...outs[0].map((v, i) => Math.abs(v - outs[1][i]) / Math.max(1, Math.abs(v))))).toBeLessThan(1e-6);
+          else expect(bits(outs[0])).toEqual(bits(outs[1]));
+          const ref = new Float32Array(M * N);
+          linearQ8(ref, xq.data, params.data, q, bias.data, undefined, res?.data, { M, K, N, activation, group: q.group });
+          if (activation === Activation.none && !withResidual) expect(bits(ref)).toEqual(bits(outs[0]));
+          else expect(Math.max(...ref.map((v, i) => Math.abs(v - outs[0][i])))).toBeLessThan(1e-5);
+          // against the float GEMM: 8-bit weights and 7-bit activations keep the error a small share of the output's scale
+          const float = new Float32Array(M * N);
+          linearReference(float, xf, rows, bias.data, undefined, res?.data, { M, K, N, activation });
+          const scale = Math.max(...float.map(Math.abs));
+          expect(Math.max(...float.map((v, i) => Math.abs(v - ref[i]))) / scale).toBeLessThan(0.05);
+        }
+      });
+    }
   }
+
+  it('groups of inputs: packing and unpacking keep every weight and scale; the scales follow each group\'s range', () => {
+    const N = 11, K = 70, rows = randomArray(N * K, r);
+    rows[3 * K + 40] = 50; // one large weight: only its group's scale grows
+    const q = quantizeRowsQ8(weightRows(rows, WeightType.float32, K, false), N, K, Q8_DECODER_GROUP);
+    const back = unpackQ8(packQ8(q, N, K), N, K);
+    for (const key of ['rows', 'scales'] as const) expect(Array.from(back[key])).toEqual(Array.from(q[key]));
+    const groups = q8Groups(K, Q8_DECODER_GROUP);
+    expect(q.scales.length).toBe(N * groups);
+    expect(q.scales[3 * groups + 1]).toBeCloseTo(50 / 127, 6);
+    expect(q.scales[3 * groups]).toBeLessThan(1 / 127 + 1e-6);
+  });
 
   it('pooled threads (rows or column blocks) give the inline kernel\'s bits', async () => {
     for (const [M, K, N] of [[3, 37, 130], [70, 96, 24]] as const) {
       const x = Tensor.from(randomArray(M * K, r, 2), [M, K]), rows = randomArray(N * K, r);
-      const { w, scales, sums } = q8Tensors(quantizeWeights(weightRows(rows, WeightType.float32, K, false), N, K));
+      const q = quantizeWeights(weightRows(rows, WeightType.float32, K, false), N, K, Q8_DECODER_GROUP);
+      const { w, scales, offsets } = q8Tensors(q);
       const outs: Float32Array[] = [];
       for (const engine of [wasm, pooled]) {
         const xq = Tensor.empty('int8', [M, paddedK(K)]), params = Tensor.empty('float32', [M, 2]), out = Tensor.empty('float32', [M, N]);
         await engine.run('quantizeRows', { xq, params, x }, { rows: M, K });
-        await engine.run('linearQ8', { out, xq, params, w, scales, sums }, { M, K, N });
+        await engine.run('linearQ8', { out, xq, params, w, scales, offsets }, { M, K, N, group: q.group });
         outs.push(out.data.slice());
       }
       expect(bits(outs[1])).toEqual(bits(outs[0]));
@@ -175,7 +194,7 @@ describe('q8 models: embeddings stay within cosine 0.99 of fp32 on every fixture
 });
 
 /** Logits of one text, and greedy tokens after it, as `dtype`. */
-async function decoderRun(dir: string, dtype: 'fp32' | 'q4', text: string, maxNewTokens: number) {
+async function decoderRun(dir: string, dtype: 'fp32' | 'q8' | 'q4', text: string, maxNewTokens: number) {
   const m = loadModel(dir, pooled, { dtype });
   try {
     if (m.kind !== 'causal') throw new Error(`${dir}: expected a causal LM`);
@@ -188,15 +207,16 @@ async function decoderRun(dir: string, dtype: 'fp32' | 'q4', text: string, maxNe
   }
 }
 
-describe('q4 decoders end to end: every decoders/ fixture loads in 4 bits, generates, and keeps its logits near fp32', () => {
+describe('quantized decoders end to end: every decoders/ fixture loads in q8 (groups of 32) and q4, generates, and keeps its logits near fp32', () => {
   for (const name of readdirSync(fixture('decoders')).filter((d) => statSync(fixture('decoders', d)).isDirectory())) {
     it(name, async () => {
       const exp = readJson<{ texts: string[]; generation: { max_new_tokens: number } }>('decoders', name, 'expected.json');
       const n = exp.generation.max_new_tokens;
-      const [a, b] = await Promise.all((['fp32', 'q4'] as const).map((d) => decoderRun(fixture('decoders', name), d, exp.texts[0], n)));
-      expect(b.generated.length).toBe(n);
-      // random tiny models, 4-bit weights: the logits keep their direction (measured 0.93–0.98 on these fixtures)
-      expect(cosine(a.logits, b.logits)).toBeGreaterThanOrEqual(0.9);
+      const [a, q8, q4] = await Promise.all((['fp32', 'q8', 'q4'] as const).map((d) => decoderRun(fixture('decoders', name), d, exp.texts[0], n)));
+      for (const run of [q8, q4]) expect(run.generated.length).toBe(n);
+      // random tiny models: the logits keep their direction (measured 0.93–0.98 in 4 bits on these fixtures)
+      expect(cosine(a.logits, q8.logits)).toBeGreaterThanOrEqual(0.99);
+      expect(cosine(a.logits, q4.logits)).toBeGreaterThanOrEqual(0.9);
     });
   }
 });

@@ -116,7 +116,8 @@ def encode(tok, q: str, ctx: str, answer: str, at: int) -> tuple[list[int], list
     return enc.ids, enc.type_ids, start, end
 
 
-def main(minutes: float) -> None:
+def main(minutes: float, start: str) -> None:
+    """Fine-tunes the checkpoint at `start` (the masked LM, or this model to train it further) for `minutes` of CPU."""
     common.setup()
     tok = common.bert_tokenizer()
     tok.enable_truncation(MAX_LEN)
@@ -124,7 +125,7 @@ def main(minutes: float) -> None:
     names = Names(synsets)
     nouns = [s for s in synsets if s.pos == 'n' and not s.held_out and len(s.definition.split()) < 12 and re.fullmatch(r'[a-z]+', s.words[0])]
     clauses = Clauses(synsets, names)
-    model = BertForQuestionAnswering.from_pretrained(common.MODELS / 'mini-bert-mlm', dtype=torch.float32)
+    model = BertForQuestionAnswering.from_pretrained(start, dtype=torch.float32)
 
     def loss_of(_step: int) -> torch.Tensor:
         rows = []
@@ -143,4 +144,4 @@ def main(minutes: float) -> None:
 
 
 if __name__ == '__main__':
-    main(float(sys.argv[1]) if len(sys.argv) > 1 else 12)
+    main(float(sys.argv[1]) if len(sys.argv) > 1 else 12, sys.argv[2] if len(sys.argv) > 2 else str(common.MODELS / 'mini-bert-mlm'))

@@ -14,10 +14,15 @@ export const MAX_PROBLEMS = 20;
 /** Elements checked per tensor for NaN and infinity: a sample, so the check costs little on large checkpoints. */
 const FINITE_SAMPLES = 4096;
 
+/**
+ * Matrices of linear layers quantized as they load: to 8 bits (dtype q8), `group` consecutive inputs sharing a
+ * scale (the whole row when absent), or to 4 bits (q4, in groups of 32).
+ */
+export type Quantization = { format: 'q8'; group?: number } | { format: 'q4' };
+
 /** How a model's weights are kept once loaded. */
 export interface WeightsOptions {
-  /** Quantize the matrices of linear layers as they load: to 8 bits (dtype q8) or 4 bits (q4). */
-  quantize?: 'q8' | 'q4';
+  quantize?: Quantization;
 }
 
 interface LoadState {

@@ -392,41 +392,58 @@ export function quantizeRows(xq: usize, params: usize, x: usize, K: i32, xs: i32
   }
 }
 
-/** Dot products of rows i..i+R (R = 1..4) of xq with one panel of 8 columns, dequantized into out. */
+/**
+ * Dot products of rows i..i+R (R = 1..4) of xq with one panel of 8 columns, dequantized into out: per group of G
+ * inputs the integer sums are converted and scaled, and added in float.
+ */
 // @ts-ignore: decorator
-@inline function q8Tile(R: i32, out: usize, xq: usize, params: usize, wp: usize, scales: usize, sums: usize, i: i32, j: i32, cols: i32, Kp: i32, os: i32): void {
+@inline function q8Tile(R: i32, out: usize, xq: usize, params: usize, wp: usize, sp: usize, op: usize, i: i32, j: i32, cols: i32, Kp: i32, G: i32, os: i32): void {
   const x0 = xq + <usize>(i * Kp);
   const x1 = R > 1 ? x0 + <usize>Kp : x0;
   const x2 = R > 2 ? x1 + <usize>Kp : x0;
   const x3 = R > 3 ? x2 + <usize>Kp : x0;
-  let a00 = i32x4.splat(0), a01 = i32x4.splat(0), a10 = i32x4.splat(0), a11 = i32x4.splat(0);
-  let a20 = i32x4.splat(0), a21 = i32x4.splat(0), a30 = i32x4.splat(0), a31 = i32x4.splat(0);
-  let b = wp;
-  for (let k: usize = 0; k < <usize>Kp; k += 4) {
-    const w0 = v128.load(b), w1 = v128.load(b, 16);
-    const v0 = v128.load32_splat(x0 + k);
-    a00 = dot4(w0, v0, a00); a01 = dot4(w1, v0, a01);
-    if (R > 1) { const v1 = v128.load32_splat(x1 + k); a10 = dot4(w0, v1, a10); a11 = dot4(w1, v1, a11); }
-    if (R > 2) { const v2 = v128.load32_splat(x2 + k); a20 = dot4(w0, v2, a20); a21 = dot4(w1, v2, a21); }
-    if (R > 3) { const v3 = v128.load32_splat(x3 + k); a30 = dot4(w0, v3, a30); a31 = dot4(w1, v3, a31); }
-    b += 32;
+  let y00 = f32x4.splat(0), y01 = f32x4.splat(0), y10 = f32x4.splat(0), y11 = f32x4.splat(0);
+  let y20 = f32x4.splat(0), y21 = f32x4.splat(0), y30 = f32x4.splat(0), y31 = f32x4.splat(0);
+  let b = wp, s = sp;
+  for (let g: usize = 0; g < <usize>Kp; g += <usize>G) {
+    const end = min<usize>(g + <usize>G, <usize>Kp);
+    let a00 = i32x4.splat(0), a01 = i32x4.splat(0), a10 = i32x4.splat(0), a11 = i32x4.splat(0);
+    let a20 = i32x4.splat(0), a21 = i32x4.splat(0), a30 = i32x4.splat(0), a31 = i32x4.splat(0);
+    for (let k = g; k < end; k += 4) {
+      const w0 = v128.load(b), w1 = v128.load(b, 16);
+      const v0 = v128.load32_splat(x0 + k);
+      a00 = dot4(w0, v0, a00); a01 = dot4(w1, v0, a01);
+      if (R > 1) { const v1 = v128.load32_splat(x1 + k); a10 = dot4(w0, v1, a10); a11 = dot4(w1, v1, a11); }
+      if (R > 2) { const v2 = v128.load32_splat(x2 + k); a20 = dot4(w0, v2, a20); a21 = dot4(w1, v2, a21); }
+      if (R > 3) { const v3 = v128.load32_splat(x3 + k); a30 = dot4(w0, v3, a30); a31 = dot4(w1, v3, a31); }
+      b += 32;
+    }
+    const s0 = v128.load(s), s1 = v128.load(s, 16);
+    y00 = q8Group(y00, a00, s0); y01 = q8Group(y01, a01, s1);
+    if (R > 1) { y10 = q8Group(y10, a10, s0); y11 = q8Group(y11, a11, s1); }
+    if (R > 2) { y20 = q8Group(y20, a20, s0); y21 = q8Group(y21, a21, s1); }
+    if (R > 3) { y30 = q8Group(y30, a30, s0); y31 = q8Group(y31, a31, s1); }
+    s += 32;
   }
-  const s0 = v128.load(at(scales, j)), s1 = v128.load(at(scales, j), 16);
-  const m0 = v128.load(at(sums, j)), m1 = v128.load(at(sums, j), 16);
-  storeQ8Row(at(out, i * os + j), params, i, a00, a01, s0, s1, m0, m1, cols);
-  if (R > 1) storeQ8Row(at(out, (i + 1) * os + j), params, i + 1, a10, a11, s0, s1, m0, m1, cols);
-  if (R > 2) storeQ8Row(at(out, (i + 2) * os + j), params, i + 2, a20, a21, s0, s1, m0, m1, cols);
-  if (R > 3) storeQ8Row(at(out, (i + 3) * os + j), params, i + 3, a30, a31, s0, s1, m0, m1, cols);
+  const o0 = v128.load(op), o1 = v128.load(op, 16);
+  storeQ8Row(at(out, i * os + j), params, i, y00, y01, o0, o1, cols);
+  if (R > 1) storeQ8Row(at(out, (i + 1) * os + j), params, i + 1, y10, y11, o0, o1, cols);
+  if (R > 2) storeQ8Row(at(out, (i + 2) * os + j), params, i + 2, y20, y21, o0, o1, cols);
+  if (R > 3) storeQ8Row(at(out, (i + 3) * os + j), params, i + 3, y30, y31, o0, o1, cols);
 }
 
-/** t_i · s_j · (acc − z_i·Σw_j) for 8 columns of row i: multiply by the column's scale, then the row's step. */
+/** y + s_g · acc for 4 columns. */
 // @ts-ignore: decorator
-@inline function storeQ8Row(o: usize, params: usize, i: i32, a0: v128, a1: v128, s0: v128, s1: v128, m0: v128, m1: v128, cols: i32): void {
+@inline function q8Group(y: v128, acc: v128, scales: v128): v128 {
+  return f32x4.add(y, f32x4.mul(f32x4.convert_i32x4_s(acc), scales));
+}
+
+/** t_i · (y − z_i · o_j) for 8 columns of row i. */
+// @ts-ignore: decorator
+@inline function storeQ8Row(o: usize, params: usize, i: i32, y0: v128, y1: v128, o0: v128, o1: v128, cols: i32): void {
   const p = params + (<usize>i << 3);
-  const step = f32x4.splat(load<f32>(p)), zero = i32x4.splat(<i32>load<f32>(p, 4));
-  const y0 = f32x4.mul(f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(a0, i32x4.mul(zero, m0))), s0), step);
-  const y1 = f32x4.mul(f32x4.mul(f32x4.convert_i32x4_s(i32x4.sub(a1, i32x4.mul(zero, m1))), s1), step);
-  storePanelRow(o, y0, y1, cols);
+  const step = f32x4.splat(load<f32>(p)), zero = f32x4.splat(load<f32>(p, 4));
+  storePanelRow(o, f32x4.mul(f32x4.sub(y0, f32x4.mul(zero, o0)), step), f32x4.mul(f32x4.sub(y1, f32x4.mul(zero, o1)), step), cols);
 }
 
 // Cache blocking as linearPanels, in bytes: a block of quantized rows (32 KB) swept by every panel of a block of
@@ -436,13 +453,15 @@ const Q8_COL_BLOCK_BYTES = 65536;
 
 /**
  * out (M, N) = act(dequantized xq · Wᵀ + bias) [* gate] [+ residual] over rows rowStart..rowEnd and columns
- * colStart..colEnd (a multiple of 8), W in q8 panels with per-column scales and sums (padded to whole panels).
+ * colStart..colEnd (a multiple of 8), W in q8 panels with scales per panel, group of G inputs and column, and
+ * zero-point offsets per column.
  */
 export function linearQ8(
-  out: usize, xq: usize, params: usize, w: usize, scales: usize, sums: usize, bias: usize, gate: usize, residual: usize,
-  K: i32, os: i32, act: i32, rowStart: i32, rowEnd: i32, colStart: i32, colEnd: i32,
+  out: usize, xq: usize, params: usize, w: usize, scales: usize, offsets: usize, bias: usize, gate: usize, residual: usize,
+  K: i32, G: i32, os: i32, act: i32, rowStart: i32, rowEnd: i32, colStart: i32, colEnd: i32,
 ): void {
   const Kp = (K + 3) & ~3;
+  const groups = (Kp + G - 1) / G;
   const IB = max(4, (Q8_ROW_BLOCK_BYTES / max(Kp, 1)) & ~3);
   const JB = max(PANEL, (Q8_COL_BLOCK_BYTES / max(Kp, 1)) & ~(PANEL - 1));
   for (let ib = rowStart; ib < rowEnd; ib += IB) {
@@ -450,10 +469,11 @@ export function linearQ8(
     for (let jb = colStart; jb < colEnd; jb += JB) {
       const jEnd = min(jb + JB, colEnd);
       for (let j = jb; j < jEnd; j += PANEL) {
-        const wp = w + <usize>(j * Kp), cols = min(PANEL, jEnd - j);
+        // panel j/8's scales start at element (j/8) · groups · 8 = j · groups
+        const wp = w + <usize>(j * Kp), sp = at(scales, j * groups), op = at(offsets, j), cols = min(PANEL, jEnd - j);
         let i = ib;
-        for (; i + 4 <= iEnd; i += 4) q8Tile(4, out, xq, params, wp, scales, sums, i, j, cols, Kp, os);
-        for (; i < iEnd; i++) q8Tile(1, out, xq, params, wp, scales, sums, i, j, cols, Kp, os);
+        for (; i + 4 <= iEnd; i += 4) q8Tile(4, out, xq, params, wp, sp, op, i, j, cols, Kp, G, os);
+        for (; i < iEnd; i++) q8Tile(1, out, xq, params, wp, sp, op, i, j, cols, Kp, G, os);
       }
       epilogue(out, bias, gate, residual, jb, jEnd, os, act, ib, iEnd);
     }

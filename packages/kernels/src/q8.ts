@@ -2,83 +2,115 @@ import { PANEL, storer, type LinearArgs, type RowReader } from './linear.js';
 
 /**
  * 8-bit linear layers (dtype q8), after onnxruntime's dynamic quantization:
- * - weights once, at load: symmetric per output channel, w_jk = round(W_jk / s_j) in [-127, 127], s_j = max|W_j| / 127;
+ * - weights once, at load: symmetric, w_jk = round(W_jk / s_jg) in [-127, 127], s_jg = max|W_j·| / 127 over a
+ *   group g of `group` consecutive inputs of column j: the whole (padded) row for encoders (one scale per output
+ *   channel), 32 inputs for decoders, whose matrices have rare large weights that one scale per row would let
+ *   crush the rest;
  * - activations at every call, per row: asymmetric to 0..127 with a zero point, q_ik = round(x_ik / t_i) + z_i.
  *   Seven bits, not eight: WebAssembly's relaxed integer dot product (`i32x4.relaxed_dot_i8x16_i7x16_add_s`)
  *   reads its second operand as unsigned on x86 and as signed on ARM, so only 0..127 means the same on both;
- * - out_ij = t_i · s_j · (Σ_k q_ik·w_jk − z_i·Σ_k w_jk): the sums are integers, exact in any order, so the
- *   relaxed build and the portable one give identical bits.
+ * - out_ij = t_i · (Σ_g s_jg · Σ_{k∈g} q_ik·w_jk − z_i · o_j), o_j = Σ_g s_jg · Σ_{k∈g} w_jk (the zero point's share,
+ *   computed at load): the inner sums are integers, exact in any order, and the float steps run in one fixed
+ *   order, so the relaxed build and the portable one give identical bits. Subtracting the zero point's share once
+ *   per column, not per group, keeps a group's epilogue to a conversion and a multiply-add.
  *
  * W's layout: K padded to Kp, a multiple of 4 (zeros), and panels of 8 output columns; panel p, k-step s (4
  * consecutive k) is 32 bytes, columns 0–3 then 4–7, each column's 4 k in order. One 16-byte load is 4 columns × 4
- * k, the operand of one dot-product instruction (4 lanes of 4 multiply-adds each).
+ * k, the operand of one dot-product instruction (4 lanes of 4 multiply-adds each). Scales: per panel, group and
+ * column, (p · groups + g) · 8 + c, so a panel's are a vector per group.
  */
 const STEP = 4;
+/** Inputs per weight scale for decoders' matrices (as llama.cpp's Q8_0). */
+export const Q8_DECODER_GROUP = 32;
 
 export const paddedK = (K: number) => Math.ceil(K / STEP) * STEP;
 /** Columns rounded up to whole panels: scales and sums are padded too, so the kernel reads them as vectors. */
 export const paddedN = (N: number) => Math.ceil(N / PANEL) * PANEL;
+/** Groups of a row: the last one may be shorter (a multiple of 4 all the same, as Kp is). */
+export const q8Groups = (K: number, group: number) => Math.ceil(paddedK(K) / group);
 
 /** Where w_jk is in the packed bytes. */
 export function q8Index(j: number, k: number, Kp: number): number {
   return ((Math.floor(j / PANEL) * Kp + (k & ~3)) * PANEL) + (j & 4) * 4 + (j & 3) * 4 + (k & 3);
 }
 
+/** Where the scale of column j's group g is, of `groups` per row. */
+export const q8ScaleIndex = (j: number, g: number, groups: number) => (Math.floor(j / PANEL) * groups + g) * PANEL + (j & 7);
+
 export interface Q8Weights {
   /** Packed panels, paddedN(N) · Kp bytes. */
   values: Int8Array;
-  /** s_j, paddedN(N) (zero past N). */
+  /** s_jg, paddedN(N) · groups (zero past N). */
   scales: Float32Array;
-  /** Σ_k w_jk, paddedN(N): what the activations' zero point adds to each dot product. */
-  sums: Int32Array;
+  /** o_j, paddedN(N): what the activations' zero point adds to each column's dot product, per unit of zero point. */
+  offsets: Float32Array;
+  /** Inputs per scale, a multiple of 4; paddedK(K) for one scale per output channel. */
+  group: number;
+}
+
+/** Checks a group size, which comes from code or options, never from a file. */
+function checkGroup(group: number, K: number): number {
+  if (!Number.isInteger(group) || group < 4 || group % STEP !== 0) throw new RangeError(`q8 group: expected a positive multiple of ${STEP}, got ${group}`);
+  return Math.min(group, paddedK(K));
 }
 
 /** Quantizes W (N, K), read a row at a time (any stored precision), packed for the kernel. */
-export function quantizeWeights(weight: RowReader, N: number, K: number): Q8Weights {
-  return packQ8(quantizeRowsQ8(weight, N, K), N, K);
+export function quantizeWeights(weight: RowReader, N: number, K: number, group = paddedK(K)): Q8Weights {
+  return packQ8(quantizeRowsQ8(weight, N, K, group), N, K);
 }
 
-/** Quantizes W (N, K), read a row at a time, into rows. */
-export function quantizeRowsQ8(weight: RowReader, N: number, K: number): Q8Rows {
-  const Kp = paddedK(K);
-  const rows = new Int8Array(N * Kp), scales = new Float32Array(N), sums = new Int32Array(N);
+/** Quantizes W (N, K), read a row at a time, into rows; `group` inputs share a scale (default: the whole row). */
+export function quantizeRowsQ8(weight: RowReader, N: number, K: number, group = paddedK(K)): Q8Rows {
+  const Kp = paddedK(K), G = checkGroup(group, K), groups = q8Groups(K, G);
+  const rows = new Int8Array(N * Kp), scales = new Float32Array(N * groups);
   const row = new Float32Array(K);
   for (let j = 0; j < N; j++) {
     weight(j, row);
-    let max = 0;
-    for (let k = 0; k < K; k++) max = Math.max(max, Math.abs(row[k]));
-    const scale = Math.fround(max / 127) || 1;
-    for (let k = 0; k < K; k++) {
-      const q = Math.max(-127, Math.min(127, roundHalfEven(row[k] / scale)));
-      rows[j * Kp + k] = q;
-      sums[j] += q;
+    for (let g = 0; g < groups; g++) {
+      const end = Math.min(K, (g + 1) * G);
+      let max = 0;
+      for (let k = g * G; k < end; k++) max = Math.max(max, Math.abs(row[k]));
+      const scale = Math.fround(max / 127) || 1;
+      for (let k = g * G; k < end; k++) rows[j * Kp + k] = Math.max(-127, Math.min(127, roundHalfEven(row[k] / scale)));
+      scales[j * groups + g] = scale;
     }
-    scales[j] = scale;
   }
-  return { rows, scales, sums };
+  return { rows, scales, group: G };
 }
 
-/** Quantized weights as plain rows (N, Kp) with N scales and sums: the form that fusing and splitting concatenate. */
+/** Quantized weights as plain rows (N, Kp) with their scales (N, groups): the form that fusing and splitting concatenate. */
 export interface Q8Rows {
   rows: Int8Array;
   scales: Float32Array;
-  sums: Int32Array;
+  group: number;
 }
 
 export function packQ8(q: Q8Rows, N: number, K: number): Q8Weights {
-  const Kp = paddedK(K);
-  const out: Q8Weights = { values: new Int8Array(paddedN(N) * Kp), scales: new Float32Array(paddedN(N)), sums: new Int32Array(paddedN(N)) };
-  for (let j = 0; j < N; j++) for (let k = 0; k < Kp; k++) out.values[q8Index(j, k, Kp)] = q.rows[j * Kp + k];
-  out.scales.set(q.scales.subarray(0, N));
-  out.sums.set(q.sums.subarray(0, N));
+  const Kp = paddedK(K), groups = q8Groups(K, q.group);
+  const out: Q8Weights = { values: new Int8Array(paddedN(N) * Kp), scales: new Float32Array(paddedN(N) * groups), offsets: new Float32Array(paddedN(N)), group: q.group };
+  for (let j = 0; j < N; j++) {
+    for (let k = 0; k < Kp; k++) out.values[q8Index(j, k, Kp)] = q.rows[j * Kp + k];
+    let offset = 0;
+    for (let g = 0; g < groups; g++) {
+      const scale = q.scales[j * groups + g];
+      out.scales[q8ScaleIndex(j, g, groups)] = scale;
+      let sum = 0;
+      for (let k = g * q.group; k < Math.min(Kp, (g + 1) * q.group); k++) sum += q.rows[j * Kp + k];
+      offset = Math.fround(offset + Math.fround(scale * sum));
+    }
+    out.offsets[j] = offset;
+  }
   return out;
 }
 
 export function unpackQ8(q: Q8Weights, N: number, K: number): Q8Rows {
-  const Kp = paddedK(K);
-  const rows = new Int8Array(N * Kp);
-  for (let j = 0; j < N; j++) for (let k = 0; k < Kp; k++) rows[j * Kp + k] = q.values[q8Index(j, k, Kp)];
-  return { rows, scales: q.scales.slice(0, N), sums: q.sums.slice(0, N) };
+  const Kp = paddedK(K), groups = q8Groups(K, q.group);
+  const out: Q8Rows = { rows: new Int8Array(N * Kp), scales: new Float32Array(N * groups), group: q.group };
+  for (let j = 0; j < N; j++) {
+    for (let k = 0; k < Kp; k++) out.rows[j * Kp + k] = q.values[q8Index(j, k, Kp)];
+    for (let g = 0; g < groups; g++) out.scales[j * groups + g] = q.scales[q8ScaleIndex(j, g, groups)];
+  }
+  return out;
 }
 
 /** Rounds to the nearest integer, ties to even: what WebAssembly's `f32x4.nearest` does. */
@@ -121,26 +153,30 @@ export function quantizeRows(xq: Int8Array, params: Float32Array, x: Float32Arra
   }
 }
 
-/** As a float linear's arguments; x is the quantized rows (Kp bytes each, Kp = paddedK(K)). */
-export type LinearQ8Args = Omit<LinearArgs, 'packed' | 'weightType' | 'xStride'>;
+/** As a float linear's arguments, with the weights' group; x is the quantized rows (Kp bytes each, Kp = paddedK(K)). */
+export type LinearQ8Args = Omit<LinearArgs, 'packed' | 'weightType' | 'xStride'> & { group: number };
 
 /**
  * Readable reference: out (M, N) = act(dequantized dot products + bias) [* gate] [+ residual], from quantized
  * rows (quantizeRows) and weights (quantizeWeights), with the float steps in the kernel's order.
  */
 export function linearQ8(
-  out: Float32Array, xq: Int8Array, params: Float32Array, w: Q8Weights, bias: Float32Array | undefined,
+  out: Float32Array, xq: Int8Array, params: Float32Array, w: Omit<Q8Weights, 'group'>, bias: Float32Array | undefined,
   gate: Float32Array | undefined, residual: Float32Array | undefined, args: LinearQ8Args,
 ): void {
-  const Kp = paddedK(args.K), N = args.N;
+  const Kp = paddedK(args.K), N = args.N, G = args.group, groups = q8Groups(args.K, G);
+  const f = Math.fround;
   const store = storer(out, bias, gate, residual, args.activation ?? 0, args.outStride ?? N);
   for (let i = args.rowStart ?? 0; i < (args.rowEnd ?? args.M); i++) {
     const step = params[2 * i], zero = params[2 * i + 1];
     for (let j = args.colStart ?? 0; j < (args.colEnd ?? N); j++) {
-      let acc = 0;
-      for (let k = 0; k < Kp; k++) acc += xq[i * Kp + k] * w.values[q8Index(j, k, Kp)];
-      const t = Math.fround(acc - zero * w.sums[j]);
-      store(i, j, Math.fround(Math.fround(t * w.scales[j]) * step));
+      let y = 0;
+      for (let g = 0; g < groups; g++) {
+        let acc = 0;
+        for (let k = g * G; k < Math.min(Kp, (g + 1) * G); k++) acc += xq[i * Kp + k] * w.values[q8Index(j, k, Kp)];
+        y = f(y + f(f(acc) * w.scales[q8ScaleIndex(j, g, groups)]));
+      }
+      store(i, j, f(f(y - f(zero * w.offsets[j])) * step));
     }
   }
 }

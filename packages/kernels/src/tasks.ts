@@ -80,15 +80,15 @@ export const KERNELS = {
     wasm: (k, t, a, start, end) => k.quantizeRows(ptr(t, 'xq'), ptr(t, 'params'), ptr(t, 'x'), a.K, a.xStride ?? a.K, start, end),
   } satisfies KernelSpec<QuantizeRowsArgs>,
   linearQ8: {
-    tensors: ['out', 'xq', 'params', 'w', 'scales', 'sums', 'bias', 'gate', 'residual'],
-    attrs: ['M', 'K', 'N', 'outStride', 'activation'],
+    tensors: ['out', 'xq', 'params', 'w', 'scales', 'offsets', 'bias', 'gate', 'residual'],
+    attrs: ['M', 'K', 'N', 'group', 'outStride', 'activation'],
     units: (a) => (a.M >= FEW_ROWS ? a.M : Math.ceil(a.N / COLUMN_BLOCK)),
     flopsPerUnit: (a) => (a.M >= FEW_ROWS ? 2 * paddedK(a.K) * a.N : 2 * paddedK(a.K) * a.M * COLUMN_BLOCK),
     run: (v, a, start, end) =>
-      linearQ8(f32(v, 'out'), i8(v, 'xq'), f32(v, 'params'), { values: i8(v, 'w'), scales: f32(v, 'scales'), sums: v.sums as Int32Array }, f32opt(v, 'bias'), f32opt(v, 'gate'), f32opt(v, 'residual'), { ...a, ...linearRange(a, start, end) }),
+      linearQ8(f32(v, 'out'), i8(v, 'xq'), f32(v, 'params'), { values: i8(v, 'w'), scales: f32(v, 'scales'), offsets: f32(v, 'offsets') }, f32opt(v, 'bias'), f32opt(v, 'gate'), f32opt(v, 'residual'), { ...a, ...linearRange(a, start, end) }),
     wasm: (k, t, a, start, end) => {
       const r = linearRange(a, start, end);
-      k.linearQ8(ptr(t, 'out'), ptr(t, 'xq'), ptr(t, 'params'), ptr(t, 'w'), ptr(t, 'scales'), ptr(t, 'sums'), ptr(t, 'bias'), ptr(t, 'gate'), ptr(t, 'residual'), a.K, a.outStride ?? a.N, a.activation ?? 0, r.rowStart, r.rowEnd, r.colStart, r.colEnd);
+      k.linearQ8(ptr(t, 'out'), ptr(t, 'xq'), ptr(t, 'params'), ptr(t, 'w'), ptr(t, 'scales'), ptr(t, 'offsets'), ptr(t, 'bias'), ptr(t, 'gate'), ptr(t, 'residual'), a.K, a.group, a.outStride ?? a.N, a.activation ?? 0, r.rowStart, r.rowEnd, r.colStart, r.colEnd);
     },
   } satisfies KernelSpec<LinearQ8Args>,
   linearQ4: {

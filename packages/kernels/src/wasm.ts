@@ -6,8 +6,8 @@ export interface WasmKernels {
   linear(out: number, x: number, w: number, bias: number, gate: number, residual: number, K: number, os: number, xs: number, act: number, rowStart: number, rowEnd: number, colStart: number, colEnd: number, packed: number, weightType: number): void;
   quantizeRows(xq: number, params: number, x: number, K: number, xs: number, rowStart: number, rowEnd: number): void;
   linearQ8(
-    out: number, xq: number, params: number, w: number, scales: number, sums: number, bias: number, gate: number, residual: number,
-    K: number, os: number, act: number, rowStart: number, rowEnd: number, colStart: number, colEnd: number,
+    out: number, xq: number, params: number, w: number, scales: number, offsets: number, bias: number, gate: number, residual: number,
+    K: number, group: number, os: number, act: number, rowStart: number, rowEnd: number, colStart: number, colEnd: number,
   ): void;
   linearQ4(
     out: number, x: number, w: number, scales: number, bias: number, gate: number, residual: number,

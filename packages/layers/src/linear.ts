@@ -1,8 +1,8 @@
-import type { Weights } from '@attnflow/checkpoint';
+import type { Quantization, Weights } from '@attnflow/checkpoint';
 import type { Engine } from '@attnflow/kernels';
 import { Tensor, type HalfDType, type Scope } from '@attnflow/tensor';
 import {
-  packPanelsInto, packQ4, packQ8, PANEL, paddedK, paddedK4, quantizeRowsQ4, quantizeRowsQ8, unpackPanels, unpackQ4, unpackQ8, weightRows, WeightType,
+  packPanelsInto, packQ4, packQ8, PANEL, paddedK, paddedK4, q8Groups, quantizeRowsQ4, quantizeRowsQ8, unpackPanels, unpackQ4, unpackQ8, weightRows, WeightType,
   Q4_GROUP, type Q4Rows, type Q8Rows, type WeightArray,
 } from '@attnflow/kernels';
 
@@ -11,13 +11,13 @@ export type WeightDType = 'float32' | HalfDType;
 
 /**
  * A weight quantized at load (the kernels' q8.ts and q4.ts have the layouts and the arithmetic): q8, 8-bit panels
- * with a scale and a sum per output column, multiplied with quantized activations; q4, 4-bit panels with a scale
- * per group of 32 inputs, widened to float32 in the kernel.
+ * with a scale per output column and group of `group` inputs (and the zero point's offset per column), multiplied with quantized activations;
+ * q4, 4-bit panels with a scale per group of 32 inputs, widened to float32 in the kernel.
  */
 export type QuantizedWeight =
-  | { format: 'q8'; values: Tensor<'int8'>; scales: Tensor<'float32'>; sums: Tensor<'int32'> }
+  | { format: 'q8'; values: Tensor<'int8'>; scales: Tensor<'float32'>; offsets: Tensor<'float32'>; group: number }
   | { format: 'q4'; values: Tensor<'int8'>; scales: Tensor<'float32'> };
-export type Quantization = QuantizedWeight['format'];
+export type { Quantization };
 
 export const isQuantized = (w: Linear['weight']): w is QuantizedWeight => 'format' in w;
 
@@ -83,7 +83,7 @@ export function floatWeight(layer: Linear, what: string): Tensor<WeightDType> {
 
 /**
  * A linear's weight as output rows in its own form: float rows (N, K) in the stored precision, or quantized rows
- * (N × a padded K, a byte a weight) with their scales (and q8's sums). Quantization is per output row, so rows can
+ * (N × a padded K, a byte a weight) with their scales. Quantization is per output row, so rows can
  * be stacked and cut in any form (fuseLinears, splitLinear) with the same result as quantizing afterwards.
  */
 type WeightRows = { dtype: WeightDType; rows: WeightArray } | { dtype: 'q8'; q: Q8Rows } | { dtype: 'q4'; q: Q4Rows };
@@ -91,14 +91,14 @@ type WeightRows = { dtype: WeightDType; rows: WeightArray } | { dtype: 'q8'; q: 
 function rowsOf(layer: Linear): WeightRows {
   const w = layer.weight, N = layer.outFeatures, K = layer.inFeatures;
   if (!isQuantized(w)) return { dtype: w.dtype, rows: layer.packed ? unpackPanels<WeightArray>(w.data, N, K) : w.data };
-  if (w.format === 'q8') return { dtype: 'q8', q: unpackQ8({ values: w.values.data, scales: w.scales.data, sums: w.sums.data }, N, K) };
+  if (w.format === 'q8') return { dtype: 'q8', q: unpackQ8({ values: w.values.data, scales: w.scales.data, offsets: w.offsets.data, group: w.group }, N, K) };
   return { dtype: 'q4', q: unpackQ4({ values: bytes(w.values.data), scales: w.scales.data }, N, K) };
 }
 
 const bytes = (a: Int8Array) => new Uint8Array(a.buffer, a.byteOffset, a.length);
 
 /** Rows start..end of `from`'s arrays (each `per` elements a row) into `to` at row `at`. */
-function copyRows<T extends WeightArray | Int8Array | Uint8Array | Int32Array>(to: T, from: T, per: number, start: number, end: number, at: number): void {
+function copyRows<T extends WeightArray | Int8Array | Uint8Array>(to: T, from: T, per: number, start: number, end: number, at: number): void {
   to.set(from.subarray(start * per, end * per), at * per);
 }
 
@@ -108,15 +108,17 @@ function stackRows(parts: { rows: WeightRows; start: number; end: number }[], K:
   if (parts.some((p) => p.rows.dtype !== dtype)) throw new TypeError(`cannot stack linears stored as ${parts.map((p) => p.rows.dtype).join(', ')}`);
   const N = parts.reduce((n, p) => n + p.end - p.start, 0);
   const firstRows = parts[0].rows;
-  const out: WeightRows = firstRows.dtype === 'q8' ? { dtype: 'q8', q: { rows: new Int8Array(N * paddedK(K)), scales: new Float32Array(N), sums: new Int32Array(N) } }
+  const groups = firstRows.dtype === 'q8' ? q8Groups(K, firstRows.q.group) : 0;
+  if (parts.some((p) => p.rows.dtype === 'q8' && p.rows.q.group !== (firstRows.dtype === 'q8' && firstRows.q.group))) throw new TypeError('cannot stack q8 linears of different groups');
+  const out: WeightRows = firstRows.dtype === 'q8'
+    ? { dtype: 'q8', q: { rows: new Int8Array(N * paddedK(K)), scales: new Float32Array(N * groups), group: firstRows.q.group } }
     : firstRows.dtype === 'q4' ? { dtype: 'q4', q: { rows: new Uint8Array(N * paddedK4(K)), scales: new Float32Array(N * (paddedK4(K) / Q4_GROUP)) } }
     : { dtype: firstRows.dtype, rows: firstRows.dtype === 'float32' ? new Float32Array(N * K) : new Uint16Array(N * K) };
   let at = 0;
   for (const { rows, start, end } of parts) {
     if (out.dtype === 'q8' && rows.dtype === 'q8') {
       copyRows(out.q.rows, rows.q.rows, paddedK(K), start, end, at);
-      copyRows(out.q.scales, rows.q.scales, 1, start, end, at);
-      copyRows(out.q.sums, rows.q.sums, 1, start, end, at);
+      copyRows(out.q.scales, rows.q.scales, groups, start, end, at);
     } else if (out.dtype === 'q4' && rows.dtype === 'q4') {
       copyRows(out.q.rows, rows.q.rows, paddedK4(K), start, end, at);
       copyRows(out.q.scales, rows.q.scales, paddedK4(K) / Q4_GROUP, start, end, at);
@@ -139,9 +141,7 @@ function quantizedTensors(r: { dtype: 'q8'; q: Q8Rows } | { dtype: 'q4'; q: Q4Ro
     return { format: 'q4', values: int8(q.values), scales: Tensor.from(q.scales, [q.scales.length], arena) };
   }
   const q = packQ8(r.q, N, K);
-  const sums = Tensor.empty('int32', [q.sums.length], arena);
-  sums.data.set(q.sums);
-  return { format: 'q8', values: int8(q.values), scales: Tensor.from(q.scales, [q.scales.length], arena), sums };
+  return { format: 'q8', values: int8(q.values), scales: Tensor.from(q.scales, [q.scales.length], arena), offsets: Tensor.from(q.offsets, [q.offsets.length], arena), group: q.group };
 }
 
 function linearOfRows(r: WeightRows, K: number, N: number, arena: Tensor['arena'], bias: Tensor<'float32'> | undefined): Linear {
@@ -153,11 +153,11 @@ function linearOfRows(r: WeightRows, K: number, N: number, arena: Tensor['arena'
  * Quantizes a packed linear in place (q8 or q4), freeing its float weight. Tied weights (rows shared with an
  * embedding table) are left as they are: the embedding reads the same table as floats.
  */
-export function quantizeLinear(layer: Linear, format: Quantization): void {
+export function quantizeLinear(layer: Linear, quantize: Quantization): void {
   if (!layer.packed || isQuantized(layer.weight)) return;
   const float = layer.weight, N = layer.outFeatures, K = layer.inFeatures;
   const read = weightRows(float.data, weightTypeOf(float), K, true);
-  const rows: WeightRows = format === 'q8' ? { dtype: 'q8', q: quantizeRowsQ8(read, N, K) } : { dtype: 'q4', q: quantizeRowsQ4(read, N, K) };
+  const rows: WeightRows = quantize.format === 'q8' ? { dtype: 'q8', q: quantizeRowsQ8(read, N, K, quantize.group) } : { dtype: 'q4', q: quantizeRowsQ4(read, N, K) };
   float.dispose();
   layer.weight = linearOfRows(rows, K, N, float.arena, undefined).weight;
 }
@@ -165,7 +165,7 @@ export function quantizeLinear(layer: Linear, format: Quantization): void {
 /** Frees a linear's tensors. */
 export function disposeLinear(layer: Linear): void {
   const w = layer.weight;
-  if (isQuantized(w)) for (const t of w.format === 'q8' ? [w.values, w.scales, w.sums] : [w.values, w.scales]) t.dispose();
+  if (isQuantized(w)) for (const t of w.format === 'q8' ? [w.values, w.scales, w.offsets] : [w.values, w.scales]) t.dispose();
   else w.dispose();
   layer.bias?.dispose();
 }
@@ -229,7 +229,7 @@ export async function runLinear(engine: Engine, scope: Scope, x: Tensor<'float32
     const xq = scope.empty('int8', [rows, paddedK(K)]);
     const params = scope.f32([rows, 2]);
     await engine.run('quantizeRows', { xq, params, x }, { rows, K });
-    await engine.run('linearQ8', { out, xq, params, w: w.values, scales: w.scales, sums: w.sums, ...epilogue }, { M, K, N, activation });
+    await engine.run('linearQ8', { out, xq, params, w: w.values, scales: w.scales, offsets: w.offsets, ...epilogue }, { M, K, N, group: w.group, activation });
     return out;
   }
   if (isQuantized(w)) {

@@ -70,7 +70,7 @@ export class EncoderModel {
 
   static load(dir: string, engine: Engine = sharedEngine(), cfg: ConfigReader = ConfigReader.read(dir), options: LoadOptions = {}): EncoderModel {
     const { architecture, className } = architectureOf(cfg);
-    const root = Weights.from(Checkpoint.open(dir, engine.arena), weightsOptions(options));
+    const root = Weights.from(Checkpoint.open(dir, engine.arena), weightsOptions(options, 'encoder'));
     const { recipe, weights } = architecture.load(cfg, architecture.classes[className], root, engine.arena);
     return new EncoderModel(recipe, weights, engine, root.finish());
   }

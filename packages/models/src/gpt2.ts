@@ -71,7 +71,7 @@ export class Gpt2Model extends CausalModel<Gpt2Session> {
   static load(dir: string, engine: Engine = sharedEngine(), cfg: ConfigReader = ConfigReader.read(dir), options: LoadOptions = {}): Gpt2Model {
     const r = gpt2Recipe(cfg);
     const ckpt = Checkpoint.open(dir, engine.arena);
-    const root = Weights.from(ckpt, weightsOptions(options));
+    const root = Weights.from(ckpt, weightsOptions(options, 'generator'));
     const t = ckpt.has('transformer.wte.weight') ? root.scope('transformer') : root;
     const H = r.hiddenSize;
     const embeddings: EmbeddingWeights = { word: t.scope('wte').get('weight', [r.vocabSize, H]), position: t.scope('wpe').get('weight', [r.maxPositions, H]) };

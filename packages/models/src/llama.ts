@@ -324,7 +324,7 @@ export class LlamaModel extends CausalModel<LlamaSession> {
     const r = llamaRecipe(cfg);
     const ckpt = Checkpoint.open(dir, engine.arena);
     checkMemory(ckpt, r, engine.arena, options.dtype);
-    const root = Weights.from(ckpt, weightsOptions(options));
+    const root = Weights.from(ckpt, weightsOptions(options, 'generator'));
     const n = r.names;
     const m = root.scope(n.root);
     const H = r.hiddenSize;

@@ -1,5 +1,6 @@
 import type { Checkpoint } from '@attnflow/checkpoint';
 import type { SharedArena } from '@attnflow/tensor';
+import { paddedK, q8Groups, Q8_DECODER_GROUP } from '@attnflow/kernels';
 import { ConfigError } from './config.js';
 import type { ModelDType } from './dtype.js';
 
@@ -22,10 +23,11 @@ export function checkMemory(
   for (const info of ckpt.tensors.values()) {
     const stored = info.dtype === 'BF16' || info.dtype === 'F16' ? 2 : 4;
     // half-precision matrices stay 2 bytes an element (loadLinear), the rest widens to float32; q8 keeps a linear's
-    // matrix in 1 byte an element (plus a scale and a sum per row), q4 in 0.625, but not the embedding table
-    // (vocabulary rows), which the embedding reads as floats
+    // matrix in 1 byte an element (plus a scale per 32 inputs and an offset per row), q4 in 0.625, but not the
+    // embedding table (vocabulary rows), which the embedding reads as floats
     const quantized = dtype !== 'fp32' && info.shape.length === 2 && info.shape[0] !== r.vocabSize;
-    weights += quantized ? info.shape[0] * (dtype === 'q8' ? info.shape[1] + 8 : 0.625 * info.shape[1]) : stored * info.shape.reduce((a, d) => a * d, 1);
+    const K = info.shape[1];
+    weights += quantized ? info.shape[0] * (dtype === 'q8' ? paddedK(K) + 4 * q8Groups(K, Q8_DECODER_GROUP) + 4 : 0.625 * K) : stored * info.shape.reduce((a, d) => a * d, 1);
   }
   const positions = Math.min(r.maxPositions, BUDGETED_POSITIONS);
   const cache = r.windows.reduce<number>((sum, w) => sum + 2 * 4 * r.kvHeads * r.headDim * Math.min(positions, w ? 2 * w : positions), 0);

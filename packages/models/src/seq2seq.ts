@@ -225,7 +225,7 @@ export class Seq2SeqModel implements Seq2SeqLM<Seq2SeqInputs, Encoded> {
   static load(dir: string, engine: Engine = sharedEngine(), cfg: ConfigReader = ConfigReader.read(dir), options: LoadOptions = {}): Seq2SeqModel {
     const r = seq2seqRecipe(cfg);
     const ckpt = Checkpoint.open(dir, engine.arena);
-    const root = Weights.from(ckpt, weightsOptions(options));
+    const root = Weights.from(ckpt, weightsOptions(options, 'generator'));
     const D = r.dModel;
     const inner = r.numHeads * r.headDim;
     const owned: Tensor[] = [];

@@ -4,6 +4,7 @@
  */
 import { Checkpoint, Weights } from '@attnflow/checkpoint';
 import { weightsOptions, type LoadOptions } from './dtype.js';
+import { loadOwned } from './owned.js';
 import { embed, paddingPositions, rangePositions } from '@attnflow/embedding';
 import { Activation, sharedEngine, type Engine } from '@attnflow/kernels';
 import { runLinear, runNorm } from '@attnflow/layers';
@@ -70,9 +71,12 @@ export class EncoderModel {
 
   static load(dir: string, engine: Engine = sharedEngine(), cfg: ConfigReader = ConfigReader.read(dir), options: LoadOptions = {}): EncoderModel {
     const { architecture, className } = architectureOf(cfg);
-    const root = Weights.from(Checkpoint.open(dir, engine.arena), weightsOptions(options, 'encoder'));
-    const { recipe, weights } = architecture.load(cfg, architecture.classes[className], root, engine.arena);
-    return new EncoderModel(recipe, weights, engine, root.finish());
+    return loadOwned(engine.arena, (owned) => {
+      const root = Weights.from(Checkpoint.open(dir, engine.arena), weightsOptions(options, 'encoder'));
+      const { recipe, weights } = architecture.load(cfg, architecture.classes[className], root, engine.arena);
+      root.finish();
+      return new EncoderModel(recipe, weights, engine, owned);
+    });
   }
 
   /** One padded batch through embeddings, encoder and head. */

@@ -5,6 +5,7 @@
  */
 import { Checkpoint, Weights } from '@attnflow/checkpoint';
 import { weightsOptions, type LoadOptions } from './dtype.js';
+import { loadOwned } from './owned.js';
 import { decoderStack, type GenerationConfig } from '@attnflow/decoder';
 import { embed, type EmbeddingRecipe, type EmbeddingWeights } from '@attnflow/embedding';
 import { sharedEngine, type Activation, type Engine } from '@attnflow/kernels';
@@ -69,26 +70,29 @@ export class Gpt2Model extends CausalModel<Gpt2Session> {
   }
 
   static load(dir: string, engine: Engine = sharedEngine(), cfg: ConfigReader = ConfigReader.read(dir), options: LoadOptions = {}): Gpt2Model {
-    const r = gpt2Recipe(cfg);
-    const ckpt = Checkpoint.open(dir, engine.arena);
-    const root = Weights.from(ckpt, weightsOptions(options, 'generator'));
-    const t = ckpt.has('transformer.wte.weight') ? root.scope('transformer') : root;
-    const H = r.hiddenSize;
-    const embeddings: EmbeddingWeights = { word: t.scope('wte').get('weight', [r.vocabSize, H]), position: t.scope('wpe').get('weight', [r.maxPositions, H]) };
-    const conv = { transposed: true };
-    const layers = Array.from({ length: r.numLayers }, (_, i): BlockWeights => {
-      const l = t.scope('h', i);
-      return {
-        selfAttention: { qkv: loadLinear(l.scope('attn.c_attn'), H, 3 * H, conv), out: loadLinear(l.scope('attn.c_proj'), H, H, conv) },
-        selfAttentionNorm: loadNorm(l.scope('ln_1'), H, r.layerNormEps),
-        feedForward: { up: loadLinear(l.scope('mlp.c_fc'), H, r.innerSize, conv), down: loadLinear(l.scope('mlp.c_proj'), r.innerSize, H, conv) },
-        feedForwardNorm: loadNorm(l.scope('ln_2'), H, r.layerNormEps),
-      };
+    return loadOwned(engine.arena, (owned) => {
+      const r = gpt2Recipe(cfg);
+      const ckpt = Checkpoint.open(dir, engine.arena);
+      const root = Weights.from(ckpt, weightsOptions(options, 'generator'));
+      const t = ckpt.has('transformer.wte.weight') ? root.scope('transformer') : root;
+      const H = r.hiddenSize;
+      const embeddings: EmbeddingWeights = { word: t.scope('wte').get('weight', [r.vocabSize, H]), position: t.scope('wpe').get('weight', [r.maxPositions, H]) };
+      const conv = { transposed: true };
+      const layers = Array.from({ length: r.numLayers }, (_, i): BlockWeights => {
+        const l = t.scope('h', i);
+        return {
+          selfAttention: { qkv: loadLinear(l.scope('attn.c_attn'), H, 3 * H, conv), out: loadLinear(l.scope('attn.c_proj'), H, H, conv) },
+          selfAttentionNorm: loadNorm(l.scope('ln_1'), H, r.layerNormEps),
+          feedForward: { up: loadLinear(l.scope('mlp.c_fc'), H, r.innerSize, conv), down: loadLinear(l.scope('mlp.c_proj'), r.innerSize, H, conv) },
+          feedForwardNorm: loadNorm(l.scope('ln_2'), H, r.layerNormEps),
+        };
+      });
+      const finalNorm = loadNorm(t.scope('ln_f'), H, r.layerNormEps);
+      // Causal-mask buffers of old checkpoints and a stored copy of the tied LM head carry no information.
+      root.ignore(/(^|\.)attn\.(bias|masked_bias)$|^lm_head\.weight$/);
+      root.finish();
+      return new Gpt2Model(r, embeddings, layers, finalNorm, engine, readGenerationConfig(dir, cfg), owned);
     });
-    const finalNorm = loadNorm(t.scope('ln_f'), H, r.layerNormEps);
-    // Causal-mask buffers of old checkpoints and a stored copy of the tied LM head carry no information.
-    root.ignore(/(^|\.)attn\.(bias|masked_bias)$|^lm_head\.weight$/);
-    return new Gpt2Model(r, embeddings, layers, finalNorm, engine, readGenerationConfig(dir, cfg), root.finish());
   }
 
   protected session(rows: number, capacity: number): Gpt2Session {

@@ -7,6 +7,7 @@
  */
 import { Checkpoint, Weights } from '@attnflow/checkpoint';
 import { weightsOptions, type LoadOptions } from './dtype.js';
+import { loadOwned } from './owned.js';
 import type { GenerationConfig } from '@attnflow/decoder';
 import { embed, rotaryTable, type EmbeddingRecipe, type RotaryRecipe } from '@attnflow/embedding';
 import { sharedEngine, type Activation, type Engine, type WeightArray } from '@attnflow/kernels';
@@ -324,19 +325,22 @@ export class LlamaModel extends CausalModel<LlamaSession> {
     const r = llamaRecipe(cfg);
     const ckpt = Checkpoint.open(dir, engine.arena);
     checkMemory(ckpt, r, engine.arena, options.dtype);
-    const root = Weights.from(ckpt, weightsOptions(options, 'generator'));
-    const n = r.names;
-    const m = root.scope(n.root);
-    const H = r.hiddenSize;
-    const embedding = loadLinear(m.scope(n.embed), H, r.vocabSize, { bias: false, float: true });
-    const layers = r.windows.map((window, i) => loadLayer(m.scope('layers', i), r, window));
-    const finalNorm = loadLayerNorm(m.scope(n.finalNorm), r);
-    // a tied head reads the embedding table as it is; some tied checkpoints still store a copy of it
-    const lmHead = r.tiedEmbeddings ? embedding : loadLinear(root.scope(n.lmHead), H, r.vocabSize, { bias: false });
-    if (r.tiedEmbeddings) root.ignore(new RegExp(`^${n.lmHead}\\.weight$`));
-    // rotary inverse frequencies some checkpoints store are recomputed from the config
-    root.ignore(/\.rotary_emb\.inv_freq$|\.attention\.(bias|masked_bias)$/);
-    return new LlamaModel(r, embedding, layers, finalNorm, lmHead, engine, readGenerationConfig(dir, cfg), root.finish());
+    return loadOwned(engine.arena, (owned) => {
+      const root = Weights.from(ckpt, weightsOptions(options, 'generator'));
+      const n = r.names;
+      const m = root.scope(n.root);
+      const H = r.hiddenSize;
+      const embedding = loadLinear(m.scope(n.embed), H, r.vocabSize, { bias: false, float: true });
+      const layers = r.windows.map((window, i) => loadLayer(m.scope('layers', i), r, window));
+      const finalNorm = loadLayerNorm(m.scope(n.finalNorm), r);
+      // a tied head reads the embedding table as it is; some tied checkpoints still store a copy of it
+      const lmHead = r.tiedEmbeddings ? embedding : loadLinear(root.scope(n.lmHead), H, r.vocabSize, { bias: false });
+      if (r.tiedEmbeddings) root.ignore(new RegExp(`^${n.lmHead}\\.weight$`));
+      // rotary inverse frequencies some checkpoints store are recomputed from the config
+      root.ignore(/\.rotary_emb\.inv_freq$|\.attention\.(bias|masked_bias)$/);
+      root.finish();
+      return new LlamaModel(r, embedding, layers, finalNorm, lmHead, engine, readGenerationConfig(dir, cfg), owned);
+    });
   }
 
   protected session(rows: number, capacity: number): LlamaSession {

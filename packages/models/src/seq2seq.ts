@@ -13,6 +13,7 @@
  */
 import { Checkpoint, Weights } from '@attnflow/checkpoint';
 import { weightsOptions, type LoadOptions } from './dtype.js';
+import { loadOwned } from './owned.js';
 import { decoderStack, resolveGenerationConfig, type DecodeHooks, type DecodingSession, type GenerationConfig, type TokenEvent } from '@attnflow/decoder';
 import { embed, fairseqSinusoidalTable, paddingPositions, rangePositions, relativePositionBias, sinusoidalTable, type EmbeddingRecipe, type EmbeddingWeights } from '@attnflow/embedding';
 import { encoderStack } from '@attnflow/encoder';
@@ -223,103 +224,103 @@ export class Seq2SeqModel implements Seq2SeqLM<Seq2SeqInputs, Encoded> {
   }
 
   static load(dir: string, engine: Engine = sharedEngine(), cfg: ConfigReader = ConfigReader.read(dir), options: LoadOptions = {}): Seq2SeqModel {
-    const r = seq2seqRecipe(cfg);
-    const ckpt = Checkpoint.open(dir, engine.arena);
-    const root = Weights.from(ckpt, weightsOptions(options, 'generator'));
-    const D = r.dModel;
-    const inner = r.numHeads * r.headDim;
-    const owned: Tensor[] = [];
-    const lin = (w: Weights, inF: number, outF: number) => loadLinear(w, inF, outF, { bias: r.bias });
-    const norm = (w: Weights) => loadNorm(w, D, r.eps, r.rms);
-    let encoder: Side;
-    let decoder: Side;
-    let lmHead: Tensor<'float32'>;
-    let finalLogitsBias: Tensor<'float32'> | undefined;
-    if (r.family === 't5') {
-      const shared = root.scope('shared').get('weight', [r.vocabSize, D]);
-      const side = (name: 'encoder' | 'decoder', layers: number): Side => {
-        const s = root.scope(name);
-        s.ignore(new RegExp(`^${name}\\.embed_tokens\\.weight$`)); // tied to shared when stored
-        const blocks = Array.from({ length: layers }, (_, i): BlockWeights => {
-          const b = s.scope('block', i, 'layer');
-          const selfAttn = b.scope(0, 'SelfAttention');
-          const ffIndex = name === 'decoder' ? 2 : 1;
-          const ff = b.scope(ffIndex, 'DenseReluDense');
-          const cross: Partial<BlockWeights> = name === 'decoder' ? {
-            crossAttention: crossWeights(b.scope(1, 'EncDecAttention'), D, inner, lin, 'q', 'k', 'v', 'o'),
-            crossAttentionNorm: norm(b.scope(1, 'layer_norm')),
-          } : {};
+    return loadOwned(engine.arena, (owned) => {
+      const r = seq2seqRecipe(cfg);
+      const ckpt = Checkpoint.open(dir, engine.arena);
+      const root = Weights.from(ckpt, weightsOptions(options, 'generator'));
+      const D = r.dModel;
+      const inner = r.numHeads * r.headDim;
+      const lin = (w: Weights, inF: number, outF: number) => loadLinear(w, inF, outF, { bias: r.bias });
+      const norm = (w: Weights) => loadNorm(w, D, r.eps, r.rms);
+      let encoder: Side;
+      let decoder: Side;
+      let lmHead: Tensor<'float32'>;
+      let finalLogitsBias: Tensor<'float32'> | undefined;
+      if (r.family === 't5') {
+        const shared = root.scope('shared').get('weight', [r.vocabSize, D]);
+        const side = (name: 'encoder' | 'decoder', layers: number): Side => {
+          const s = root.scope(name);
+          s.ignore(new RegExp(`^${name}\\.embed_tokens\\.weight$`)); // tied to shared when stored
+          const blocks = Array.from({ length: layers }, (_, i): BlockWeights => {
+            const b = s.scope('block', i, 'layer');
+            const selfAttn = b.scope(0, 'SelfAttention');
+            const ffIndex = name === 'decoder' ? 2 : 1;
+            const ff = b.scope(ffIndex, 'DenseReluDense');
+            const cross: Partial<BlockWeights> = name === 'decoder' ? {
+              crossAttention: crossWeights(b.scope(1, 'EncDecAttention'), D, inner, lin, 'q', 'k', 'v', 'o'),
+              crossAttentionNorm: norm(b.scope(1, 'layer_norm')),
+            } : {};
+            return {
+              selfAttention: { qkv: fuseLinears(['q', 'k', 'v'].map((p) => lin(selfAttn.scope(p), D, inner))), out: lin(selfAttn.scope('o'), inner, D) },
+              selfAttentionNorm: norm(b.scope(0, 'layer_norm')),
+              ...cross,
+              feedForward: r.gated
+                ? { gate: lin(ff.scope('wi_0'), D, r.ffnSize), up: lin(ff.scope('wi_1'), D, r.ffnSize), down: lin(ff.scope('wo'), r.ffnSize, D) }
+                : { up: lin(ff.scope('wi'), D, r.ffnSize), down: lin(ff.scope('wo'), r.ffnSize, D) },
+              feedForwardNorm: norm(b.scope(ffIndex, 'layer_norm')),
+            };
+          });
           return {
-            selfAttention: { qkv: fuseLinears(['q', 'k', 'v'].map((p) => lin(selfAttn.scope(p), D, inner))), out: lin(selfAttn.scope('o'), inner, D) },
-            selfAttentionNorm: norm(b.scope(0, 'layer_norm')),
-            ...cross,
-            feedForward: r.gated
-              ? { gate: lin(ff.scope('wi_0'), D, r.ffnSize), up: lin(ff.scope('wi_1'), D, r.ffnSize), down: lin(ff.scope('wo'), r.ffnSize, D) }
-              : { up: lin(ff.scope('wi'), D, r.ffnSize), down: lin(ff.scope('wo'), r.ffnSize, D) },
-            feedForwardNorm: norm(b.scope(ffIndex, 'layer_norm')),
+            embeddings: { word: shared },
+            layers: blocks,
+            finalNorm: norm(s.scope('final_layer_norm')),
+            relativeBias: s.scope('block.0.layer.0.SelfAttention.relative_attention_bias').get('weight', [r.relativeBuckets, r.numHeads]),
           };
-        });
-        return {
-          embeddings: { word: shared },
-          layers: blocks,
-          finalNorm: norm(s.scope('final_layer_norm')),
-          relativeBias: s.scope('block.0.layer.0.SelfAttention.relative_attention_bias').get('weight', [r.relativeBuckets, r.numHeads]),
         };
-      };
-      encoder = side('encoder', r.encoderLayers);
-      decoder = side('decoder', r.decoderLayers);
-      lmHead = root.optional('lm_head.weight', [r.vocabSize, D]) ?? shared;
-    } else {
-      const m = root.scope('model');
-      const shared = m.scope('shared').get('weight', [r.vocabSize, D]);
-      const layout = r.layout!;
-      let sinusoids: Tensor<'float32'> | undefined;
-      if (layout.positions === 'sinusoidal') sinusoids = sinusoidalTable(r.maxPositions, D, engine.arena);
-      // fairseq numbers real tokens from padding_idx + 1 and gives padding the zero row padding_idx
-      if (layout.positions === 'fairseq-sinusoidal') sinusoids = fairseqSinusoidalTable(r.maxPositions + r.padTokenId + 1, D, r.padTokenId, engine.arena);
-      if (sinusoids) owned.push(sinusoids);
-      const side = (name: 'encoder' | 'decoder', layers: number): Side => {
-        const s = m.scope(name);
-        s.ignore(new RegExp(`^model\\.${name}\\.embed_tokens\\.weight$`));
-        if (sinusoids) s.ignore(new RegExp(`^model\\.${name}\\.embed_positions\\.(weight|_float_tensor)$`)); // fixed; rebuilt, never trained
-        const blocks = Array.from({ length: layers }, (_, i): BlockWeights => {
-          const l = s.scope('layers', i);
-          const cross: Partial<BlockWeights> = name === 'decoder' ? {
-            crossAttention: crossWeights(l.scope('encoder_attn'), D, inner, lin, 'q_proj', 'k_proj', 'v_proj', 'out_proj'),
-            crossAttentionNorm: norm(l.scope('encoder_attn_layer_norm')),
-          } : {};
+        encoder = side('encoder', r.encoderLayers);
+        decoder = side('decoder', r.decoderLayers);
+        lmHead = root.optional('lm_head.weight', [r.vocabSize, D]) ?? shared;
+      } else {
+        const m = root.scope('model');
+        const shared = m.scope('shared').get('weight', [r.vocabSize, D]);
+        const layout = r.layout!;
+        let sinusoids: Tensor<'float32'> | undefined;
+        if (layout.positions === 'sinusoidal') sinusoids = sinusoidalTable(r.maxPositions, D, engine.arena);
+        // fairseq numbers real tokens from padding_idx + 1 and gives padding the zero row padding_idx
+        if (layout.positions === 'fairseq-sinusoidal') sinusoids = fairseqSinusoidalTable(r.maxPositions + r.padTokenId + 1, D, r.padTokenId, engine.arena);
+        const side = (name: 'encoder' | 'decoder', layers: number): Side => {
+          const s = m.scope(name);
+          s.ignore(new RegExp(`^model\\.${name}\\.embed_tokens\\.weight$`));
+          if (sinusoids) s.ignore(new RegExp(`^model\\.${name}\\.embed_positions\\.(weight|_float_tensor)$`)); // fixed; rebuilt, never trained
+          const blocks = Array.from({ length: layers }, (_, i): BlockWeights => {
+            const l = s.scope('layers', i);
+            const cross: Partial<BlockWeights> = name === 'decoder' ? {
+              crossAttention: crossWeights(l.scope('encoder_attn'), D, inner, lin, 'q_proj', 'k_proj', 'v_proj', 'out_proj'),
+              crossAttentionNorm: norm(l.scope('encoder_attn_layer_norm')),
+            } : {};
+            return {
+              selfAttention: { qkv: fuseLinears(['q_proj', 'k_proj', 'v_proj'].map((p) => lin(l.scope('self_attn', p), D, inner))), out: lin(l.scope('self_attn.out_proj'), inner, D) },
+              selfAttentionNorm: norm(l.scope('self_attn_layer_norm')),
+              ...cross,
+              feedForward: { up: lin(l.scope('fc1'), D, r.ffnSize), down: lin(l.scope('fc2'), r.ffnSize, D) },
+              feedForwardNorm: norm(l.scope('final_layer_norm')),
+            };
+          });
           return {
-            selfAttention: { qkv: fuseLinears(['q_proj', 'k_proj', 'v_proj'].map((p) => lin(l.scope('self_attn', p), D, inner))), out: lin(l.scope('self_attn.out_proj'), inner, D) },
-            selfAttentionNorm: norm(l.scope('self_attn_layer_norm')),
-            ...cross,
-            feedForward: { up: lin(l.scope('fc1'), D, r.ffnSize), down: lin(l.scope('fc2'), r.ffnSize, D) },
-            feedForwardNorm: norm(l.scope('final_layer_norm')),
+            embeddings: {
+              word: shared,
+              position: sinusoids ?? s.scope('embed_positions').get('weight', [r.maxPositions + (r.position.kind === 'none' ? 0 : r.position.offset), D]),
+              norm: layout.embeddingNorm ? norm(s.scope('layernorm_embedding')) : undefined,
+            },
+            layers: blocks,
+            finalNorm: layout.finalNorm ? norm(s.scope('layer_norm')) : undefined,
           };
-        });
-        return {
-          embeddings: {
-            word: shared,
-            position: sinusoids ?? s.scope('embed_positions').get('weight', [r.maxPositions + (r.position.kind === 'none' ? 0 : r.position.offset), D]),
-            norm: layout.embeddingNorm ? norm(s.scope('layernorm_embedding')) : undefined,
-          },
-          layers: blocks,
-          finalNorm: layout.finalNorm ? norm(s.scope('layer_norm')) : undefined,
         };
-      };
-      encoder = side('encoder', r.encoderLayers);
-      decoder = side('decoder', r.decoderLayers);
-      lmHead = root.optional('lm_head.weight', [r.vocabSize, D]) ?? shared;
-      const flb = root.optional('final_logits_bias', [1, r.vocabSize]);
-      finalLogitsBias = flb?.reshape([r.vocabSize]);
-    }
-    const numLabels = Object.keys(cfg.labels() ?? {}).length || cfg.int('num_labels', 3);
-    const classifier = root.has('classification_head.dense.weight')
-      ? { dense: lin(root.scope('classification_head.dense'), D, D), out: lin(root.scope('classification_head.out_proj'), D, numLabels), numLabels }
-      : undefined;
-    owned.push(...root.finish());
-    const { decoderStartTokenId, eosTokenId, padTokenId } = r;
-    const generation = resolveGenerationConfig({ decoderStartTokenId, eosTokenId, padTokenId }, readGenerationConfig(dir, cfg));
-    return new Seq2SeqModel(r, encoder, decoder, lmHead, finalLogitsBias, engine, generation, owned, classifier);
+        encoder = side('encoder', r.encoderLayers);
+        decoder = side('decoder', r.decoderLayers);
+        lmHead = root.optional('lm_head.weight', [r.vocabSize, D]) ?? shared;
+        const flb = root.optional('final_logits_bias', [1, r.vocabSize]);
+        finalLogitsBias = flb?.reshape([r.vocabSize]);
+      }
+      const numLabels = Object.keys(cfg.labels() ?? {}).length || cfg.int('num_labels', 3);
+      const classifier = root.has('classification_head.dense.weight')
+        ? { dense: lin(root.scope('classification_head.dense'), D, D), out: lin(root.scope('classification_head.out_proj'), D, numLabels), numLabels }
+        : undefined;
+      root.finish();
+      const { decoderStartTokenId, eosTokenId, padTokenId } = r;
+      const generation = resolveGenerationConfig({ decoderStartTokenId, eosTokenId, padTokenId }, readGenerationConfig(dir, cfg));
+      return new Seq2SeqModel(r, encoder, decoder, lmHead, finalLogitsBias, engine, generation, owned, classifier);
+    });
   }
 
   /**

@@ -9,6 +9,8 @@
  * Only the thread that created the arena allocates or grows it; workers receive offsets and lengths.
  */
 
+import type { Tensor } from './tensor.js';
+
 const PAGE = 65536;
 /** 64-byte alignment: a cache line, and enough for any SIMD load. */
 export const ALIGN = 64;
@@ -41,6 +43,7 @@ export class SharedArena {
   private used = new Map<number, number>();
   private top = ALIGN; // offset 0 stays unused so that 0 can mean "no tensor" to a kernel.
   private bytesInUse = 0;
+  private collectors: Tensor[][] = [];
 
   constructor(options: ArenaOptions = {}) {
     const maximumBytes = Math.min(options.maximumBytes ?? MAX_ARENA_BYTES, MAX_ARENA_BYTES);
@@ -64,6 +67,31 @@ export class SharedArena {
 
   get allocatedBytes(): number {
     return this.bytesInUse;
+  }
+
+  /**
+   * Runs `build` and returns, with its result, every tensor made meanwhile that is still alive: what loading a
+   * model leaves in the arena (packed, fused, quantized weights as well as the checkpoint's), for the model to free
+   * when it is disposed. If `build` throws, they are freed. `build` must be synchronous: a tensor made by
+   * something else while it awaited would be collected too.
+   */
+  collect<T>(build: () => T): { value: T; tensors: Tensor[] } {
+    const tensors: Tensor[] = [];
+    this.collectors.push(tensors);
+    try {
+      const value = build();
+      return { value, tensors: tensors.filter((t) => !t.isDisposed) };
+    } catch (error) {
+      for (const t of tensors) t.dispose();
+      throw error;
+    } finally {
+      this.collectors.splice(this.collectors.indexOf(tensors), 1);
+    }
+  }
+
+  /** Records a new tensor for every `collect` under way (Tensor.empty calls it). */
+  made(t: Tensor): void {
+    for (const c of this.collectors) c.push(t);
   }
 
   /** Returns the byte offset of `bytes` fresh bytes (contents undefined), aligned to 64. */

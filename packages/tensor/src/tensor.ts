@@ -61,7 +61,9 @@ export class Tensor<D extends DType = DType> {
 
   static empty<D extends DType>(dtype: D, shape: readonly number[], arena: SharedArena = sharedArena()): Tensor<D> {
     const offset = arena.alloc(sizeOf(shape) * BYTES_PER_ELEMENT[dtype]);
-    return new Tensor(arena, dtype, [...shape], offset);
+    const t = new Tensor(arena, dtype, [...shape], offset);
+    arena.made(t);
+    return t;
   }
 
   static zeros<D extends DType>(dtype: D, shape: readonly number[], arena?: SharedArena): Tensor<D> {

@@ -8,7 +8,8 @@ import {
   quantizeWeights, unpackQ4, unpackQ8, weightRows, WeightType,
   type Q4Weights, type Q8Weights, type WasmKernels,
 } from '@attnflow/kernels';
-import { loadModel, type LoadedModel } from '@attnflow/models';
+import { Gpt2Model, LlamaModel, loadModel, type LoadedModel } from '@attnflow/models';
+import { isQuantized } from '@attnflow/layers';
 import { cosineSimilarity, embed } from '@attnflow/pipeline';
 import { fixture, randomArray, readJson, rng } from './helpers/fixtures.js';
 
@@ -219,6 +220,22 @@ describe('quantized decoders end to end: every decoders/ fixture loads in q8 (gr
       expect(cosine(a.logits, q4.logits)).toBeGreaterThanOrEqual(0.9);
     });
   }
+});
+
+describe('tied LM heads', () => {
+  it('load quantized beside the float embedding table, which the embedding keeps reading', () => {
+    for (const [load, dir] of [[Gpt2Model.load, fixture('gpt2')], [LlamaModel.load, fixture('decoders', 'qwen2')]] as const) {
+      for (const dtype of ['q8', 'q4'] as const) {
+        const model = load(dir, pooled, undefined, { dtype });
+        try {
+          expect(isQuantized(model.lmHead.weight), `${dir} ${dtype}`).toBe(true);
+          expect(model.lmHead.weight).toMatchObject({ format: dtype });
+        } finally {
+          model.dispose();
+        }
+      }
+    }
+  });
 });
 
 describe('memory estimates count quantized weights', () => {

@@ -151,15 +151,30 @@ function linearOfRows(r: WeightRows, K: number, N: number, arena: Tensor['arena'
 
 /**
  * Quantizes a packed linear in place (q8 or q4), freeing its float weight. Tied weights (rows shared with an
- * embedding table) are left as they are: the embedding reads the same table as floats.
+ * embedding table) are left as they are: the embedding reads the same table as floats (see tiedHead).
  */
 export function quantizeLinear(layer: Linear, quantize: Quantization): void {
   if (!layer.packed || isQuantized(layer.weight)) return;
-  const float = layer.weight, N = layer.outFeatures, K = layer.inFeatures;
-  const read = weightRows(float.data, weightTypeOf(float), K, true);
-  const rows: WeightRows = quantize.format === 'q8' ? { dtype: 'q8', q: quantizeRowsQ8(read, N, K, quantize.group) } : { dtype: 'q4', q: quantizeRowsQ4(read, N, K) };
+  const float = layer.weight;
+  layer.weight = quantizedWeight(layer, quantize);
   float.dispose();
-  layer.weight = linearOfRows(rows, K, N, float.arena, undefined).weight;
+}
+
+/** A linear's float weight (packed or rows) quantized into new tensors; the float one is left as it is. */
+function quantizedWeight(layer: Linear, quantize: Quantization): QuantizedWeight {
+  const float = floatWeight(layer, 'a weight to quantize'), N = layer.outFeatures, K = layer.inFeatures;
+  const read = weightRows(float.data, weightTypeOf(float), K, layer.packed ?? false);
+  const rows = quantize.format === 'q8' ? { dtype: 'q8' as const, q: quantizeRowsQ8(read, N, K, quantize.group) } : { dtype: 'q4' as const, q: quantizeRowsQ4(read, N, K) };
+  return quantizedTensors(rows, N, K, float.arena);
+}
+
+/**
+ * An LM head tied to the embedding table `table`: the table itself, or, when the model loads quantized, a quantized
+ * copy beside it. Generating reads the whole head for every token (vocabulary × hidden, often the largest matrix
+ * of a small model), so its bytes are what quantizing saves most; the embedding keeps reading the float table.
+ */
+export function tiedHead(table: Linear, quantize: Quantization | undefined): Linear {
+  return quantize ? { ...table, weight: quantizedWeight(table, quantize), packed: true } : table;
 }
 
 /** Frees a linear's tensors. */

@@ -9,7 +9,7 @@ import { loadOwned } from './owned.js';
 import { decoderStack, type GenerationConfig } from '@attnflow/decoder';
 import { embed, type EmbeddingRecipe, type EmbeddingWeights } from '@attnflow/embedding';
 import { sharedEngine, type Activation, type Engine } from '@attnflow/kernels';
-import { activationFromName, createCache, loadLinear, loadNorm, runLinear, type BlockRecipe, type BlockWeights, type Linear, type Norm } from '@attnflow/layers';
+import { activationFromName, createCache, loadLinear, loadNorm, runLinear, tiedHead, type BlockRecipe, type BlockWeights, type Linear, type Norm } from '@attnflow/layers';
 import { Scope, type Tensor } from '@attnflow/tensor';
 import { CachedSession, CausalModel, lastPositions } from './causal.js';
 import { ConfigError, ConfigReader } from './config.js';
@@ -52,13 +52,13 @@ export function gpt2Recipe(cfg: ConfigReader): Gpt2Recipe {
 export class Gpt2Model extends CausalModel<Gpt2Session> {
   readonly blockRecipe: BlockRecipe;
   readonly embeddingRecipe: EmbeddingRecipe;
-  readonly lmHead: Linear;
 
   private constructor(
     readonly recipe: Gpt2Recipe,
     readonly embeddings: EmbeddingWeights,
     readonly layers: BlockWeights[],
     readonly finalNorm: Norm,
+    readonly lmHead: Linear,
     readonly engine: Engine,
     readonly generationConfig: GenerationConfig,
     private readonly owned: Tensor[],
@@ -66,7 +66,6 @@ export class Gpt2Model extends CausalModel<Gpt2Session> {
     super();
     this.blockRecipe = { attention: { numHeads: recipe.numHeads, headDim: recipe.headDim, scale: 1 / Math.sqrt(recipe.headDim) }, placement: 'pre', activation: recipe.activation };
     this.embeddingRecipe = { vocabSize: recipe.vocabSize, hiddenSize: recipe.hiddenSize, scale: 1, position: { kind: 'learned', offset: 0 } };
-    this.lmHead = { weight: embeddings.word, inFeatures: recipe.hiddenSize, outFeatures: recipe.vocabSize };
   }
 
   static load(dir: string, engine: Engine = sharedEngine(), cfg: ConfigReader = ConfigReader.read(dir), options: LoadOptions = {}): Gpt2Model {
@@ -90,8 +89,9 @@ export class Gpt2Model extends CausalModel<Gpt2Session> {
       const finalNorm = loadNorm(t.scope('ln_f'), H, r.layerNormEps);
       // Causal-mask buffers of old checkpoints and a stored copy of the tied LM head carry no information.
       root.ignore(/(^|\.)attn\.(bias|masked_bias)$|^lm_head\.weight$/);
+      const lmHead = tiedHead({ weight: embeddings.word, inFeatures: H, outFeatures: r.vocabSize }, root.quantize);
       root.finish();
-      return new Gpt2Model(r, embeddings, layers, finalNorm, engine, readGenerationConfig(dir, cfg), owned);
+      return new Gpt2Model(r, embeddings, layers, finalNorm, lmHead, engine, readGenerationConfig(dir, cfg), owned);
     });
   }
 

@@ -12,7 +12,7 @@ import type { GenerationConfig } from '@attnflow/decoder';
 import { embed, rotaryTable, type EmbeddingRecipe, type RotaryRecipe } from '@attnflow/embedding';
 import { sharedEngine, type Activation, type Engine, type WeightArray } from '@attnflow/kernels';
 import {
-  activationFromName, createCache, feedForward, floatWeight, keysAfterAppend, fuseLinears, linearFromRows, loadLinear, loadNorm, runLinear, runNorm, selfAttention,
+  activationFromName, createCache, feedForward, floatWeight, keysAfterAppend, fuseLinears, linearFromRows, loadLinear, loadNorm, runLinear, runNorm, selfAttention, tiedHead,
   type AttentionRecipe, type FeedForwardWeights, type KVCache, type Linear, type Norm, type SelfAttentionWeights,
 } from '@attnflow/layers';
 import { Scope, type Tensor } from '@attnflow/tensor';
@@ -333,8 +333,8 @@ export class LlamaModel extends CausalModel<LlamaSession> {
       const embedding = loadLinear(m.scope(n.embed), H, r.vocabSize, { bias: false, float: true });
       const layers = r.windows.map((window, i) => loadLayer(m.scope('layers', i), r, window));
       const finalNorm = loadLayerNorm(m.scope(n.finalNorm), r);
-      // a tied head reads the embedding table as it is; some tied checkpoints still store a copy of it
-      const lmHead = r.tiedEmbeddings ? embedding : loadLinear(root.scope(n.lmHead), H, r.vocabSize, { bias: false });
+      // a tied head reads the embedding table (or its quantized copy); some tied checkpoints still store a copy of it
+      const lmHead = r.tiedEmbeddings ? tiedHead(embedding, root.quantize) : loadLinear(root.scope(n.lmHead), H, r.vocabSize, { bias: false });
       if (r.tiedEmbeddings) root.ignore(new RegExp(`^${n.lmHead}\\.weight$`));
       // rotary inverse frequencies some checkpoints store are recomputed from the config
       root.ignore(/\.rotary_emb\.inv_freq$|\.attention\.(bias|masked_bias)$/);

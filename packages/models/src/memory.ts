@@ -16,18 +16,20 @@ const fmt = (bytes: number) => `${(bytes / GIB).toFixed(2)} GiB`;
  * half-way through a multi-gigabyte load helps nobody.
  */
 export function checkMemory(
-  ckpt: Checkpoint, r: { numLayers: number; kvHeads: number; headDim: number; maxPositions: number; vocabSize: number; windows: (number | undefined)[] }, arena: SharedArena,
+  ckpt: Checkpoint, r: { numLayers: number; kvHeads: number; headDim: number; maxPositions: number; vocabSize: number; hiddenSize: number; tiedEmbeddings: boolean; windows: (number | undefined)[] }, arena: SharedArena,
   dtype: ModelDType = 'fp32',
 ): void {
-  let weights = 0;
+  const q8Row = (K: number) => paddedK(K) + 4 * q8Groups(K, Q8_DECODER_GROUP) + 4;
+  const quantizedRow = (K: number) => (dtype === 'q8' ? q8Row(K) : 0.625 * K);
+  // a tied LM head gets a quantized copy of the embedding table (layers' tiedHead)
+  let weights = dtype !== 'fp32' && r.tiedEmbeddings ? r.vocabSize * quantizedRow(r.hiddenSize) : 0;
   for (const info of ckpt.tensors.values()) {
     const stored = info.dtype === 'BF16' || info.dtype === 'F16' ? 2 : 4;
     // half-precision matrices stay 2 bytes an element (loadLinear), the rest widens to float32; q8 keeps a linear's
     // matrix in 1 byte an element (plus a scale per 32 inputs and an offset per row), q4 in 0.625, but not the
     // embedding table (vocabulary rows), which the embedding reads as floats
     const quantized = dtype !== 'fp32' && info.shape.length === 2 && info.shape[0] !== r.vocabSize;
-    const K = info.shape[1];
-    weights += quantized ? info.shape[0] * (dtype === 'q8' ? paddedK(K) + 4 * q8Groups(K, Q8_DECODER_GROUP) + 4 : 0.625 * K) : stored * info.shape.reduce((a, d) => a * d, 1);
+    weights += quantized ? info.shape[0] * quantizedRow(info.shape[1]) : stored * info.shape.reduce((a, d) => a * d, 1);
   }
   const positions = Math.min(r.maxPositions, BUDGETED_POSITIONS);
   const cache = r.windows.reduce<number>((sum, w) => sum + 2 * 4 * r.kvHeads * r.headDim * Math.min(positions, w ? 2 * w : positions), 0);

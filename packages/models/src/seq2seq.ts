@@ -18,7 +18,7 @@ import { decoderStack, resolveGenerationConfig, type DecodeHooks, type DecodingS
 import { embed, fairseqSinusoidalTable, paddingPositions, rangePositions, relativePositionBias, sinusoidalTable, type EmbeddingRecipe, type EmbeddingWeights } from '@attnflow/embedding';
 import { encoderStack } from '@attnflow/encoder';
 import { Activation, sharedEngine, type Engine } from '@attnflow/kernels';
-import { activationFromName, createCache, crossKeyValues, disposeCache, fuseLinears, loadLinear, loadNorm, reorderCache, runLinear, type BlockRecipe, type BlockWeights, type CrossAttentionWeights, type KVCache, type Linear, type Norm } from '@attnflow/layers';
+import { activationFromName, createCache, crossKeyValues, disposeCache, fuseLinears, loadLinear, loadNorm, reorderCache, runLinear, tiedHead, type BlockRecipe, type BlockWeights, type CrossAttentionWeights, type KVCache, type Linear, type Norm } from '@attnflow/layers';
 import { Scope, Tensor } from '@attnflow/tensor';
 import { ConfigError, ConfigReader } from './config.js';
 import type { Observable } from 'rxjs';
@@ -205,13 +205,12 @@ export interface Encoded {
 export class Seq2SeqModel implements Seq2SeqLM<Seq2SeqInputs, Encoded> {
   readonly blockRecipe: BlockRecipe;
   readonly embeddingRecipe: EmbeddingRecipe;
-  readonly lmHead: Linear;
   private constructor(
     readonly recipe: Seq2SeqRecipe,
     readonly encoder: Side,
     readonly decoder: Side,
-    lmHeadWeight: Tensor<'float32'>,
-    finalLogitsBias: Tensor<'float32'> | undefined,
+    /** Tied to the shared embedding table or its own, with BART's final_logits_bias. */
+    readonly lmHead: Linear,
     readonly engine: Engine,
     readonly generationConfig: GenerationConfig,
     private readonly owned: Tensor[],
@@ -220,7 +219,6 @@ export class Seq2SeqModel implements Seq2SeqLM<Seq2SeqInputs, Encoded> {
   ) {
     this.blockRecipe = { attention: { numHeads: recipe.numHeads, headDim: recipe.headDim, scale: recipe.attentionScale }, placement: recipe.placement, activation: recipe.activation };
     this.embeddingRecipe = { vocabSize: recipe.vocabSize, hiddenSize: recipe.dModel, scale: recipe.embedScale, position: recipe.position };
-    this.lmHead = { weight: lmHeadWeight, bias: finalLogitsBias, inFeatures: recipe.dModel, outFeatures: recipe.vocabSize };
   }
 
   static load(dir: string, engine: Engine = sharedEngine(), cfg: ConfigReader = ConfigReader.read(dir), options: LoadOptions = {}): Seq2SeqModel {
@@ -235,6 +233,7 @@ export class Seq2SeqModel implements Seq2SeqLM<Seq2SeqInputs, Encoded> {
       let encoder: Side;
       let decoder: Side;
       let lmHead: Tensor<'float32'>;
+      let untiedHead: Tensor<'float32'> | undefined;
       let finalLogitsBias: Tensor<'float32'> | undefined;
       if (r.family === 't5') {
         const shared = root.scope('shared').get('weight', [r.vocabSize, D]);
@@ -269,7 +268,8 @@ export class Seq2SeqModel implements Seq2SeqLM<Seq2SeqInputs, Encoded> {
         };
         encoder = side('encoder', r.encoderLayers);
         decoder = side('decoder', r.decoderLayers);
-        lmHead = root.optional('lm_head.weight', [r.vocabSize, D]) ?? shared;
+        untiedHead = root.optional('lm_head.weight', [r.vocabSize, D]);
+        lmHead = untiedHead ?? shared;
       } else {
         const m = root.scope('model');
         const shared = m.scope('shared').get('weight', [r.vocabSize, D]);
@@ -308,7 +308,8 @@ export class Seq2SeqModel implements Seq2SeqLM<Seq2SeqInputs, Encoded> {
         };
         encoder = side('encoder', r.encoderLayers);
         decoder = side('decoder', r.decoderLayers);
-        lmHead = root.optional('lm_head.weight', [r.vocabSize, D]) ?? shared;
+        untiedHead = root.optional('lm_head.weight', [r.vocabSize, D]);
+        lmHead = untiedHead ?? shared;
         const flb = root.optional('final_logits_bias', [1, r.vocabSize]);
         finalLogitsBias = flb?.reshape([r.vocabSize]);
       }
@@ -316,10 +317,13 @@ export class Seq2SeqModel implements Seq2SeqLM<Seq2SeqInputs, Encoded> {
       const classifier = root.has('classification_head.dense.weight')
         ? { dense: lin(root.scope('classification_head.dense'), D, D), out: lin(root.scope('classification_head.out_proj'), D, numLabels), numLabels }
         : undefined;
+      const head = tiedHead({ weight: lmHead, bias: finalLogitsBias, inFeatures: D, outFeatures: r.vocabSize }, root.quantize);
+      // an untied head's floats are read by nothing once quantized
+      if (head.weight !== lmHead) untiedHead?.dispose();
       root.finish();
       const { decoderStartTokenId, eosTokenId, padTokenId } = r;
       const generation = resolveGenerationConfig({ decoderStartTokenId, eosTokenId, padTokenId }, readGenerationConfig(dir, cfg));
-      return new Seq2SeqModel(r, encoder, decoder, lmHead, finalLogitsBias, engine, generation, owned, classifier);
+      return new Seq2SeqModel(r, encoder, decoder, head, engine, generation, owned, classifier);
     });
   }
 

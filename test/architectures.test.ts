@@ -3,7 +3,7 @@
  * 1e-4, every id identical, through the pooled kernels. Every size, count and option is read from the fixture's
  * own files, so held-out twins with other configs run against the same tests.
  */
-import { copyFileSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -218,8 +218,11 @@ describe.each(seq2seqs.filter((d) => readJson(`architectures/${d}/expected.json`
 });
 
 describe('unknown architectures', () => {
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
   const dirWith = (config: object) => {
     const dir = mkdtempSync(join(tmpdir(), 'attnflow-arch-'));
+    dirs.push(dir);
     writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
     copyFileSync(fixture('bert', 'tokenizer.json'), join(dir, 'tokenizer.json'));
     return dir;

@@ -31,8 +31,11 @@ export const q8Groups = (K: number, group: number) => Math.ceil(paddedK(K) / gro
 
 /** Where w_jk is in the packed bytes. */
 export function q8Index(j: number, k: number, Kp: number): number {
-  return ((Math.floor(j / PANEL) * Kp + (k & ~3)) * PANEL) + (j & 4) * 4 + (j & 3) * 4 + (k & 3);
+  return q8Column(j, Kp) + (k & ~3) * PANEL + (k & 3);
 }
+
+/** Where column j's first 4 weights are; its next 4 are PANEL · 4 bytes on. */
+const q8Column = (j: number, Kp: number) => Math.floor(j / PANEL) * Kp * PANEL + (j & 7) * 4;
 
 /** Where the scale of column j's group g is, of `groups` per row. */
 export const q8ScaleIndex = (j: number, g: number, groups: number) => (Math.floor(j / PANEL) * groups + g) * PANEL + (j & 7);
@@ -71,7 +74,13 @@ export function quantizeRowsQ8(weight: RowReader, N: number, K: number, group = 
       let max = 0;
       for (let k = g * G; k < end; k++) max = Math.max(max, Math.abs(row[k]));
       const scale = Math.fround(max / 127) || 1;
-      for (let k = g * G; k < end; k++) rows[j * Kp + k] = Math.max(-127, Math.min(127, roundHalfEven(row[k] / scale)));
+      // roundHalfEven and the clamp written out: this loop runs once per weight of the model, as it loads
+      for (let k = g * G; k < end; k++) {
+        const v = row[k] / scale;
+        let q = Math.round(v);
+        if (q - v === 0.5 && (q & 1) !== 0) q--;
+        rows[j * Kp + k] = q > 127 ? 127 : q < -127 ? -127 : q;
+      }
       scales[j * groups + g] = scale;
     }
   }
@@ -89,7 +98,7 @@ export function packQ8(q: Q8Rows, N: number, K: number): Q8Weights {
   const Kp = paddedK(K), groups = q8Groups(K, q.group);
   const out: Q8Weights = { values: new Int8Array(paddedN(N) * Kp), scales: new Float32Array(paddedN(N) * groups), offsets: new Float32Array(paddedN(N)), group: q.group };
   for (let j = 0; j < N; j++) {
-    for (let k = 0; k < Kp; k++) out.values[q8Index(j, k, Kp)] = q.rows[j * Kp + k];
+    copyColumn(out.values, q8Column(j, Kp), PANEL * 4, q.rows, j * Kp, 4, Kp);
     let offset = 0;
     for (let g = 0; g < groups; g++) {
       const scale = q.scales[j * groups + g];
@@ -107,10 +116,20 @@ export function unpackQ8(q: Q8Weights, N: number, K: number): Q8Rows {
   const Kp = paddedK(K), groups = q8Groups(K, q.group);
   const out: Q8Rows = { rows: new Int8Array(N * Kp), scales: new Float32Array(N * groups), group: q.group };
   for (let j = 0; j < N; j++) {
-    for (let k = 0; k < Kp; k++) out.rows[j * Kp + k] = q.values[q8Index(j, k, Kp)];
+    copyColumn(out.rows, j * Kp, 4, q.values, q8Column(j, Kp), PANEL * 4, Kp);
     for (let g = 0; g < groups; g++) out.scales[j * groups + g] = q.scales[q8ScaleIndex(j, g, groups)];
   }
   return out;
+}
+
+/** Kp bytes of one column, 4 at a time, from `from` (4-byte steps `fromStep` apart) to `to` (`toStep` apart). */
+function copyColumn(to: Int8Array, at: number, toStep: number, from: Int8Array, start: number, fromStep: number, Kp: number): void {
+  for (let k = 0, d = at, s = start; k < Kp; k += 4, d += toStep, s += fromStep) {
+    to[d] = from[s];
+    to[d + 1] = from[s + 1];
+    to[d + 2] = from[s + 2];
+    to[d + 3] = from[s + 3];
+  }
 }
 
 /** Rounds to the nearest integer, ties to even: what WebAssembly's `f32x4.nearest` does. */

@@ -3,7 +3,7 @@ import type { Engine } from '@attnflow/kernels';
 import { Tensor, type HalfDType, type Scope } from '@attnflow/tensor';
 import {
   packPanelsInto, packQ4, packQ8, PANEL, paddedK, paddedK4, q8Groups, quantizeRowsQ4, quantizeRowsQ8, unpackPanels, unpackQ4, unpackQ8, weightRows, WeightType,
-  Q4_GROUP, type Q4Rows, type Q8Rows, type WeightArray,
+  Q4_GROUP, type Q4Rows, type Q8Rows, type RowReader, type WeightArray,
 } from '@attnflow/kernels';
 
 /** A weight matrix in float32, or in the half precision its checkpoint stores (widened by the kernels). */
@@ -48,11 +48,16 @@ export interface LinearOptions {
  */
 export function loadLinear(w: Weights, inFeatures: number, outFeatures: number, options: LinearOptions = {}): Linear {
   const bias = options.bias ?? true;
+  const quantize = options.float ? undefined : w.quantize;
   const stored = w.getStored('weight', options.transposed ? [inFeatures, outFeatures] : [outFeatures, inFeatures]);
-  const weight = pack(stored.dtype, stored.data, outFeatures, inFeatures, stored.arena, options.transposed);
+  // quantized straight from the checkpoint's rows, without float panels packed first; (in, out) weights are packed
+  // (transposed) first, as their rows are columns
+  const weight = quantize && !options.transposed
+    ? quantized(weightRows(stored.data, weightTypeOf(stored), inFeatures, false), outFeatures, inFeatures, quantize, stored.arena)
+    : pack(stored.dtype, stored.data, outFeatures, inFeatures, stored.arena, options.transposed);
   stored.dispose();
   const linear: Linear = { weight, bias: bias ? w.get('bias', [outFeatures]) : undefined, inFeatures, outFeatures, packed: true };
-  if (w.quantize && !options.float) quantizeLinear(linear, w.quantize);
+  if (quantize) quantizeLinear(linear, quantize);
   return linear;
 }
 
@@ -61,9 +66,8 @@ export function loadLinear(w: Weights, inFeatures: number, outFeatures: number, 
  * weights must be split or reordered first (Phi-3's gate_up_proj, GPT-NeoX's per-head query_key_value).
  */
 export function linearFromRows(dtype: WeightDType, rows: WeightArray, inFeatures: number, outFeatures: number, arena: Tensor['arena'], bias?: Tensor<'float32'>, quantize?: Quantization): Linear {
-  const linear: Linear = { weight: pack(dtype, rows, outFeatures, inFeatures, arena), bias, inFeatures, outFeatures, packed: true };
-  if (quantize) quantizeLinear(linear, quantize);
-  return linear;
+  const weight = quantize ? quantized(weightRows(rows, WeightType[dtype], inFeatures, false), outFeatures, inFeatures, quantize, arena) : pack(dtype, rows, outFeatures, inFeatures, arena);
+  return { weight, bias, inFeatures, outFeatures, packed: true };
 }
 
 function pack(dtype: WeightDType, rows: WeightArray, N: number, K: number, arena: Tensor['arena'], inOut = false): Tensor<WeightDType> {
@@ -162,10 +166,13 @@ export function quantizeLinear(layer: Linear, quantize: Quantization): void {
 
 /** A linear's float weight (packed or rows) quantized into new tensors; the float one is left as it is. */
 function quantizedWeight(layer: Linear, quantize: Quantization): QuantizedWeight {
-  const float = floatWeight(layer, 'a weight to quantize'), N = layer.outFeatures, K = layer.inFeatures;
-  const read = weightRows(float.data, weightTypeOf(float), K, layer.packed ?? false);
+  const float = floatWeight(layer, 'a weight to quantize');
+  return quantized(weightRows(float.data, weightTypeOf(float), layer.inFeatures, layer.packed ?? false), layer.outFeatures, layer.inFeatures, quantize, float.arena);
+}
+
+function quantized(read: RowReader, N: number, K: number, quantize: Quantization, arena: Tensor['arena']): QuantizedWeight {
   const rows = quantize.format === 'q8' ? { dtype: 'q8' as const, q: quantizeRowsQ8(read, N, K, quantize.group) } : { dtype: 'q4' as const, q: quantizeRowsQ4(read, N, K) };
-  return quantizedTensors(rows, N, K, float.arena);
+  return quantizedTensors(rows, N, K, arena);
 }
 
 /**

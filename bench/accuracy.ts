@@ -5,8 +5,8 @@ import { classify, cosineSimilarity, embed } from '@attnflow/pipeline';
 import { table } from './common.js';
 
 /**
- * What dtype q8 costs in accuracy, measured against fp32 on the same inputs: sentence-embedding cosine (mean and
- * worst over ≥ 1,000 texts), classifier logits, and for causal LMs the greedy tokens kept and the perplexity.
+ * What dtypes q8 and q4 cost in accuracy, measured against fp32 on the same inputs: sentence-embedding cosine (mean
+ * and worst over ≥ 1,000 texts), classifier logits, and for causal LMs the greedy tokens kept and the perplexity.
  */
 const SAMPLE = new URL('../pipelines/data/sample.txt', import.meta.url);
 const MODELS = new URL('../pipelines/models/', import.meta.url).pathname;
@@ -22,9 +22,12 @@ export function corpus(count = 1200): string[] {
   });
 }
 
-async function both<T>(dir: string, engine: Engine, f: (m: LoadedModel) => Promise<T>): Promise<[T, T]> {
+const QUANTIZED: ModelDType[] = ['q8', 'q4'];
+
+/** f's result in fp32, then in each quantized dtype, each one described against fp32's by `against`. */
+async function compare<T>(dir: string, engine: Engine, f: (m: LoadedModel) => Promise<T>, against: (fp32: T, quantized: T) => string): Promise<string[]> {
   const out: T[] = [];
-  for (const dtype of ['fp32', 'q8'] as ModelDType[]) {
+  for (const dtype of ['fp32', ...QUANTIZED] as ModelDType[]) {
     const m = loadModel(dir, engine, { dtype });
     try {
       out.push(await f(m));
@@ -32,30 +35,32 @@ async function both<T>(dir: string, engine: Engine, f: (m: LoadedModel) => Promi
       m.model.dispose();
     }
   }
-  return [out[0], out[1]];
+  return out.slice(1).map((q) => against(out[0], q));
 }
 
 async function embeddings(dir: string, name: string, texts: string[], engine: Engine): Promise<(string | number)[]> {
-  const [a, b] = await both(dir, engine, (m) => embed(m, texts));
-  const cos = a.map((v, i) => cosineSimilarity(v, b[i]));
-  return [name, 'embed: cosine to fp32', `mean ${(cos.reduce((s, c) => s + c, 0) / cos.length).toFixed(5)}, worst ${Math.min(...cos).toFixed(5)}`, texts.length];
+  return [name, 'embed: cosine to fp32', ...await compare(dir, engine, (m) => embed(m, texts), (a, b) => {
+    const cos = a.map((v, i) => cosineSimilarity(v, b[i]));
+    return `mean ${(cos.reduce((s, c) => s + c, 0) / cos.length).toFixed(5)}, worst ${Math.min(...cos).toFixed(5)}`;
+  }), texts.length];
 }
 
 async function logits(dir: string, name: string, texts: string[], engine: Engine): Promise<(string | number)[]> {
-  const [a, b] = await both(dir, engine, (m) => classify(m, texts, { head: { functionToApply: 'none', topK: m.config.int('num_labels', 2) } }));
-  let diff = 0, same = 0;
-  a.forEach((result, i) => {
-    const other = new Map(b[i].labels.map((l) => [l.label, l.score]));
-    for (const l of result.labels) diff = Math.max(diff, Math.abs(l.score - other.get(l.label)!));
-    if (result.label === b[i].label) same++;
-  });
-  return [name, 'classify: logits', `max |diff| ${diff.toExponential(2)}, same label ${((100 * same) / texts.length).toFixed(1)}%`, texts.length];
+  return [name, 'classify: logits', ...await compare(dir, engine, (m) => classify(m, texts, { head: { functionToApply: 'none', topK: m.config.int('num_labels', 2) } }), (a, b) => {
+    let diff = 0, same = 0;
+    a.forEach((result, i) => {
+      const other = new Map(b[i].labels.map((l) => [l.label, l.score]));
+      for (const l of result.labels) diff = Math.max(diff, Math.abs(l.score - other.get(l.label)!));
+      if (result.label === b[i].label) same++;
+    });
+    return `max |diff| ${diff.toExponential(2)}, same label ${((100 * same) / texts.length).toFixed(1)}%`;
+  }), texts.length];
 }
 
 async function decoder(dir: string, name: string, texts: string[], engine: Engine): Promise<(string | number)[]> {
   const prompts = texts.slice(0, 20);
   const tokens = 50;
-  const [a, b] = await both(dir, engine, async (m) => {
+  return [name, 'generate: greedy tokens, perplexity', ...await compare(dir, engine, async (m) => {
     if (m.kind !== 'causal') throw new Error(`${dir}: expected a causal LM`);
     const ids = prompts.map((p) => m.tokenizer.encode(p).ids.slice(0, 32));
     const generated = await m.model.generate(ids, { maxNewTokens: tokens, minNewTokens: tokens, doSample: false, numBeams: 1 });
@@ -66,20 +71,21 @@ async function decoder(dir: string, name: string, texts: string[], engine: Engin
       count += one.tokens;
     }
     return { generated, perplexity: Math.exp(nll / count) };
-  });
-  let same = 0, total = 0;
-  a.generated.forEach((g, i) => g.forEach((t, j) => {
-    total++;
-    if (b.generated[i][j] === t) same++;
-  }));
-  return [name, 'generate: greedy tokens, perplexity', `${((100 * same) / total).toFixed(1)}% of ${total} greedy tokens unchanged; perplexity ${a.perplexity.toFixed(2)} → ${b.perplexity.toFixed(2)}`, prompts.length];
+  }, (a, b) => {
+    let same = 0, total = 0;
+    a.generated.forEach((g, i) => g.forEach((t, j) => {
+      total++;
+      if (b.generated[i][j] === t) same++;
+    }));
+    return `${((100 * same) / total).toFixed(1)}% of ${total} greedy tokens unchanged; perplexity ${a.perplexity.toFixed(2)} → ${b.perplexity.toFixed(2)}`;
+  }), prompts.length];
 }
 
 export async function accuracyBench(benchModel: string | undefined): Promise<string> {
   const texts = corpus();
   const engine = new Engine();
   try {
-    const rows: (string | number)[][] = [['model', 'measure', 'q8 against fp32', 'texts']];
+    const rows: (string | number)[][] = [['model', 'measure', ...QUANTIZED.map((d) => `${d} against fp32`), 'texts']];
     if (benchModel) rows.push(await embeddings(benchModel, `${benchModel} (random MiniLM-shaped)`, texts, engine));
     rows.push(await embeddings(`${MODELS}mini-bert`, 'pipelines/models/mini-bert', texts, engine));
     rows.push(await logits(`${MODELS}mini-bert-sentiment`, 'pipelines/models/mini-bert-sentiment', texts, engine));

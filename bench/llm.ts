@@ -8,6 +8,7 @@ import { wasmBandwidth, type Bandwidth } from './bandwidth.js';
 import { arg, flag, table } from './common.js';
 import { llamaCppRun } from './llamacpp.js';
 import { SHAPE, SyntheticQwen2 } from './qwen2-synthetic.js';
+import { TimedEngine } from './profile.js';
 import { wllamaRun } from './wllama.js';
 
 /** What every engine is given: token ids (no tokenizer), a 512-token prefill, decoding after 16 and 1,024. */
@@ -30,13 +31,14 @@ export interface Measured {
 
 type AttnflowDType = 'fp32' | 'q8' | 'q4';
 /** What each attnflow dtype keeps the checkpoint's BF16 matrices as. */
-const WEIGHTS: Record<AttnflowDType, string> = { fp32: 'BF16', q8: 'q8 (+BF16 emb.)', q4: 'q4 (+BF16 emb.)' };
+const WEIGHTS: Record<AttnflowDType, string> = { fp32: 'BF16', q8: 'q8 (groups of 32)', q4: 'q4 (groups of 32)' };
 
 const prompt = (n: number) => Array.from({ length: n }, (_, i) => 1 + ((i * 7919) % 150_000));
 
-async function attnflowRun(dir: string, workers: number, run: DecodeRun, dtype: AttnflowDType): Promise<Measured> {
+/** `profile`: an engine that times the kernel calls of the first context's decoding (see TimedEngine). */
+async function attnflowRun(dir: string, workers: number, run: DecodeRun, dtype: AttnflowDType, profile?: TimedEngine): Promise<Measured> {
   const rss = process.memoryUsage().rss;
-  const engine = new Engine({ workers });
+  const engine = profile ?? new Engine({ workers });
   const t0 = performance.now();
   const model = LlamaModel.load(dir, engine, ConfigReader.read(dir), { dtype });
   const loadS = (performance.now() - t0) / 1000;
@@ -51,7 +53,15 @@ async function attnflowRun(dir: string, workers: number, run: DecodeRun, dtype: 
       const p = [...context];
       const { session, logits } = await model.start([p], options);
       let t = 0, count = 0;
-      await generateTokens(session, logits, [p], options, { onToken: () => { if (count++ === 0) t = performance.now(); } });
+      const timing = profile && context === run.contexts[0];
+      await generateTokens(session, logits, [p], options, {
+        onToken: () => {
+          if (count++ > 0) return;
+          t = performance.now();
+          if (timing) profile.timing = true;
+        },
+      });
+      if (timing) profile.timing = false;
       decode.push(((count - 1) * 1000) / (performance.now() - t));
       session.dispose();
     }
@@ -69,7 +79,8 @@ async function attnflowRun(dir: string, workers: number, run: DecodeRun, dtype: 
  * the limit that reading every weight once per token sets (WebAssembly read bandwidth on as many threads ÷
  * weight bytes); wllama on the most threads only. attnflow runs in each dtype (fp32 = the BF16 weights as stored,
  * q8, q4). `--llm-layers N` shrinks the depth for a quick run, `--llm-threads 2` skips the 1-thread rows,
- * `--llm-dtypes fp32,q4` picks attnflow's dtypes, `--llm-no-peers` runs attnflow alone.
+ * `--llm-dtypes fp32,q4` picks attnflow's dtypes, `--llm-no-peers` runs attnflow alone, `--llm-profile` adds where
+ * attnflow's decoding time goes at 16 tokens of context, per dtype, on the most threads.
  */
 export async function llmBench(): Promise<string> {
   const layers = Number(arg('llm-layers') ?? SHAPE.layers);
@@ -86,10 +97,17 @@ export async function llmBench(): Promise<string> {
     rows.push([engine, weights, threads, m.loadS, m.rssMb, m.prefill, m.decode[0], m.decode[1], `${((100 * m.decode[0]) / limit).toFixed(0)} %`]);
   };
   const failed = (e: unknown) => `failed: ${(e as Error).message.split('\n')[0].slice(0, 120)}`;
+  const profiles: string[] = [];
   try {
     model.writeSafetensors(dir);
     for (const dtype of (arg('llm-dtypes') ?? 'fp32,q8,q4').split(',') as AttnflowDType[]) {
-      for (const threads of threadCounts) row('attnflow', WEIGHTS[dtype], model.attnflowBytes(dtype), threads, await attnflowRun(dir, threads, run, dtype));
+      for (const threads of threadCounts) {
+        const profile = flag('llm-profile') && threads === Math.max(...threadCounts) ? new TimedEngine({ workers: threads }) : undefined;
+        const m = await attnflowRun(dir, threads, run, dtype, profile);
+        row('attnflow', WEIGHTS[dtype], model.attnflowBytes(dtype), threads, m);
+        const steps = run.newTokens - 1;
+        if (profile) profiles.push(`attnflow ${WEIGHTS[dtype]}, decoding at 16 tokens of context, ${threads} threads: ${(1000 / m.decode[0]).toFixed(1)} ms a token\n\n${profile.report(steps, 1000 / m.decode[0], 'token')}`);
+      }
     }
     if (!flag('llm-no-peers')) {
       for (const type of ['F16', 'Q8_0'] as const) {
@@ -107,6 +125,6 @@ export async function llmBench(): Promise<string> {
   }
   const bw = (b: Bandwidth) => `${b.threads} thread${b.threads > 1 ? 's' : ''}: read ${(b.read / 1e9).toFixed(1)} GB/s, copy ${(b.copy / 1e9).toFixed(1)} GB/s`;
   return `${table(rows)}\n(Qwen2.5-0.5B shape, ${layers} layers, random weights: matrices ${(model.matrixBytes('BF16') / 1e9).toFixed(2)} GB as BF16 or F16, ` +
-    `${(model.matrixBytes('Q8_0') / 1e9).toFixed(2)} GB as Q8_0; attnflow q8 ${(model.attnflowBytes('q8') / 1e9).toFixed(2)} GB, q4 ${(model.attnflowBytes('q4') / 1e9).toFixed(2)} GB (the tied embedding stays BF16). WebAssembly memory bandwidth (SIMD read loop, memory.copy) — ${bandwidth.map(bw).join('; ')}. ` +
-    `Limit = read bandwidth on that many threads ÷ matrix bytes; greedy, ${run.newTokens} new tokens, prompts of token ids.)`;
+    `${(model.matrixBytes('Q8_0') / 1e9).toFixed(2)} GB as Q8_0; attnflow q8 ${(model.attnflowBytes('q8') / 1e9).toFixed(2)} GB, q4 ${(model.attnflowBytes('q4') / 1e9).toFixed(2)} GB (the tied head quantized too). WebAssembly memory bandwidth (SIMD read loop, memory.copy) — ${bandwidth.map(bw).join('; ')}. ` +
+    `Limit = read bandwidth on that many threads ÷ matrix bytes; greedy, ${run.newTokens} new tokens, prompts of token ids.)` + profiles.map((p) => `\n\n${p}`).join('');
 }

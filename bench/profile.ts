@@ -1,11 +1,18 @@
-import { Engine } from '@attnflow/kernels';
+import { Engine, paddedK, WeightType } from '@attnflow/kernels';
 import { EncoderModel } from '@attnflow/models';
 import { table } from './common.js';
 import { inputs, type Shape } from './minilm.js';
 
+/** Bytes of weights a GEMM call reads, by kernel (and stored type for float weights). */
+function weightBytes(kernel: string, a: Record<string, number>): number {
+  if (kernel === 'linearQ8') return a.N * (paddedK(a.K) + (4 * paddedK(a.K)) / a.group);
+  if (kernel === 'linearQ4') return a.N * a.K * 0.625;
+  return a.N * a.K * (a.weightType === WeightType.float32 || a.weightType === undefined ? 4 : 2);
+}
+
 /** An engine that times every kernel call, by kernel and shape. */
-class TimedEngine extends Engine {
-  readonly spent = new Map<string, { ms: number; calls: number; flops: number }>();
+export class TimedEngine extends Engine {
+  readonly spent = new Map<string, { ms: number; calls: number; flops: number; bytes: number }>();
   timing = false;
 
   override async run(...args: Parameters<Engine['run']>): Promise<void> {
@@ -14,12 +21,28 @@ class TimedEngine extends Engine {
     await super.run(...args);
     if (!this.timing) return;
     const a = attrs as Record<string, number>;
-    const gemm = kernel === 'linear' || kernel === 'linearQ8';
+    const gemm = kernel.startsWith('linear');
     const key = gemm ? `${kernel} ${a.M}×${a.K}×${a.N}${a.activation ? ' + activation' : ''}` : kernel;
-    const entry = this.spent.get(key) ?? { ms: 0, calls: 0, flops: gemm ? 2 * a.M * a.K * a.N : 0 };
+    const entry = this.spent.get(key) ?? { ms: 0, calls: 0, flops: gemm ? 2 * a.M * a.K * a.N : 0, bytes: gemm ? weightBytes(kernel, a) : 0 };
     entry.ms += performance.now() - start;
     entry.calls++;
     this.spent.set(key, entry);
+  }
+
+  /**
+   * The calls timed so far as a table, per `per` (forward passes, tokens) of `total` ms each: calls, ms, share,
+   * GFLOP/s, and the weights' read rate (GB/s) where that is what limits them.
+   */
+  report(per: number, total: number, unit: string): string {
+    const rows: (string | number)[][] = [['call', `calls/${unit}`, `ms/${unit}`, 'share', 'GFLOP/s', 'weights GB/s']];
+    let kernels = 0;
+    for (const [key, e] of [...this.spent].sort((p, q) => q[1].ms - p[1].ms)) {
+      const ms = e.ms / per;
+      kernels += ms;
+      rows.push([key, e.calls / per, ms, `${((100 * ms) / total).toFixed(1)}%`, e.flops ? (e.flops * e.calls) / e.ms / 1e6 : '-', e.bytes ? (e.bytes * e.calls) / e.ms / 1e6 : '-']);
+    }
+    rows.push(['JavaScript between calls', '-', total - kernels, `${((100 * (total - kernels)) / total).toFixed(1)}%`, '-', '-']);
+    return table(rows);
   }
 }
 
@@ -45,15 +68,7 @@ export async function profileBench(dir: string): Promise<string> {
     const total = (performance.now() - start) / runs;
     model.dispose();
     await engine.close();
-    const rows: (string | number)[][] = [['call', 'calls/forward', 'ms/forward', 'share', 'GFLOP/s']];
-    let kernels = 0;
-    for (const [key, e] of [...engine.spent].sort((p, q) => q[1].ms - p[1].ms)) {
-      const ms = e.ms / runs;
-      kernels += ms;
-      rows.push([key, e.calls / runs, ms, `${((100 * ms) / total).toFixed(1)}%`, e.flops ? (e.flops * e.calls) / e.ms / 1e6 : '-']);
-    }
-    rows.push(['JavaScript between calls', '-', total - kernels, `${((100 * (total - kernels)) / total).toFixed(1)}%`, '-']);
-    out.push(`${dtype}, ${shape.batch}×${shape.length}, ${workers} worker${workers > 1 ? 's' : ''}: ${total.toFixed(1)} ms a forward pass\n\n${table(rows)}`);
+    out.push(`${dtype}, ${shape.batch}×${shape.length}, ${workers} worker${workers > 1 ? 's' : ''}: ${total.toFixed(1)} ms a forward pass\n\n${engine.report(runs, total, 'forward')}`);
   }
   return out.join('\n\n');
 }

@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --model ../shared/bench/minilm-l6] [--only kernels,minilm,profile,accuracy,tokenizers,decode,llm,memory,stream] [--memory-lines N] [--llm-layers N] [--stream-records N]
+ * npm run bench [-- --model ../shared/bench/minilm-l6] [--only kernels,minilm,profile,accuracy,tokenizers,decode,llm,memory,stream] [--memory-lines N] [--llm-layers N] [--llm-threads 1,2] [--llm-dtypes fp32,q8,q4] [--llm-no-peers] [--llm-profile] [--stream-records N]
  * Prints tables; every figure is measured in this run, peers side by side on identical inputs.
  */
 import { existsSync } from 'node:fs';
@@ -25,7 +25,7 @@ const sections: [string, string, () => Promise<string>][] = [
   ['kernels', 'Kernels: GEMM GFLOP/s and pool dispatch', kernelsBench],
   ['minilm', `MiniLM-L6 (last_hidden_state) vs ONNX Runtime on the same weights${model ? ` — ${model}` : ''}`, () => (model ? minilmBench(model) : Promise.resolve('(skipped: pass --model DIR with model.safetensors and onnx/model.onnx)'))],
   ['profile', 'Where a MiniLM forward pass spends its time', () => (model ? profileBench(model) : Promise.resolve('(skipped: pass --model DIR)'))],
-  ['accuracy', 'What dtype q8 costs in accuracy (against fp32, same inputs)', () => accuracyBench(model)],
+  ['accuracy', 'What dtypes q8 and q4 cost in accuracy (against fp32, same inputs)', () => accuracyBench(model)],
   ['tokenizers', 'Tokenizers vs transformers.js on the same tokenizer.json', tokenizersBench],
   ['decode', 'GPT-2 decoding with the key/value cache', decodeBench],
   ['llm', 'Qwen2.5-0.5B-shaped BF16 decoding (prefill, decode at 16 and 1,024 context)', llmBench],

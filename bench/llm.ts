@@ -125,6 +125,6 @@ export async function llmBench(): Promise<string> {
   }
   const bw = (b: Bandwidth) => `${b.threads} thread${b.threads > 1 ? 's' : ''}: read ${(b.read / 1e9).toFixed(1)} GB/s, copy ${(b.copy / 1e9).toFixed(1)} GB/s`;
   return `${table(rows)}\n(Qwen2.5-0.5B shape, ${layers} layers, random weights: matrices ${(model.matrixBytes('BF16') / 1e9).toFixed(2)} GB as BF16 or F16, ` +
-    `${(model.matrixBytes('Q8_0') / 1e9).toFixed(2)} GB as Q8_0; attnflow q8 ${(model.attnflowBytes('q8') / 1e9).toFixed(2)} GB, q4 ${(model.attnflowBytes('q4') / 1e9).toFixed(2)} GB (the tied head quantized too). WebAssembly memory bandwidth (SIMD read loop, memory.copy) — ${bandwidth.map(bw).join('; ')}. ` +
+    `${(model.matrixBytes('Q8_0') / 1e9).toFixed(2)} GB as Q8_0; attnflow q8 ${(model.attnflowBytes('q8') / 1e9).toFixed(2)} GB, q4 ${(model.attnflowBytes('q4') / 1e9).toFixed(2)} GB (the tied head in 8 bits in both). WebAssembly memory bandwidth (SIMD read loop, memory.copy) — ${bandwidth.map(bw).join('; ')}. ` +
     `Limit = read bandwidth on that many threads ÷ matrix bytes; greedy, ${run.newTokens} new tokens, prompts of token ids.)` + profiles.map((p) => `\n\n${p}`).join('');
 }

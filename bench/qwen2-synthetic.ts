@@ -64,10 +64,11 @@ export class SyntheticQwen2 {
   attnflowBytes(dtype: 'fp32' | 'q8' | 'q4'): number {
     return this.tensors.filter((t) => t.chunk).reduce((n, t) => {
       const [rows, cols] = t.shape;
-      // the tied LM head reads the embedding table's quantized copy (layers' tiedHead): a q8 row has a float scale
-      // per 32 weights and an offset
+      // the tied LM head reads the embedding table's 8-bit copy in q8 and q4 (layers' tiedHead): a q8 row has a
+      // float scale per 32 weights and an offset
       if (dtype === 'fp32') return n + 2 * rows * cols;
-      return n + (dtype === 'q8' ? rows * (cols + (4 * cols) / 32 + 4) : rows * cols * 0.625);
+      const q8 = rows * (cols + (4 * cols) / 32 + 4);
+      return n + (dtype === 'q8' || t.name === 'model.embed_tokens.weight' ? q8 : rows * cols * 0.625);
     }, 0);
   }
 

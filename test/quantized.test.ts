@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SharedArena, Tensor, sharedArena } from '@attnflow/tensor';
 import {
-  Activation, Engine, linearQ4, linearQ8, linearReference, packQ4, packQ8, paddedK, packPanels, q8Groups, Q8_DECODER_GROUP, quantizeRows, quantizeRowsQ4, quantizeRowsQ8,
+  Activation, Engine, linearQ4, linearQ8, linearQ8Float as linearQ8FloatReference, linearReference, packQ4, packQ8, paddedK, packPanels, q8Groups, Q8_DECODER_GROUP, quantizeRows, quantizeRowsQ4, quantizeRowsQ8,
   quantizeWeights, unpackQ4, unpackQ8, weightRows, WeightType,
   type Q4Weights, type Q8Weights, type WasmKernels,
 } from '@attnflow/kernels';
@@ -86,6 +86,36 @@ describe('q8 kernels: quantized rows and integer GEMM', () => {
     }
   }
 
+  for (const group of [undefined, Q8_DECODER_GROUP, 12]) {
+    for (const [M, K, N] of SHAPES) {
+      it(`linearQ8Float ${M}x${K}x${N}, group ${group ?? 'row'}: float rows against q8 weights, identical bits in both builds and the reference, close to float`, () => {
+        const xf = randomArray(M * K, r, 2), rows = randomArray(N * K, r), bias = Tensor.from(randomArray(N, r), [N]), residual = Tensor.from(randomArray(M * N, r), [M, N]);
+        const x = Tensor.from(xf, [M, K]);
+        const q = quantizeWeights(weightRows(rows, WeightType.float32, K, false), N, K, group);
+        const { w, scales } = q8Tensors(q);
+        for (const [activation, withResidual] of [[Activation.none, false], [Activation.relu, true], [Activation.silu, false]] as const) {
+          const res = withResidual ? residual : undefined;
+          const outs = Object.values(builds).map((k) => {
+            const out = Tensor.empty('float32', [M, N]);
+            k.linearQ8Float(out.byteOffset, x.byteOffset, w.byteOffset, scales.byteOffset, bias.byteOffset, 0, res?.byteOffset ?? 0, K, q.group, N, K, activation, 0, M, 0, N);
+            return out.data.slice();
+          });
+          const ref = new Float32Array(M * N);
+          linearQ8FloatReference(ref, xf, q, bias.data, undefined, res?.data, { M, K, N, activation, group: q.group });
+          if (activation === Activation.silu) expect(Math.max(...outs[0].map((v, i) => Math.abs(v - outs[1][i]) / Math.max(1, Math.abs(v))))).toBeLessThan(1e-6);
+          else expect(bits(outs[0])).toEqual(bits(outs[1]));
+          if (activation === Activation.none) expect(bits(ref)).toEqual(bits(outs[0]));
+          else expect(Math.max(...ref.map((v, i) => Math.abs(v - outs[0][i]) / Math.max(1, Math.abs(v))))).toBeLessThan(1e-6);
+          // 8-bit weights, float activations: closer to the float GEMM than linearQ8
+          const float = new Float32Array(M * N);
+          linearReference(float, xf, rows, bias.data, undefined, res?.data, { M, K, N, activation });
+          const scale = Math.max(...float.map(Math.abs));
+          expect(Math.max(...float.map((v, i) => Math.abs(v - ref[i]))) / scale).toBeLessThan(0.03);
+        }
+      });
+    }
+  }
+
   it('groups of inputs: packing and unpacking keep every weight and scale; the scales follow each group\'s range', () => {
     const N = 11, K = 70, rows = randomArray(N * K, r);
     rows[3 * K + 40] = 50; // one large weight: only its group's scale grows
@@ -109,8 +139,11 @@ describe('q8 kernels: quantized rows and integer GEMM', () => {
         await engine.run('quantizeRows', { xq, params, x }, { rows: M, K });
         await engine.run('linearQ8', { out, xq, params, w, scales, offsets }, { M, K, N, group: q.group });
         outs.push(out.data.slice());
+        await engine.run('linearQ8Float', { out, x, w, scales }, { M, K, N, group: q.group });
+        outs.push(out.data.slice());
       }
-      expect(bits(outs[1])).toEqual(bits(outs[0]));
+      expect(bits(outs[2])).toEqual(bits(outs[0]));
+      expect(bits(outs[3])).toEqual(bits(outs[1]));
     }
   });
 
@@ -228,8 +261,9 @@ describe('tied LM heads', () => {
       for (const dtype of ['q8', 'q4'] as const) {
         const model = load(dir, pooled, undefined, { dtype });
         try {
+          // 8 bits in both, multiplied with float activations (LM_HEAD_QUANTIZATION)
           expect(isQuantized(model.lmHead.weight), `${dir} ${dtype}`).toBe(true);
-          expect(model.lmHead.weight).toMatchObject({ format: dtype });
+          expect(model.lmHead.weight).toMatchObject({ format: 'q8', group: Q8_DECODER_GROUP, floatRows: Number.MAX_SAFE_INTEGER });
         } finally {
           model.dispose();
         }

@@ -16,9 +16,10 @@ const FINITE_SAMPLES = 4096;
 
 /**
  * Matrices of linear layers quantized as they load: to 8 bits (dtype q8), `group` consecutive inputs sharing a
- * scale (the whole row when absent), or to 4 bits (q4, in groups of 32).
+ * scale (the whole row when absent), calls of at most `floatRows` rows multiplying float activations with the
+ * weights widened (none when absent); or to 4 bits (q4, in groups of 32).
  */
-export type Quantization = { format: 'q8'; group?: number } | { format: 'q4' };
+export type Quantization = { format: 'q8'; group?: number; floatRows?: number } | { format: 'q4' };
 
 /** How a model's weights are kept once loaded. */
 export interface WeightsOptions {

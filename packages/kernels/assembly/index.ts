@@ -480,6 +480,66 @@ export function linearQ8(
   }
 }
 
+/**
+ * Lane c of the result: the sum of a_c's four lanes, as (l0 + l2) + (l1 + l3), for four columns' partial sums at once.
+ */
+// @ts-ignore: decorator
+@inline function sumLanes4(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
+  const u01 = f32x4.add(v128.shuffle<f32>(a0, a1, 0, 4, 1, 5), v128.shuffle<f32>(a0, a1, 2, 6, 3, 7));
+  const u23 = f32x4.add(v128.shuffle<f32>(a2, a3, 0, 4, 1, 5), v128.shuffle<f32>(a2, a3, 2, 6, 3, 7));
+  return f32x4.add(v128.shuffle<f32>(u01, u23, 0, 1, 4, 5), v128.shuffle<f32>(u01, u23, 2, 3, 6, 7));
+}
+
+/** a + x · (4 weights of one column, widened from the low or high half of 8 int16), multiply and add unfused. */
+// @ts-ignore: decorator
+@inline function q8FloatStep(a: v128, x: v128, w16: v128, high: bool): v128 {
+  const w = f32x4.convert_i32x4_s(high ? i32x4.extend_high_i16x8_s(w16) : i32x4.extend_low_i16x8_s(w16));
+  return f32x4.add(a, f32x4.mul(x, w));
+}
+
+/**
+ * out (M, N) = act(x · Wᵀ + bias) [* gate] [+ residual] for a few rows of float x against q8 weights (the panels,
+ * groups and scales of linearQ8), each weight widened to float32 in registers: decoding's one row a step, where
+ * quantizing the activations would round them for no gain (the bytes of W read per row set the speed). Per
+ * panel, group and row, 8 columns' partial sums over 4 lanes, summed across lanes and scaled once per group.
+ */
+export function linearQ8Float(
+  out: usize, x: usize, w: usize, scales: usize, bias: usize, gate: usize, residual: usize,
+  K: i32, G: i32, os: i32, xs: i32, act: i32, rowStart: i32, rowEnd: i32, colStart: i32, colEnd: i32,
+): void {
+  const Kp = (K + 3) & ~3;
+  const groups = (Kp + G - 1) / G;
+  for (let j = colStart; j < colEnd; j += PANEL) {
+    const wp = w + <usize>(j * Kp), sp = at(scales, j * groups), cols = min(PANEL, colEnd - j);
+    for (let i = rowStart; i < rowEnd; i++) {
+      const row = at(x, i * xs);
+      let y0 = f32x4.splat(0), y1 = f32x4.splat(0);
+      let b = wp, s = sp;
+      for (let g = 0; g < Kp; g += G) {
+        const end = min(g + G, Kp);
+        let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+        let a4 = f32x4.splat(0), a5 = f32x4.splat(0), a6 = f32x4.splat(0), a7 = f32x4.splat(0);
+        for (let k = g; k < end; k += 4) {
+          // 16 bytes: columns 0-3 (then 4-7), each column's 4 k in order
+          const xk = xQuad(row, k, K), w0 = v128.load(b), w1 = v128.load(b, 16);
+          const c01 = i16x8.extend_low_i8x16_s(w0), c23 = i16x8.extend_high_i8x16_s(w0);
+          const c45 = i16x8.extend_low_i8x16_s(w1), c67 = i16x8.extend_high_i8x16_s(w1);
+          a0 = q8FloatStep(a0, xk, c01, false); a1 = q8FloatStep(a1, xk, c01, true);
+          a2 = q8FloatStep(a2, xk, c23, false); a3 = q8FloatStep(a3, xk, c23, true);
+          a4 = q8FloatStep(a4, xk, c45, false); a5 = q8FloatStep(a5, xk, c45, true);
+          a6 = q8FloatStep(a6, xk, c67, false); a7 = q8FloatStep(a7, xk, c67, true);
+          b += 32;
+        }
+        y0 = f32x4.add(y0, f32x4.mul(sumLanes4(a0, a1, a2, a3), v128.load(s)));
+        y1 = f32x4.add(y1, f32x4.mul(sumLanes4(a4, a5, a6, a7), v128.load(s, 16)));
+        s += 32;
+      }
+      storePanelRow(at(out, i * os + j), y0, y1, cols);
+    }
+  }
+  epilogue(out, bias, gate, residual, colStart, colEnd, os, act, rowStart, rowEnd);
+}
+
 // ---- 4-bit weights (dtype q4), widened to float32 in registers; see ../src/q4.ts ----
 
 const Q4_GROUP = 32;

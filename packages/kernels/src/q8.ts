@@ -199,3 +199,33 @@ export function linearQ8(
     }
   }
 }
+
+/** As linearQ8's arguments, x in float32 rows (xStride apart). */
+export type LinearQ8FloatArgs = Omit<LinearArgs, 'packed' | 'weightType'> & { group: number };
+
+/**
+ * Readable reference of the weight-only kernel: out (M, N) = act(x · dequantized Wᵀ + bias) [* gate] [+ residual]
+ * from float x and q8 weights, summed as the kernel sums: per group, four lanes of partial sums (lane t takes k ≡ t
+ * mod 4), added as (l0 + l2) + (l1 + l3), scaled and added to the total, every step rounded to float32.
+ */
+export function linearQ8Float(
+  out: Float32Array, x: Float32Array, w: Pick<Q8Weights, 'values' | 'scales'>, bias: Float32Array | undefined,
+  gate: Float32Array | undefined, residual: Float32Array | undefined, args: LinearQ8FloatArgs,
+): void {
+  const { K, N, group: G } = args;
+  const Kp = paddedK(K), groups = q8Groups(K, G), xs = args.xStride ?? K, f = Math.fround;
+  const store = storer(out, bias, gate, residual, args.activation ?? 0, args.outStride ?? N);
+  const lanes = [0, 0, 0, 0];
+  for (let i = args.rowStart ?? 0; i < (args.rowEnd ?? args.M); i++) {
+    for (let j = args.colStart ?? 0; j < (args.colEnd ?? N); j++) {
+      let y = 0;
+      for (let g = 0; g < groups; g++) {
+        lanes.fill(0);
+        for (let k = g * G; k < Math.min(Kp, (g + 1) * G); k++) lanes[k & 3] = f(lanes[k & 3] + f((k < K ? x[i * xs + k] : 0) * w.values[q8Index(j, k, Kp)]));
+        const sum = f(f(lanes[0] + lanes[2]) + f(lanes[1] + lanes[3]));
+        y = f(y + f(sum * w.scales[q8ScaleIndex(j, g, groups)]));
+      }
+      store(i, j, y);
+    }
+  }
+}

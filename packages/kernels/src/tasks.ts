@@ -2,7 +2,7 @@ import { typedView, type TensorRef } from '@attnflow/tensor';
 import { attention, MOST_NEGATIVE_F32, type AttentionArgs } from './attention.js';
 import { linear, PANEL, type LinearArgs, type WeightArray } from './linear.js';
 import { norm, type NormArgs } from './norm.js';
-import { linearQ8, paddedK, quantizeRows, type LinearQ8Args, type QuantizeRowsArgs } from './q8.js';
+import { linearQ8, linearQ8Float, paddedK, quantizeRows, type LinearQ8Args, type LinearQ8FloatArgs, type QuantizeRowsArgs } from './q8.js';
 import { linearQ4, type LinearQ4Args } from './q4.js';
 import { rope, type RopeArgs } from './rope.js';
 import type { WasmKernels } from './wasm.js';
@@ -91,6 +91,18 @@ export const KERNELS = {
       k.linearQ8(ptr(t, 'out'), ptr(t, 'xq'), ptr(t, 'params'), ptr(t, 'w'), ptr(t, 'scales'), ptr(t, 'offsets'), ptr(t, 'bias'), ptr(t, 'gate'), ptr(t, 'residual'), a.K, a.group, a.outStride ?? a.N, a.activation ?? 0, r.rowStart, r.rowEnd, r.colStart, r.colEnd);
     },
   } satisfies KernelSpec<LinearQ8Args>,
+  linearQ8Float: {
+    tensors: ['out', 'x', 'w', 'scales', 'bias', 'gate', 'residual'],
+    attrs: ['M', 'K', 'N', 'group', 'xStride', 'outStride', 'activation'],
+    units: (a) => (a.M >= FEW_ROWS ? a.M : Math.ceil(a.N / COLUMN_BLOCK)),
+    flopsPerUnit: (a) => (a.M >= FEW_ROWS ? 2 * a.K * a.N : 2 * a.K * a.M * COLUMN_BLOCK),
+    run: (v, a, start, end) =>
+      linearQ8Float(f32(v, 'out'), f32(v, 'x'), { values: i8(v, 'w'), scales: f32(v, 'scales') }, f32opt(v, 'bias'), f32opt(v, 'gate'), f32opt(v, 'residual'), { ...a, ...linearRange(a, start, end) }),
+    wasm: (k, t, a, start, end) => {
+      const r = linearRange(a, start, end);
+      k.linearQ8Float(ptr(t, 'out'), ptr(t, 'x'), ptr(t, 'w'), ptr(t, 'scales'), ptr(t, 'bias'), ptr(t, 'gate'), ptr(t, 'residual'), a.K, a.group, a.outStride ?? a.N, a.xStride ?? a.K, a.activation ?? 0, r.rowStart, r.rowEnd, r.colStart, r.colEnd);
+    },
+  } satisfies KernelSpec<LinearQ8FloatArgs>,
   linearQ4: {
     tensors: ['out', 'x', 'w', 'scales', 'bias', 'gate', 'residual'],
     attrs: ['M', 'K', 'N', 'xStride', 'outStride', 'activation'],

@@ -9,6 +9,10 @@ export interface WasmKernels {
     out: number, xq: number, params: number, w: number, scales: number, offsets: number, bias: number, gate: number, residual: number,
     K: number, group: number, os: number, act: number, rowStart: number, rowEnd: number, colStart: number, colEnd: number,
   ): void;
+  linearQ8Float(
+    out: number, x: number, w: number, scales: number, bias: number, gate: number, residual: number,
+    K: number, group: number, os: number, xs: number, act: number, rowStart: number, rowEnd: number, colStart: number, colEnd: number,
+  ): void;
   linearQ4(
     out: number, x: number, w: number, scales: number, bias: number, gate: number, residual: number,
     K: number, os: number, xs: number, act: number, rowStart: number, rowEnd: number, colStart: number, colEnd: number,

@@ -334,7 +334,7 @@ export class LlamaModel extends CausalModel<LlamaSession> {
       const layers = r.windows.map((window, i) => loadLayer(m.scope('layers', i), r, window));
       const finalNorm = loadLayerNorm(m.scope(n.finalNorm), r);
       // a tied head reads the embedding table (or its quantized copy); some tied checkpoints still store a copy of it
-      const lmHead = r.tiedEmbeddings ? tiedHead(embedding, root.quantize) : loadLinear(root.scope(n.lmHead), H, r.vocabSize, { bias: false });
+      const lmHead = r.tiedEmbeddings ? tiedHead(embedding, root.quantize) : loadLinear(root.scope(n.lmHead), H, r.vocabSize, { bias: false, head: true });
       if (r.tiedEmbeddings) root.ignore(new RegExp(`^${n.lmHead}\\.weight$`));
       // rotary inverse frequencies some checkpoints store are recomputed from the config
       root.ignore(/\.rotary_emb\.inv_freq$|\.attention\.(bias|masked_bias)$/);

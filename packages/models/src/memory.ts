@@ -21,8 +21,8 @@ export function checkMemory(
 ): void {
   const q8Row = (K: number) => paddedK(K) + 4 * q8Groups(K, Q8_DECODER_GROUP) + 4;
   const quantizedRow = (K: number) => (dtype === 'q8' ? q8Row(K) : 0.625 * K);
-  // a tied LM head gets a quantized copy of the embedding table (layers' tiedHead)
-  let weights = dtype !== 'fp32' && r.tiedEmbeddings ? r.vocabSize * quantizedRow(r.hiddenSize) : 0;
+  // a tied LM head gets an 8-bit copy of the embedding table in q8 and q4 (layers' tiedHead)
+  let weights = dtype !== 'fp32' && r.tiedEmbeddings ? r.vocabSize * q8Row(r.hiddenSize) : 0;
   for (const info of ckpt.tensors.values()) {
     const stored = info.dtype === 'BF16' || info.dtype === 'F16' ? 2 : 4;
     // half-precision matrices stay 2 bytes an element (loadLinear), the rest widens to float32; q8 keeps a linear's

@@ -56,14 +56,19 @@ const linearRange = (a: Pick<LinearArgs, 'M' | 'N'>, start: number, end: number)
     ? { rowStart: start, rowEnd: end, colStart: 0, colEnd: a.N }
     : { rowStart: 0, rowEnd: a.M, colStart: start * COLUMN_BLOCK, colEnd: Math.min(end * COLUMN_BLOCK, a.N) };
 
+/** How a GEMM over K inputs splits into units (see linearRange) and what each costs. */
+const linearUnits = (K: (a: Pick<LinearArgs, 'K'>) => number) => ({
+  units: (a: Pick<LinearArgs, 'M' | 'N'>) => (a.M >= FEW_ROWS ? a.M : Math.ceil(a.N / COLUMN_BLOCK)),
+  flopsPerUnit: (a: Pick<LinearArgs, 'M' | 'K' | 'N'>) => (a.M >= FEW_ROWS ? 2 * K(a) * a.N : 2 * K(a) * a.M * COLUMN_BLOCK),
+});
+
 const SCORE_OVERHEAD_FLOPS = 512;
 
 export const KERNELS = {
   linear: {
     tensors: ['out', 'x', 'w', 'bias', 'gate', 'residual'],
     attrs: ['M', 'K', 'N', 'packed', 'xStride', 'outStride', 'activation', 'weightType'],
-    units: (a) => (a.M >= FEW_ROWS ? a.M : Math.ceil(a.N / COLUMN_BLOCK)),
-    flopsPerUnit: (a) => (a.M >= FEW_ROWS ? 2 * a.K * a.N : 2 * a.K * a.M * COLUMN_BLOCK),
+    ...linearUnits((a) => a.K),
     run: (v, a, start, end) =>
       linear(f32(v, 'out'), f32(v, 'x'), v.w as WeightArray, f32opt(v, 'bias'), f32opt(v, 'gate'), f32opt(v, 'residual'), { ...a, ...linearRange(a, start, end) }),
     wasm: (k, t, a, start, end) => {
@@ -82,8 +87,7 @@ export const KERNELS = {
   linearQ8: {
     tensors: ['out', 'xq', 'params', 'w', 'scales', 'offsets', 'bias', 'gate', 'residual'],
     attrs: ['M', 'K', 'N', 'group', 'outStride', 'activation'],
-    units: (a) => (a.M >= FEW_ROWS ? a.M : Math.ceil(a.N / COLUMN_BLOCK)),
-    flopsPerUnit: (a) => (a.M >= FEW_ROWS ? 2 * paddedK(a.K) * a.N : 2 * paddedK(a.K) * a.M * COLUMN_BLOCK),
+    ...linearUnits((a) => paddedK(a.K)),
     run: (v, a, start, end) =>
       linearQ8(f32(v, 'out'), i8(v, 'xq'), f32(v, 'params'), { values: i8(v, 'w'), scales: f32(v, 'scales'), offsets: f32(v, 'offsets') }, f32opt(v, 'bias'), f32opt(v, 'gate'), f32opt(v, 'residual'), { ...a, ...linearRange(a, start, end) }),
     wasm: (k, t, a, start, end) => {
@@ -94,8 +98,7 @@ export const KERNELS = {
   linearQ8Float: {
     tensors: ['out', 'x', 'w', 'scales', 'bias', 'gate', 'residual'],
     attrs: ['M', 'K', 'N', 'group', 'xStride', 'outStride', 'activation'],
-    units: (a) => (a.M >= FEW_ROWS ? a.M : Math.ceil(a.N / COLUMN_BLOCK)),
-    flopsPerUnit: (a) => (a.M >= FEW_ROWS ? 2 * a.K * a.N : 2 * a.K * a.M * COLUMN_BLOCK),
+    ...linearUnits((a) => a.K),
     run: (v, a, start, end) =>
       linearQ8Float(f32(v, 'out'), f32(v, 'x'), { values: i8(v, 'w'), scales: f32(v, 'scales') }, f32opt(v, 'bias'), f32opt(v, 'gate'), f32opt(v, 'residual'), { ...a, ...linearRange(a, start, end) }),
     wasm: (k, t, a, start, end) => {
@@ -106,8 +109,7 @@ export const KERNELS = {
   linearQ4: {
     tensors: ['out', 'x', 'w', 'scales', 'bias', 'gate', 'residual'],
     attrs: ['M', 'K', 'N', 'xStride', 'outStride', 'activation'],
-    units: (a) => (a.M >= FEW_ROWS ? a.M : Math.ceil(a.N / COLUMN_BLOCK)),
-    flopsPerUnit: (a) => (a.M >= FEW_ROWS ? 2 * a.K * a.N : 2 * a.K * a.M * COLUMN_BLOCK),
+    ...linearUnits((a) => a.K),
     run: (v, a, start, end) =>
       linearQ4(f32(v, 'out'), f32(v, 'x'), { values: u8(v, 'w'), scales: f32(v, 'scales') }, f32opt(v, 'bias'), f32opt(v, 'gate'), f32opt(v, 'residual'), { ...a, ...linearRange(a, start, end) }),
     wasm: (k, t, a, start, end) => {

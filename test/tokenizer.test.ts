@@ -26,6 +26,7 @@ const suites: [string, () => Tokenizer][] = [
   ['bytelevel-bpe-trained', () => Tokenizer.fromFile(fixture('gpt2', 'tokenizer.json'))],
   ['unigram-trained', () => Tokenizer.fromFile(fixture('tokenizers', 'unigram-trained', 'tokenizer.json'))],
   ['gpt2-real-vocab', gpt2RealVocab],
+  ['wordpiece-chunks', () => Tokenizer.fromFile(fixture('tokenizers', 'wordpiece-chunks', 'tokenizer.json'))],
 ];
 
 describe.each(suites)('%s matches Hugging Face tokenizers', (name, make) => {

@@ -4,7 +4,10 @@ import { patternOf } from './normalizers.js';
 import { BYTE_TO_CHAR, isBertPunctuation, isHighSurrogate, isWhitespace } from './unicode.js';
 
 /** Splits each piece of a pre-tokenized text into smaller pieces, keeping alignments to the original. */
-export type PreTokenizer = (pieces: NormalizedString[]) => NormalizedString[];
+export type PreTokenizer = ((pieces: NormalizedString[]) => NormalizedString[]) & {
+  /** Whitespace always ends a piece and is dropped, so no piece spans it (the tokenizer may cut a text there first). */
+  splitsOnWhitespace?: boolean;
+};
 type Json = Record<string, any>;
 export type SplitBehavior = 'Removed' | 'Isolated' | 'MergedWithPrevious' | 'MergedWithNext' | 'Contiguous';
 
@@ -61,6 +64,7 @@ function charSpans(text: string, test: (ch: string) => boolean): [number, number
 }
 
 const each = (f: (p: NormalizedString) => NormalizedString[]): PreTokenizer => (pieces) => pieces.flatMap(f);
+const splitsOnWhitespace = (f: PreTokenizer): PreTokenizer => Object.assign(f, { splitsOnWhitespace: true });
 
 /**
  * BERT's pre-tokenizer: whitespace ends a word and is dropped, each punctuation character is a word of its own.
@@ -126,15 +130,15 @@ export function buildPreTokenizer(cfg: Json | null | undefined, file?: string): 
   if (!cfg) return undefined;
   switch (cfg.type) {
     case 'BertPreTokenizer':
-      return each(bertSplit);
+      return splitsOnWhitespace(each(bertSplit));
     case 'ByteLevel':
       return byteLevel(cfg);
     case 'Metaspace':
       return metaspace(cfg);
     case 'Whitespace':
-      return each((p) => splitSpans(p, matchSpans(p.text, WORD), 'Removed', true));
+      return splitsOnWhitespace(each((p) => splitSpans(p, matchSpans(p.text, WORD), 'Removed', true)));
     case 'WhitespaceSplit':
-      return each((p) => splitSpans(p, matchSpans(p.text, WHITESPACE), 'Removed'));
+      return splitsOnWhitespace(each((p) => splitSpans(p, matchSpans(p.text, WHITESPACE), 'Removed')));
     case 'Punctuation':
       return each((p) => splitSpans(p, charSpans(p.text, isBertPunctuation), cfg.behavior ?? 'Isolated'));
     case 'Digits':

@@ -1,0 +1,56 @@
+import type { ModelToken } from './models/model.js';
+
+/** A token of one stretch of text, with the pre-token (word) of that stretch it came from, counted from 0. */
+export interface PieceToken extends ModelToken {
+  word: number;
+}
+
+/** What normalizer → pre-tokenizer → model make of one stretch of text. */
+export interface Pieces {
+  tokens: PieceToken[];
+  /** How many pre-tokens (words) the stretch held, tokens or not. */
+  words: number;
+  /** Index in `tokens` of the last word's first token (the last word may go on if more text follows). */
+  lastWordStart: number;
+}
+
+/** Chunks longer than this are tokenized but not kept: a few long lines must not fill the memory. */
+const MAX_CACHED_CHUNK = 256;
+/** As Hugging Face's word cache; enough for the common words of a language. */
+const CAPACITY = 10_000;
+
+const isSeparator = (c: number) => c === 32 || c === 9 || c === 10 || c === 13;
+
+/**
+ * Cuts text[from, to) at ASCII spaces, tabs and line breaks and tokenizes each chunk once: a chunk seen before
+ * (most words of a text are) is a map lookup instead of normalizing, pre-tokenizing and matching it again. Only
+ * valid when the normalizer and pre-tokenizer treat those separators as word boundaries they drop (see
+ * `whitespaceLocal`): then the chunks' tokens, shifted to where each chunk starts, are the text's tokens.
+ */
+export class ChunkCache {
+  private readonly cache = new Map<string, Pieces>();
+
+  constructor(private readonly tokenize: (chunk: string) => Pieces) {}
+
+  /** Calls `emit` with each chunk's pieces (offsets relative to the chunk) and where the chunk starts. */
+  forEach(text: string, from: number, to: number, emit: (pieces: Pieces, at: number) => void): void {
+    for (let i = from; i < to; ) {
+      while (i < to && isSeparator(text.charCodeAt(i))) i++;
+      const start = i;
+      while (i < to && !isSeparator(text.charCodeAt(i))) i++;
+      if (i > start) emit(this.get(text.slice(start, i)), start);
+    }
+  }
+
+  private get(chunk: string): Pieces {
+    let pieces = this.cache.get(chunk);
+    if (pieces) return pieces;
+    pieces = this.tokenize(chunk);
+    if (chunk.length <= MAX_CACHED_CHUNK) {
+      // emptied rather than evicted one by one: cheaper, and a new kind of text soon refills it with its own words
+      if (this.cache.size >= CAPACITY) this.cache.clear();
+      this.cache.set(chunk, pieces);
+    }
+    return pieces;
+  }
+}

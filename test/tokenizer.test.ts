@@ -123,7 +123,7 @@ describe('the chunk cache changes nothing', () => {
     }
   });
 
-  it('stays exact once more distinct words have passed than it keeps', () => {
+  it('stays exact once more distinct words have passed than it holds', () => {
     const tok = Tokenizer.fromFile(file);
     const words = Array.from({ length: 25_000 }, (_, i) => `w${i.toString(36)}`);
     const lines = Array.from({ length: 250 }, (_, i) => words.slice(i * 100, i * 100 + 100).join(' '));

@@ -24,6 +24,7 @@ function gpt2RealVocab(): Tokenizer {
 const suites: [string, () => Tokenizer][] = [
   ['wordpiece-trained', () => Tokenizer.fromFile(fixture('bert', 'tokenizer.json'))],
   ['bytelevel-bpe-trained', () => Tokenizer.fromFile(fixture('gpt2', 'tokenizer.json'))],
+  ['bytelevel-bpe-stale', () => Tokenizer.fromFile(fixture('gpt2', 'tokenizer.json'))],
   ['unigram-trained', () => Tokenizer.fromFile(fixture('tokenizers', 'unigram-trained', 'tokenizer.json'))],
   ['gpt2-real-vocab', gpt2RealVocab],
   // one instance for all its cases: later cases meet words earlier ones left in the chunk cache

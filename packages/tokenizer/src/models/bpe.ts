@@ -12,7 +12,7 @@ interface Symbol {
 
 /** A binary min-heap of pending merges, ordered by rank then position (as Hugging Face breaks ties). */
 class MergeQueue {
-  private items: [rank: number, pos: number, right: string][] = [];
+  private items: [rank: number, pos: number, merged: string][] = [];
   push(item: [number, number, string]): void {
     const a = this.items;
     a.push(item);
@@ -86,16 +86,20 @@ export function bpe(cfg: Record<string, any>, file?: string): Model {
       const j = syms[i].next;
       if (j < 0) return;
       const rank = ranks.get(`${syms[i].value} ${syms[j].value}`);
-      if (rank !== undefined) queue.push([rank, i, syms[j].value]);
+      if (rank !== undefined) queue.push([rank, i, mergedValue(syms[i].value, syms[j].value, prefix)]);
     };
     for (let i = 0; i < syms.length; i++) consider(i);
     for (let item = queue.pop(); item; item = queue.pop()) {
-      const [, i, right] = item;
+      const [, i, merged] = item;
       const s = syms[i];
       const j = s.next;
-      if (!s.value || j < 0 || syms[j].value !== right) continue; // stale entry
+      if (!s.value || j < 0) continue;
       const r = syms[j];
-      s.value = mergedValue(s.value, r.value, prefix);
+      // A stale entry, as Hugging Face tells: the pair now at i is no merge, or one into another token. Checking
+      // the right symbol alone ran entries whose left symbol had grown since, into tokens outside the vocabulary
+      // that were then dropped (" Ñavevtc" lost "avev").
+      if (!ranks.has(`${s.value} ${r.value}`) || mergedValue(s.value, r.value, prefix) !== merged) continue;
+      s.value = merged;
       s.end = r.end;
       s.next = r.next;
       if (r.next >= 0) syms[r.next].prev = i;

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ChunkCache, type PieceToken, type Pieces } from './chunks.js';
+import { ChunkCache, type PieceToken, type Pieces } from './chunkCache.js';
 import { buildDecoder, cleanUpTokenization, type Decoder } from './decoders.js';
 import { loadTokenizer } from './hub.js';
 import { emptyEncoding, type Encoding } from './encoding.js';

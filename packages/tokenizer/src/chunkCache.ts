@@ -14,8 +14,12 @@ export interface Pieces {
   lastWordStart: number;
 }
 
-/** Chunks longer than this are tokenized but not kept: a few long lines must not fill the memory. */
+/**
+ * Chunks longer than this, or of more tokens, are tokenized but not kept: a full cache then holds at most about
+ * 20 MB (10,000 × (512 bytes of chunk + 16 tokens)), whatever the text; ordinary words are far below both.
+ */
 const MAX_CACHED_CHUNK = 256;
+const MAX_CACHED_TOKENS = 16;
 /** As Hugging Face's word cache: enough for the common words of a language. */
 const CAPACITY = 10_000;
 
@@ -56,7 +60,7 @@ export class ChunkCache {
     pieces = this.tokenize(chunk);
     // Once full it keeps what it has, as Hugging Face's word cache does: the words met first are mostly the
     // frequent ones, and emptying it instead lost them every few thousand lines (a third slower on Zipf-like text).
-    if (chunk.length <= MAX_CACHED_CHUNK && this.cache.size < CAPACITY) {
+    if (chunk.length <= MAX_CACHED_CHUNK && pieces.tokens.length <= MAX_CACHED_TOKENS && this.cache.size < CAPACITY) {
       const tokens = pieces.tokens.map((t) => ({ ...t, value: detached(t.value) }));
       this.cache.set(detached(chunk), { ...pieces, tokens });
     }

@@ -24,8 +24,11 @@ function gpt2RealVocab(): Tokenizer {
 const suites: [string, () => Tokenizer][] = [
   ['wordpiece-trained', () => Tokenizer.fromFile(fixture('bert', 'tokenizer.json'))],
   ['bytelevel-bpe-trained', () => Tokenizer.fromFile(fixture('gpt2', 'tokenizer.json'))],
+  ['bytelevel-bpe-stale', () => Tokenizer.fromFile(fixture('gpt2', 'tokenizer.json'))],
   ['unigram-trained', () => Tokenizer.fromFile(fixture('tokenizers', 'unigram-trained', 'tokenizer.json'))],
   ['gpt2-real-vocab', gpt2RealVocab],
+  // one instance for all its cases: later cases meet words earlier ones left in the chunk cache
+  ['wordpiece-chunks', () => Tokenizer.fromFile(fixture('tokenizers', 'wordpiece-chunks', 'tokenizer.json'))],
 ];
 
 describe.each(suites)('%s matches Hugging Face tokenizers', (name, make) => {
@@ -104,6 +107,30 @@ describe('batching, truncation and bad input', () => {
   it('tokenize() operator batches a stream', async () => {
     const batches = await firstValueFrom(from(['a', 'b c', 'd', 'e f g']).pipe(tokenize(tok, { batchSize: 3 }), toArray()));
     expect(batches.map((b) => [b.batch, b.length])).toEqual([[3, 4], [1, 5]]);
+  });
+});
+
+describe('the chunk cache changes nothing', () => {
+  const file = fixture('tokenizers', 'wordpiece-chunks', 'tokenizer.json');
+  const { cases, pair } = readJson<Expected>('tokenizers', 'wordpiece-chunks.expected.json');
+  const texts = cases.map((c) => c.text);
+
+  it('gives a warm tokenizer the encodings a fresh one gives, truncated or not, single or paired', () => {
+    const warm = Tokenizer.fromFile(file);
+    for (let round = 0; round < 2; round++) for (const t of texts) warm.encode(t);
+    for (const t of texts) {
+      expect(warm.encode(t)).toEqual(Tokenizer.fromFile(file).encode(t));
+      expect(warm.encode(t, pair.b, { maxLength: 12 })).toEqual(Tokenizer.fromFile(file).encode(t, pair.b, { maxLength: 12 }));
+    }
+  });
+
+  it('stays exact once more distinct words have passed than it holds', () => {
+    const tok = Tokenizer.fromFile(file);
+    const words = Array.from({ length: 25_000 }, (_, i) => `w${i.toString(36)}`);
+    const lines = Array.from({ length: 250 }, (_, i) => words.slice(i * 100, i * 100 + 100).join(' '));
+    const first = lines.map((l) => tok.encode(l));
+    expect(lines.map((l) => tok.encode(l))).toEqual(first);
+    expect(tok.encode(lines[0])).toEqual(Tokenizer.fromFile(file).encode(lines[0]));
   });
 });
 

@@ -74,11 +74,14 @@ export class NormalizedString {
     if (out) this.set(out.join(''), starts, ends);
   }
 
-  /** Lower-cases the text; when no character changes length (nearly always) the alignments stay as they are. */
+  /**
+   * Lower-cases each character on its own, as Hugging Face does; when none changes length (nearly always) the
+   * alignments stay as they are. toLowerCase of a whole text differs only in writing a word-final Σ as ς.
+   */
   lowercase(): void {
     const lower = this.text.toLowerCase();
     if (lower === this.text) return;
-    if (lower.length === this.text.length) this.text = lower;
+    if (lower.length === this.text.length && !this.text.includes('Σ')) this.text = lower;
     else this.mapCodePoints((ch) => ch.toLowerCase());
   }
 

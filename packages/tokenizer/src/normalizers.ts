@@ -3,16 +3,24 @@ import type { NormalizedString } from './normalized.js';
 import { isBertControl, isChineseChar, isWhitespace } from './unicode.js';
 import { precompiledNormalizer } from './precompiled.js';
 
-export type Normalizer = (s: NormalizedString) => void;
+export type Normalizer = ((s: NormalizedString) => void) & {
+  /**
+   * Normalizing a text gives the same as normalizing apart the chunks that ASCII spaces, tabs and line breaks
+   * separate, and keeps those separators as whitespace: each character is rewritten on its own, or with the
+   * combining marks after it (a space is never one). The tokenizer may then cut a text there first.
+   */
+  whitespaceLocal?: boolean;
+};
+const local = (f: (s: NormalizedString) => void): Normalizer => Object.assign(f, { whitespaceLocal: true });
 type Json = Record<string, any>;
 
-const stripAccents: Normalizer = (s) => {
+const stripAccents: Normalizer = local((s) => {
   s.unicode('NFD');
   // no nonspacing mark lies below U+0300
   if (/\p{Mn}/u.test(s.text)) s.mapCodePoints((ch, cp) => (cp >= 0x300 && /^\p{Mn}$/u.test(ch) ? '' : ch));
-};
+});
 
-const lowercase: Normalizer = (s) => s.lowercase();
+const lowercase: Normalizer = local((s) => s.lowercase());
 
 /** BERT: drop controls, whitespace → ' ', spaces around CJK ideographs, optional accent stripping and lowercase. */
 function bertNormalizer(cfg: Json): Normalizer {
@@ -20,7 +28,7 @@ function bertNormalizer(cfg: Json): Normalizer {
   const chinese = cfg.handle_chinese_chars ?? true;
   const lower = cfg.lowercase ?? true;
   const strip = cfg.strip_accents ?? lower; // null follows lowercase, as in the original BERT
-  return (s) => {
+  return local((s) => {
     // each pass first asks whether the text has anything it would change: most texts have neither controls nor CJK
     if (cleanText && /[^\x20-\x7e]/.test(s.text)) {
       s.mapCodePoints((ch, cp) => {
@@ -33,7 +41,7 @@ function bertNormalizer(cfg: Json): Normalizer {
     if (chinese && /[\u3400-\u9fff\uf900-\ufaff\ud840-\ud87e]/.test(s.text)) s.mapCodePoints((ch, cp) => (isChineseChar(cp) ? ` ${ch} ` : ch));
     if (strip) stripAccents(s);
     if (lower) lowercase(s);
-  };
+  });
 }
 
 /** SentencePiece's "nmt" rules: drop C0 controls, map a few spaces and separators to ' '. */
@@ -67,10 +75,12 @@ export function buildNormalizer(cfg: Json | null | undefined, file?: string): No
   switch (cfg.type) {
     case 'BertNormalizer':
       return bertNormalizer(cfg);
-    case 'NFC':
     case 'NFD':
-    case 'NFKC':
     case 'NFKD':
+      // decomposing never joins characters, so it cannot reach across a space
+      return local((s) => s.unicode(cfg.type));
+    case 'NFC':
+    case 'NFKC':
       return (s) => s.unicode(cfg.type);
     case 'Lowercase':
       return lowercase;
@@ -93,7 +103,8 @@ export function buildNormalizer(cfg: Json | null | undefined, file?: string): No
       return precompiledNormalizer(cfg.precompiled_charsmap, file);
     case 'Sequence': {
       const parts = (cfg.normalizers as Json[]).map((n) => buildNormalizer(n, file)!).filter(Boolean);
-      return (s) => parts.forEach((n) => n(s));
+      const sequence = (s: NormalizedString) => parts.forEach((n) => n(s));
+      return parts.every((n) => n.whitespaceLocal) ? local(sequence) : sequence;
     }
     default:
       return unsupported('normalizer', cfg.type, file, NORMALIZERS);

@@ -1,10 +1,13 @@
 import { unsupported } from './errors.js';
 import type { NormalizedString } from './normalized.js';
 import { patternOf } from './normalizers.js';
-import { BYTE_TO_CHAR, isBertPunctuation, isWhitespace } from './unicode.js';
+import { BYTE_TO_CHAR, isBertPunctuation, isHighSurrogate, isWhitespace } from './unicode.js';
 
 /** Splits each piece of a pre-tokenized text into smaller pieces, keeping alignments to the original. */
-export type PreTokenizer = (pieces: NormalizedString[]) => NormalizedString[];
+export type PreTokenizer = ((pieces: NormalizedString[]) => NormalizedString[]) & {
+  /** Whitespace always ends a piece and is dropped, so no piece spans it (the tokenizer may cut a text there first). */
+  splitsOnWhitespace?: boolean;
+};
 type Json = Record<string, any>;
 export type SplitBehavior = 'Removed' | 'Isolated' | 'MergedWithPrevious' | 'MergedWithNext' | 'Contiguous';
 
@@ -61,6 +64,30 @@ function charSpans(text: string, test: (ch: string) => boolean): [number, number
 }
 
 const each = (f: (p: NormalizedString) => NormalizedString[]): PreTokenizer => (pieces) => pieces.flatMap(f);
+const splitsOnWhitespace = (f: PreTokenizer): PreTokenizer => Object.assign(f, { splitsOnWhitespace: true });
+
+/**
+ * BERT's pre-tokenizer: whitespace ends a word and is dropped, each punctuation character is a word of its own.
+ * One pass over the characters: the two regex splits it replaces took about half the time of a BERT encode.
+ */
+function bertSplit(p: NormalizedString): NormalizedString[] {
+  const { text } = p;
+  const out: NormalizedString[] = [];
+  let word = -1; // where the current word started, if one has
+  for (let i = 0; i < text.length; ) {
+    const w = isHighSurrogate(text.charCodeAt(i)) ? 2 : 1;
+    const ch = w === 1 ? text[i] : text.slice(i, i + 2);
+    const space = isWhitespace(ch);
+    if (space || isBertPunctuation(ch)) {
+      if (word >= 0) out.push(p.slice(word, i));
+      word = -1;
+      if (!space) out.push(p.slice(i, i + w));
+    } else if (word < 0) word = i;
+    i += w;
+  }
+  if (word >= 0) out.push(p.slice(word, text.length));
+  return out;
+}
 
 const WHITESPACE = /[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/gu;
 /** Rust regex's Unicode \w. */
@@ -103,15 +130,15 @@ export function buildPreTokenizer(cfg: Json | null | undefined, file?: string): 
   if (!cfg) return undefined;
   switch (cfg.type) {
     case 'BertPreTokenizer':
-      return each((p) => splitSpans(p, matchSpans(p.text, WHITESPACE), 'Removed').flatMap((q) => splitSpans(q, charSpans(q.text, isBertPunctuation), 'Isolated')));
+      return splitsOnWhitespace(each(bertSplit));
     case 'ByteLevel':
       return byteLevel(cfg);
     case 'Metaspace':
       return metaspace(cfg);
     case 'Whitespace':
-      return each((p) => splitSpans(p, matchSpans(p.text, WORD), 'Removed', true));
+      return splitsOnWhitespace(each((p) => splitSpans(p, matchSpans(p.text, WORD), 'Removed', true)));
     case 'WhitespaceSplit':
-      return each((p) => splitSpans(p, matchSpans(p.text, WHITESPACE), 'Removed'));
+      return splitsOnWhitespace(each((p) => splitSpans(p, matchSpans(p.text, WHITESPACE), 'Removed')));
     case 'Punctuation':
       return each((p) => splitSpans(p, charSpans(p.text, isBertPunctuation), cfg.behavior ?? 'Isolated'));
     case 'Digits':

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { ChunkCache, type PieceToken, type Pieces } from './chunkCache.js';
 import { buildDecoder, cleanUpTokenization, type Decoder } from './decoders.js';
 import { loadTokenizer } from './hub.js';
 import { emptyEncoding, type Encoding } from './encoding.js';
@@ -8,6 +9,7 @@ import { NormalizedString } from './normalized.js';
 import { buildNormalizer, type Normalizer } from './normalizers.js';
 import { append, buildPostProcessor, type PostProcessor } from './postprocessors.js';
 import { buildPreTokenizer, type PreTokenizer } from './pretokenizers.js';
+import { isHighSurrogate } from './unicode.js';
 
 export interface AddedToken {
   id: number;
@@ -85,6 +87,8 @@ export class Tokenizer {
   private readonly specialIds = new Set<number>();
   /** UTF-16 length of the longest added token: a text cut closer than this to its end may have cut one. */
   private readonly longestAdded: number;
+  /** Set when the text may be cut at whitespace before normalizing (see ChunkCache). */
+  private readonly chunks?: ChunkCache;
   maxInputChars = DEFAULT_MAX_INPUT_CHARS;
 
   constructor(
@@ -98,6 +102,7 @@ export class Tokenizer {
   ) {
     this.addedTokens = addedTokens;
     this.longestAdded = addedTokens.reduce((m, t) => Math.max(m, t.content.length), 0);
+    if ((!normalizer || normalizer.whitespaceLocal) && preTokenizer?.splitsOnWhitespace) this.chunks = new ChunkCache((chunk) => this.pieces(chunk, 0));
     for (const t of addedTokens) {
       this.addedByContent.set(t.content, t);
       model.vocab.add(t.content, t.id);
@@ -220,8 +225,8 @@ export class Tokenizer {
     const out = emptyEncoding();
     let lastItem = 0;
     let word = 0;
-    const push = (id: number, token: string, start: number, end: number, special: number) => {
-      out.wordIds.push(word);
+    const push = (id: number, token: string, start: number, end: number, special: number, wordId: number) => {
+      out.wordIds.push(wordId);
       out.ids.push(id);
       out.tokens.push(token);
       out.offsets.push([start, end]);
@@ -230,19 +235,15 @@ export class Tokenizer {
       out.attentionMask.push(1);
       out.sequenceIds.push(0);
     };
+    const emit = (pieces: Pieces, at: number) => {
+      if (pieces.words) lastItem = out.ids.length + pieces.lastWordStart;
+      for (const t of pieces.tokens) push(t.id, t.value, at + t.start, at + t.end, 0, word + t.word);
+      word += pieces.words;
+    };
     const plain = (from: number, to: number) => {
       if (to <= from) return;
-      const normalized = NormalizedString.from(text.slice(from, to), from);
-      this.normalizer?.(normalized);
-      const pieces = this.preTokenizer ? this.preTokenizer([normalized]) : [normalized];
-      for (const piece of pieces) {
-        lastItem = out.ids.length;
-        for (const t of this.model.tokenize(piece.text)) {
-          const [s, e] = piece.originalRange(t.start, t.end);
-          push(t.id, t.value, s, e, 0);
-        }
-        word++;
-      }
+      if (this.chunks) this.chunks.forEach(text, from, to, emit);
+      else emit(this.pieces(text.slice(from, to), from), 0);
     };
     let last = 0;
     if (this.addedPattern) {
@@ -254,7 +255,7 @@ export class Tokenizer {
         // As the tokenizers library: the token is the matched text, lstrip/rstrip whitespace included (a
         // RobertaProcessing with trim_offsets then trims it from the offsets)
         lastItem = out.ids.length;
-        push(token.id, m[0], m.index!, m.index! + m[0].length, token.special ? 1 : 0);
+        push(token.id, m[0], m.index!, m.index! + m[0].length, token.special ? 1 : 0, word);
         word++;
         last = m.index! + m[0].length;
       }
@@ -264,6 +265,24 @@ export class Tokenizer {
     let stable = lastItem;
     while (stable > 0 && out.offsets[stable - 1][1] > safeEnd) stable--;
     return { encoding: out, stable };
+  }
+
+  /** normalizer → pre-tokenizer → model over text without added tokens; `offset`: where it starts in the input. */
+  private pieces(text: string, offset: number): Pieces {
+    const normalized = NormalizedString.from(text, offset);
+    this.normalizer?.(normalized);
+    const tokens: PieceToken[] = [];
+    let words = 0;
+    let lastWordStart = 0;
+    for (const piece of this.preTokenizer ? this.preTokenizer([normalized]) : [normalized]) {
+      lastWordStart = tokens.length;
+      for (const t of this.model.tokenize(piece.text)) {
+        const [start, end] = piece.originalRange(t.start, t.end);
+        tokens.push({ id: t.id, value: t.value, start, end, word: words });
+      }
+      words++;
+    }
+    return { tokens, words, lastWordStart };
   }
 
   /** Encodes a text, or a pair (question/context, premise/hypothesis). */
@@ -357,8 +376,6 @@ export class Tokenizer {
     return this.decoder ? this.decoder(tokens).join('') : tokens.join(' ');
   }
 }
-
-const isHighSurrogate = (c: number) => c >= 0xd800 && c <= 0xdbff;
 
 function slice(e: Encoding, from: number, to: number): Encoding {
   return {

@@ -17,6 +17,9 @@ export function isBertPunctuation(ch: string): boolean {
   return /^\p{P}$/u.test(ch);
 }
 
+/** The first half of a surrogate pair: the code point takes two UTF-16 units. */
+export const isHighSurrogate = (c: number) => c >= 0xd800 && c <= 0xdbff;
+
 export function isChineseChar(cp: number): boolean {
   return (
     (cp >= 0x4e00 && cp <= 0x9fff) || (cp >= 0x3400 && cp <= 0x4dbf) || (cp >= 0x20000 && cp <= 0x2a6df) ||

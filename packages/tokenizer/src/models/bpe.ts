@@ -10,10 +10,13 @@ interface Symbol {
   next: number;
 }
 
+/** A pending merge of the symbol at `pos` with the next one, which then ended at `mid` and `end`. */
+type Merge = [rank: number, pos: number, mid: number, end: number];
+
 /** A binary min-heap of pending merges, ordered by rank then position (as Hugging Face breaks ties). */
 class MergeQueue {
-  private items: [rank: number, pos: number, right: string][] = [];
-  push(item: [number, number, string]): void {
+  private items: Merge[] = [];
+  push(item: Merge): void {
     const a = this.items;
     a.push(item);
     for (let i = a.length - 1; i > 0; ) {
@@ -23,7 +26,7 @@ class MergeQueue {
       i = p;
     }
   }
-  pop(): [number, number, string] | undefined {
+  pop(): Merge | undefined {
     const a = this.items;
     if (!a.length) return undefined;
     const top = a[0];
@@ -43,7 +46,7 @@ class MergeQueue {
     return top;
   }
 }
-const less = (x: [number, number, string], y: [number, number, string]) => x[0] < y[0] || (x[0] === y[0] && x[1] < y[1]);
+const less = (x: Merge, y: Merge) => x[0] < y[0] || (x[0] === y[0] && x[1] < y[1]);
 
 /**
  * Byte-pair encoding: start from characters, repeatedly merge the adjacent pair with the lowest merge rank.
@@ -86,14 +89,18 @@ export function bpe(cfg: Record<string, any>, file?: string): Model {
       const j = syms[i].next;
       if (j < 0) return;
       const rank = ranks.get(`${syms[i].value} ${syms[j].value}`);
-      if (rank !== undefined) queue.push([rank, i, syms[j].value]);
+      if (rank !== undefined) queue.push([rank, i, syms[i].end, syms[j].end]);
     };
     for (let i = 0; i < syms.length; i++) consider(i);
     for (let item = queue.pop(); item; item = queue.pop()) {
-      const [, i, right] = item;
+      const [, i, mid, end] = item;
       const s = syms[i];
       const j = s.next;
-      if (!s.value || j < 0 || syms[j].value !== right) continue; // stale entry
+      // A stale entry: either symbol has merged since it was queued (symbols only grow rightwards, so their ends
+      // tell), which Hugging Face sees as the pair no longer merging into the queued token. Checking the right
+      // symbol alone ran entries whose left one had grown, into tokens outside the vocabulary that were then
+      // dropped (" Ñavevtc" lost "avev").
+      if (!s.value || j < 0 || s.end !== mid || syms[j].end !== end) continue;
       const r = syms[j];
       s.value = mergedValue(s.value, r.value, prefix);
       s.end = r.end;

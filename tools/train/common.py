@@ -28,10 +28,12 @@ BERT_SIZE = dict(hidden_size=128, num_hidden_layers=3, num_attention_heads=4, in
 
 
 def setup() -> None:
-    """One thread (the machine is shared), fixed seeds."""
+    """One thread (the machine is shared), fixed seeds: SEED, or TRAIN_SEED from the environment, so that a further
+    run from a checkpoint can draw new examples instead of the first run's again."""
     torch.set_num_threads(1)
-    random.seed(SEED)
-    torch.manual_seed(SEED)
+    seed = int(os.environ.get('TRAIN_SEED', SEED))
+    random.seed(seed)
+    torch.manual_seed(seed)
 
 
 @dataclass

@@ -77,10 +77,11 @@ def main() -> None:
     m = load(GPT2LMHeadModel, 'mini-gpt2')
     t = tok('mini-gpt2')
     gens = []
+    max_new = 12
     for prompt in PROMPTS:
         ids = torch.tensor([t.encode(prompt).ids])
-        g = m.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=12, do_sample=False, pad_token_id=m.config.eos_token_id)
-        gens.append({'prompt': prompt, 'tokens': g[0, ids.shape[1]:].tolist(), 'last_logits': m(ids).logits[0, -1, :8].tolist()})
+        g = m.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new, do_sample=False, pad_token_id=m.config.eos_token_id)
+        gens.append({'prompt': prompt, 'max_new_tokens': max_new, 'tokens': g[0, ids.shape[1]:].tolist(), 'last_logits': m(ids).logits[0, -1, :8].tolist()})
     out['generate'] = gens
     common.write_json(common.MODELS / 'eval' / 'reference.json', out)
 

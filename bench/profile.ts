@@ -5,7 +5,7 @@ import { inputs, type Shape } from './minilm.js';
 
 /** Bytes of weights a GEMM call reads, by kernel (and stored type for float weights). */
 function weightBytes(kernel: string, a: Record<string, number>): number {
-  if (kernel === 'linearQ8') return a.N * (paddedK(a.K) + (4 * paddedK(a.K)) / a.group);
+  if (kernel === 'linearQ8' || kernel === 'linearQ8Float') return a.N * (paddedK(a.K) + (4 * paddedK(a.K)) / a.group);
   if (kernel === 'linearQ4') return a.N * a.K * 0.625;
   return a.N * a.K * (a.weightType === WeightType.float32 || a.weightType === undefined ? 4 : 2);
 }

@@ -39,19 +39,21 @@ export interface LinearOptions {
   transposed?: boolean;
   /** Stays in float when the model loads quantized (q8, q4): a table that an embedding reads too. */
   float?: boolean;
-  /** An LM head: quantized as LM_HEAD_QUANTIZATION says when the model loads quantized. */
+  /** An LM head: quantized as lmHeadQuantization says when the model loads quantized. */
   head?: boolean;
 }
 
 /**
- * How an LM head is quantized, in q8 and q4 alike: 8 bits in groups of 32, multiplied with float activations
- * (linearQ8Float) in every call, as its calls have one row per sequence. The logits pick every generated token:
- * measured once on mini-gpt2 (1,000 greedy tokens), a head that also rounds the last hidden state to 7 bits kept
- * 91.8 % of fp32's tokens with a q8 body where this one keeps 93.9 % (a float head 94.5 %), and a 4-bit head
- * 47.2 % with a q4 body where this one keeps 68.5 % (llama.cpp's 4-bit formats keep the output matrix in more
- * bits too).
+ * How an LM head is quantized: 8 bits in groups of 32 in q8 and q4 alike. In q8 it multiplies 8-bit activations
+ * as every other matrix does; in q4 it keeps float activations (linearQ8Float in every call, as a head's calls
+ * have one row per sequence), as llama.cpp's 4-bit formats keep the output matrix in more bits: measured once on
+ * mini-gpt2 (1,000 greedy tokens), a 4-bit head kept 47.2 % of fp32's tokens with a q4 body where this one keeps
+ * 68.5 %. With a q8 body the weight-only head kept 93.9 % against 91.8 %, but took 17 of a token's 51 ms on the
+ * Qwen2.5-0.5B shape (npm run bench -- --only llm --llm-profile), about twice the integer kernel's time.
  */
-export const LM_HEAD_QUANTIZATION: Quantization = { format: 'q8', group: Q8_DECODER_GROUP, floatRows: Number.MAX_SAFE_INTEGER };
+export function lmHeadQuantization(quantize: Quantization): Quantization {
+  return { format: 'q8', group: Q8_DECODER_GROUP, floatRows: quantize.format === 'q4' ? Number.MAX_SAFE_INTEGER : 0 };
+}
 
 /**
  * Loads `<name>.weight` (and `.bias`) under the scope `w`, the weight packed in panels and kept in the precision
@@ -60,7 +62,7 @@ export const LM_HEAD_QUANTIZATION: Quantization = { format: 'q8', group: Q8_DECO
  */
 export function loadLinear(w: Weights, inFeatures: number, outFeatures: number, options: LinearOptions = {}): Linear {
   const bias = options.bias ?? true;
-  const quantize = options.float || !w.quantize ? undefined : options.head ? LM_HEAD_QUANTIZATION : w.quantize;
+  const quantize = options.float || !w.quantize ? undefined : options.head ? lmHeadQuantization(w.quantize) : w.quantize;
   const stored = w.getStored('weight', options.transposed ? [inFeatures, outFeatures] : [outFeatures, inFeatures]);
   // quantized straight from the checkpoint's rows, without float panels packed first; (in, out) weights are packed
   // (transposed) first, as their rows are columns
@@ -189,12 +191,12 @@ function quantized(read: RowReader, N: number, K: number, quantize: Quantization
 
 /**
  * An LM head tied to the embedding table `table`: the table itself, or, when the model loads quantized, a quantized
- * copy beside it (LM_HEAD_QUANTIZATION). Generating reads the whole head for every token (vocabulary × hidden,
+ * copy beside it (lmHeadQuantization). Generating reads the whole head for every token (vocabulary × hidden,
  * often the largest matrix of a small model), so its bytes are worth halving; the embedding keeps reading the
  * float table.
  */
 export function tiedHead(table: Linear, quantize: Quantization | undefined): Linear {
-  return quantize ? { ...table, weight: quantizedWeight(table, LM_HEAD_QUANTIZATION), packed: true } : table;
+  return quantize ? { ...table, weight: quantizedWeight(table, lmHeadQuantization(quantize)), packed: true } : table;
 }
 
 /** Frees a linear's tensors. */

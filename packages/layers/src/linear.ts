@@ -11,8 +11,9 @@ export type WeightDType = 'float32' | HalfDType;
 
 /**
  * A weight quantized at load (the kernels' q8.ts and q4.ts have the layouts and the arithmetic): q8, 8-bit panels
- * with a scale per output column and group of `group` inputs (and the zero point's offset per column), multiplied with quantized activations;
- * q4, 4-bit panels with a scale per group of 32 inputs, widened to float32 in the kernel.
+ * with a scale per output column and group of `group` inputs (and the zero point's offset per column), multiplied
+ * with quantized activations — or, in calls of at most `floatRows` rows, with float ones (linearQ8Float); q4,
+ * 4-bit panels with a scale per group of 32 inputs, widened to float32 in the kernel.
  */
 export type QuantizedWeight =
   | { format: 'q8'; values: Tensor<'int8'>; scales: Tensor<'float32'>; offsets: Tensor<'float32'>; group: number; floatRows: number }
@@ -65,13 +66,13 @@ export function loadLinear(w: Weights, inFeatures: number, outFeatures: number, 
   const quantize = options.float || !w.quantize ? undefined : options.head ? lmHeadQuantization(w.quantize) : w.quantize;
   const stored = w.getStored('weight', options.transposed ? [inFeatures, outFeatures] : [outFeatures, inFeatures]);
   // quantized straight from the checkpoint's rows, without float panels packed first; (in, out) weights are packed
-  // (transposed) first, as their rows are columns
+  // (transposed) first and quantized from the panels, as their stored rows are columns
   const weight = quantize && !options.transposed
     ? quantized(weightRows(stored.data, weightTypeOf(stored), inFeatures, false), outFeatures, inFeatures, quantize, stored.arena)
     : pack(stored.dtype, stored.data, outFeatures, inFeatures, stored.arena, options.transposed);
   stored.dispose();
   const linear: Linear = { weight, bias: bias ? w.get('bias', [outFeatures]) : undefined, inFeatures, outFeatures, packed: true };
-  if (quantize) quantizeLinear(linear, quantize);
+  if (quantize && options.transposed) quantizeLinear(linear, quantize);
   return linear;
 }
 

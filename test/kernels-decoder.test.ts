@@ -1,4 +1,4 @@
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Tensor, widenBF16, widenF16 } from '@attnflow/tensor';
 import { Engine, packPanels, rope, WeightType } from '@attnflow/kernels';
 import { expectClose, randomArray, rng } from './helpers/fixtures.js';
@@ -55,7 +55,7 @@ describe('decoder kernels: WebAssembly SIMD = TypeScript = naive loops', () => {
     return out;
   }
 
-  for (const [B, H, KV, L, S, D, window, cap, offset] of [[1, 4, 2, 5, 5, 8, 0, 0, 0], [2, 6, 2, 7, 7, 16, 3, 0, 0], [2, 4, 1, 1, 9, 8, 4, 10, 2], [1, 2, 2, 9, 12, 5, 6, 5, 3], [3, 8, 4, 17, 17, 16, 5, 30, 0]]) {
+  for (const [B, H, KV, L, S, D, window, cap, offset] of [[1, 4, 2, 5, 5, 8, 0, 0, 0], [2, 6, 2, 7, 7, 16, 3, 0, 0], [2, 4, 1, 1, 9, 8, 4, 10, 2], [1, 2, 2, 9, 12, 5, 6, 5, 3], [3, 8, 4, 17, 17, 16, 5, 30, 0], [2, 4, 2, 1, 37, 10, 0, 0, 1], [1, 4, 4, 2, 70, 64, 20, 0, 0]]) {
     it(`attention B${B} heads ${H}/${KV} L${L} S${S} D${D} window ${window} softCap ${cap} maskOffset ${offset}`, async () => {
       const q = randomArray(B * L * H * D, r, 2), k = randomArray(B * S * KV * D, r, 2), v = randomArray(B * S * KV * D, r);
       const maskStride = S + offset;
@@ -73,6 +73,26 @@ describe('decoder kernels: WebAssembly SIMD = TypeScript = naive loops', () => {
         // a query whose every key is masked (a padded one) has no meaningful output: compare the others
         const valid = (n: number) => !Number.isNaN(expected[n]);
         expectClose(out.data.filter((_, n) => valid(n)), expected.filter((_, n) => valid(n)), 2e-5, engine.backend);
+      }
+    });
+  }
+
+  // A decoded token's attention (one query against the cache) takes another path through the kernel than a
+  // prompt's (queries in pairs against a transposed Kᵀ); both must give the same bits, or generating with a
+  // cache would drift from recomputing the whole text.
+  for (const [B, H, KV, S, D] of [[1, 4, 2, 37, 20], [2, 6, 3, 70, 64], [1, 2, 1, 16, 7], [1, 3, 3, 5, 33]]) {
+    it(`attention B${B} heads ${H}/${KV} S${S} D${D}: each query alone against its prefix of the cache = its row of the causal pass, bit for bit`, async () => {
+      const q = randomArray(B * S * H * D, r, 2), k = randomArray(B * S * KV * D, r, 2), v = randomArray(B * S * KV * D, r);
+      const strides = { numHeads: H, kvHeads: KV, headDim: D, qRowStride: H * D, kvRowStride: KV * D, outRowStride: H * D, kvBatchStride: S * KV * D, scale: 1 / Math.sqrt(D), causal: true };
+      const full = Tensor.empty('float32', [B * S, H * D]);
+      await wasm.run('attention', { out: full, q: Tensor.from(q), k: Tensor.from(k), v: Tensor.from(v) }, { ...strides, batch: B, qLen: S, kLen: S, qBatchStride: S * H * D, outBatchStride: S * H * D });
+      const keys = Tensor.from(k), values = Tensor.from(v);
+      for (let i = 0; i < S; i++) {
+        const qi = new Float32Array(B * H * D);
+        for (let b = 0; b < B; b++) qi.set(q.subarray((b * S + i) * H * D, (b * S + i + 1) * H * D), b * H * D);
+        const one = Tensor.empty('float32', [B, H * D]);
+        await wasm.run('attention', { out: one, q: Tensor.from(qi), k: keys, v: values }, { ...strides, batch: B, qLen: 1, kLen: i + 1, qBatchStride: H * D, outBatchStride: H * D });
+        for (let b = 0; b < B; b++) expect(Array.from(one.data.subarray(b * H * D, (b + 1) * H * D))).toEqual(Array.from(full.data.subarray((b * S + i) * H * D, (b * S + i + 1) * H * D)));
       }
     });
   }

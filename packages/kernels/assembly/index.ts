@@ -736,7 +736,7 @@ function weightedSumRest(oi: usize, row: usize, v: usize, kvRow: i32, kLen: i32,
   v128.store(ob, b0); v128.store(ob, b1, 16); v128.store(ob, b2, 32); v128.store(ob, b3, 48);
 }
 
-/** out (D,) = Σ_j p_j v_j for two queries (a lone query passes itself twice), 16 columns at a time. */
+/** out (D,) = Σ_j p_j v_j for two queries, 16 columns at a time. */
 function weightedSumPair(oa: usize, ob: usize, ra: usize, rb: usize, v: usize, kvRow: i32, kLen: i32, D: i32): void {
   let d0 = 0;
   for (; d0 + 16 <= D; d0 += 16) pairTile(at(oa, d0), at(ob, d0), ra, rb, at(v, d0), kvRow, kLen, true);
@@ -744,25 +744,110 @@ function weightedSumPair(oa: usize, ob: usize, ra: usize, rb: usize, v: usize, k
   weightedSumRest(ob, rb, v, kvRow, kLen, d0, D);
 }
 
+/**
+ * The one-query tile of the weighted sum: o[0..C) = Σ_t p[t]·V[t, 0..C) for C = 16 or 32, zero weights skipped,
+ * each lane the same fused multiply-add chain over t as in pairTile.
+ */
+// @ts-ignore: decorator
+@inline function rowTile(C: i32, o: usize, p: usize, b: usize, bStride: i32, n: i32): void {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let a4 = f32x4.splat(0), a5 = f32x4.splat(0), a6 = f32x4.splat(0), a7 = f32x4.splat(0);
+  const step = <usize>bStride << 2, end = at(p, n);
+  for (let pt = p, c = b; pt < end; pt += 4, c += step) {
+    const bits = load<u32>(pt);
+    if (bits == 0) continue;
+    const w = f32x4.splat(reinterpret<f32>(bits));
+    a0 = fma(w, v128.load(c), a0); a1 = fma(w, v128.load(c, 16), a1);
+    a2 = fma(w, v128.load(c, 32), a2); a3 = fma(w, v128.load(c, 48), a3);
+    if (C > 16) {
+      a4 = fma(w, v128.load(c, 64), a4); a5 = fma(w, v128.load(c, 80), a5);
+      a6 = fma(w, v128.load(c, 96), a6); a7 = fma(w, v128.load(c, 112), a7);
+    }
+  }
+  v128.store(o, a0); v128.store(o, a1, 16); v128.store(o, a2, 32); v128.store(o, a3, 48);
+  if (C > 16) { v128.store(o, a4, 64); v128.store(o, a5, 80); v128.store(o, a6, 96); v128.store(o, a7, 112); }
+}
+
+/** out (D,) = Σ_j p_j v_j for one query (decoding, or the last of an odd count): half the work of a pair of it. */
+function weightedSumOne(o: usize, r: usize, v: usize, kvRow: i32, kLen: i32, D: i32): void {
+  let d0 = 0;
+  for (; d0 + 32 <= D; d0 += 32) rowTile(32, at(o, d0), r, at(v, d0), kvRow, kLen);
+  for (; d0 + 16 <= D; d0 += 16) rowTile(16, at(o, d0), r, at(v, d0), kvRow, kLen);
+  weightedSumRest(o, r, v, kvRow, kLen, d0, D);
+}
+
 /** Raw scores q·k_j of two queries (a lone query passes itself twice) against Kᵀ (D, kPad), 16 keys at a time. */
 function scorePair(ra: usize, rb: usize, qa: usize, qb: usize, kt: usize, D: i32, kPad: i32): void {
   for (let j0 = 0; j0 < kPad; j0 += 16) pairTile(at(ra, j0), at(rb, j0), qa, qb, at(kt, j0), kPad, D, false);
 }
 
-/** Raw scores of one query by gathering four keys per vector from their rows (few queries: no transpose). */
+/**
+ * acc + Σ_{d..d+4} q_d · (four keys' values at d), the keys' rows r0..r3 (four values each) transposed in
+ * registers: lane c stays key c's fused multiply-add chain, in order of d.
+ */
+// @ts-ignore: decorator
+@inline function keys4x4(acc: v128, q0: v128, q1: v128, q2: v128, q3: v128, r0: v128, r1: v128, r2: v128, r3: v128): v128 {
+  const lo01 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5), lo23 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+  const hi01 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7), hi23 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+  acc = fma(q0, v128.shuffle<f32>(lo01, lo23, 0, 1, 4, 5), acc);
+  acc = fma(q1, v128.shuffle<f32>(lo01, lo23, 2, 3, 6, 7), acc);
+  acc = fma(q2, v128.shuffle<f32>(hi01, hi23, 0, 1, 4, 5), acc);
+  return fma(q3, v128.shuffle<f32>(hi01, hi23, 2, 3, 6, 7), acc);
+}
+
+/** acc + Σ_{d..D} q_d · (keys k0..k3 at d), gathered lane by lane; keys past n read as zero. */
+// @ts-ignore: decorator
+@inline function keysGather(acc: v128, qi: usize, k0: usize, kvRow: i32, n: i32, d: i32, D: i32): v128 {
+  for (; d < D; d++) {
+    let kv = f32x4.splat(load<f32>(at(k0, d)));
+    kv = f32x4.replace_lane(kv, 1, n > 1 ? load<f32>(at(k0, kvRow + d)) : 0);
+    kv = f32x4.replace_lane(kv, 2, n > 2 ? load<f32>(at(k0, 2 * kvRow + d)) : 0);
+    kv = f32x4.replace_lane(kv, 3, n > 3 ? load<f32>(at(k0, 3 * kvRow + d)) : 0);
+    acc = fma(f32x4.splat(load<f32>(at(qi, d))), kv, acc);
+  }
+  return acc;
+}
+
+/**
+ * Raw scores of one query against keys in their rows (few queries: no transpose), four keys per vector: lane c
+ * is key c's fused multiply-add chain over d, as in scorePair. Each key's next four values are loaded as a row
+ * and four keys transposed in registers (keys4x4: 8 shuffles, where gathering costs 12 lane inserts); sixteen
+ * keys go at once, so four chains are in flight (one chain waits on each multiply-add's latency); a last block
+ * of fewer than four keys gathers.
+ */
 function scoresGather(row: usize, qi: usize, kBase: usize, kvRow: i32, D: i32, kLen: i32): void {
-  for (let j0 = 0; j0 < kLen; j0 += 4) {
+  const D4 = D & ~3, full = kLen & ~3, rs = <usize>kvRow << 2;
+  let j0 = 0;
+  for (; j0 + 16 <= full; j0 += 16) {
     const k0 = at(kBase, j0 * kvRow);
-    const n = min(4, kLen - j0);
-    let acc = f32x4.splat(0);
-    for (let d = 0; d < D; d++) {
-      let kv = f32x4.splat(load<f32>(at(k0, d)));
-      kv = f32x4.replace_lane(kv, 1, n > 1 ? load<f32>(at(k0, kvRow + d)) : 0);
-      kv = f32x4.replace_lane(kv, 2, n > 2 ? load<f32>(at(k0, 2 * kvRow + d)) : 0);
-      kv = f32x4.replace_lane(kv, 3, n > 3 ? load<f32>(at(k0, 3 * kvRow + d)) : 0);
-      acc = fma(f32x4.splat(load<f32>(at(qi, d))), kv, acc);
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    let d = 0;
+    for (; d < D4; d += 4) {
+      const qd = at(qi, d);
+      const q0 = f32x4.splat(load<f32>(qd)), q1 = f32x4.splat(load<f32>(qd, 4)), q2 = f32x4.splat(load<f32>(qd, 8)), q3 = f32x4.splat(load<f32>(qd, 12));
+      const r = at(k0, d);
+      a0 = keys4x4(a0, q0, q1, q2, q3, v128.load(r), v128.load(r + rs), v128.load(r + 2 * rs), v128.load(r + 3 * rs));
+      a1 = keys4x4(a1, q0, q1, q2, q3, v128.load(r + 4 * rs), v128.load(r + 5 * rs), v128.load(r + 6 * rs), v128.load(r + 7 * rs));
+      a2 = keys4x4(a2, q0, q1, q2, q3, v128.load(r + 8 * rs), v128.load(r + 9 * rs), v128.load(r + 10 * rs), v128.load(r + 11 * rs));
+      a3 = keys4x4(a3, q0, q1, q2, q3, v128.load(r + 12 * rs), v128.load(r + 13 * rs), v128.load(r + 14 * rs), v128.load(r + 15 * rs));
     }
-    v128.store(at(row, j0), acc);
+    v128.store(at(row, j0), keysGather(a0, qi, k0, kvRow, 4, d, D));
+    v128.store(at(row, j0 + 4), keysGather(a1, qi, at(k0, 4 * kvRow), kvRow, 4, d, D));
+    v128.store(at(row, j0 + 8), keysGather(a2, qi, at(k0, 8 * kvRow), kvRow, 4, d, D));
+    v128.store(at(row, j0 + 12), keysGather(a3, qi, at(k0, 12 * kvRow), kvRow, 4, d, D));
+  }
+  for (; j0 < kLen; j0 += 4) {
+    const k0 = at(kBase, j0 * kvRow);
+    let acc = f32x4.splat(0);
+    let d = 0;
+    if (j0 < full) {
+      for (; d < D4; d += 4) {
+        const qd = at(qi, d), r = at(k0, d);
+        acc = keys4x4(acc, f32x4.splat(load<f32>(qd)), f32x4.splat(load<f32>(qd, 4)), f32x4.splat(load<f32>(qd, 8)), f32x4.splat(load<f32>(qd, 12)),
+          v128.load(r), v128.load(r + rs), v128.load(r + 2 * rs), v128.load(r + 3 * rs));
+      }
+    }
+    v128.store(at(row, j0), keysGather(acc, qi, k0, kvRow, min(4, kLen - j0), d, D));
   }
 }
 
@@ -877,7 +962,8 @@ export function attention(
         }
       }
       const oi = at(out, b * outBatch + i * outRow + h * hs);
-      weightedSumPair(oi, pair ? at(oi, outRow) : oi, ra, rb, vBase, kvRow, kLen, D);
+      if (pair) weightedSumPair(oi, at(oi, outRow), ra, rb, vBase, kvRow, kLen, D);
+      else weightedSumOne(oi, ra, vBase, kvRow, kLen, D);
       i += n;
     }
   }

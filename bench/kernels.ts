@@ -1,12 +1,21 @@
-import { Activation, Engine, packPanels } from '@attnflow/kernels';
+import { Activation, Engine, packPanels, paddedK, Q8_DECODER_GROUP, quantizeWeights, weightRows, WeightType } from '@attnflow/kernels';
 import { Tensor } from '@attnflow/tensor';
 import { table, timeIt } from './common.js';
 import { simdPeak } from './peak.js';
 
 /**
  * GEMM GFLOP/s (TypeScript and WebAssembly kernels; weights packed in panels, as loaded layers have them, or plain
- * rows, as a tied LM head reads them; inline, 1 and 2 workers) and the cost of one hand-over to a pool thread.
+ * rows, as a tied LM head reads them; 8-bit weights with a scale per output channel, as encoders load them in q8,
+ * or per group of 32 inputs, as decoders do, times activations quantized per row at each call; inline, 1 and 2
+ * workers) and the cost of one hand-over to a pool thread. GFLOP/s counts the float GEMM's operations.
  */
+/** A typed array copied into the shared memory, as a loaded model's quantized weights are. */
+function tensorOf<T extends Int8Array | Int32Array | Float32Array>(data: T): Tensor {
+  const t = Tensor.empty(data instanceof Int8Array ? 'int8' : data instanceof Int32Array ? 'int32' : 'float32', [data.length]);
+  t.data.set(data);
+  return t;
+}
+
 export async function kernelsBench(): Promise<string> {
   const peak = await simdPeak();
   const rows: (string | number)[][] = [['GEMM M×K×N', 'backend', 'weights', 'workers', 'ms', 'GFLOP/s', 'of peak', 'speed-up']];
@@ -31,6 +40,26 @@ export async function kernelsBench(): Promise<string> {
         }
       }
     }
+    {
+      for (const [label, group] of [['q8 per channel', undefined], [`q8 groups of ${Q8_DECODER_GROUP}`, Q8_DECODER_GROUP]] as const) {
+        const q = quantizeWeights(weightRows(plain, WeightType.float32, K, false), N, K, group);
+        const w = tensorOf(q.values), scales = tensorOf(q.scales), offsets = tensorOf(q.offsets);
+        const xq = Tensor.empty('int8', [M, paddedK(K)]), params = Tensor.empty('float32', [M, 2]);
+        for (const workers of [0, 1, 2]) {
+          const e = new Engine({ workers, minPoolFlops: 0 });
+          // as a q8 layer runs: the activations quantized, then the integer GEMM
+          const ms = await timeIt(async () => {
+            await e.run('quantizeRows', { xq, params, x }, { rows: M, K });
+            await e.run('linearQ8', { out, xq, params, w, scales, offsets }, { M, K, N, group: q.group, activation: Activation.gelu });
+          }, { warmup: 3, runs: 3, minMs: 300 });
+          await e.close();
+          const gflops = (2 * M * K * N) / ms / 1e6;
+          const ofPeak = peak ? `${((100 * gflops) / (peak * Math.max(1, workers))).toFixed(0)}%` : '-';
+          rows.push([`${M}×${K}×${N}`, `wasm (${e.variant})`, label, workers === 0 ? 'inline' : workers, ms, gflops, ofPeak, `${(base.wasm / ms).toFixed(2)}×`]);
+        }
+        w.dispose(); scales.dispose(); offsets.dispose(); xq.dispose(); params.dispose();
+      }
+    }
     x.dispose(); weights.rows.dispose(); weights.panels.dispose(); out.dispose();
   }
   // Dispatch: a tiny GEMM of two column blocks, so the calling thread computes one and hands the other to a pool
@@ -43,6 +72,6 @@ export async function kernelsBench(): Promise<string> {
   const local = await timeIt(() => call(inline), { warmup: 50, runs: 2000 });
   const handed = e.stats.tasks;
   await e.close();
-  const peakLine = peak ? `WebAssembly SIMD peak: ${peak.toFixed(1)} GFLOP/s a core (independent 4-lane fused multiply-adds in registers; "of peak" = GFLOP/s ÷ (peak × threads)); native AVX2 code has twice the width.` : '(no relaxed SIMD here: peak not measured)';
+  const peakLine = peak ? `WebAssembly SIMD peak: ${peak.toFixed(1)} GFLOP/s a core (independent 4-lane fused multiply-adds in registers; "of peak" = GFLOP/s ÷ (peak × threads)); native AVX2 code has twice the width. q8 rows: quantizeRows + linearQ8, GFLOP/s of the float GEMM they replace, "speed-up" against wasm panels inline.` : '(no relaxed SIMD here: peak not measured)';
   return `${table(rows)}\n\n${peakLine}\npool hand-over: ${((pooled - local) * 1000).toFixed(0)} µs per kernel call (${(pooled * 1000).toFixed(0)} µs with ${handed} shares handed to a pool thread vs ${(local * 1000).toFixed(1)} µs inline); calls under ${new Engine({ workers: 0 }).minPoolFlops.toLocaleString('en-US')} FLOP run inline.`;
 }

@@ -7,8 +7,9 @@ import { PANEL, storer, type LinearArgs, type RowReader } from './linear.js';
  *   channel), 32 inputs for decoders, whose matrices have rare large weights that one scale per row would let
  *   crush the rest;
  * - activations at every call, per row: asymmetric to 0..127 with a zero point, q_ik = round(x_ik / t_i) + z_i.
- *   Seven bits, not eight: WebAssembly's relaxed integer dot product (`i32x4.relaxed_dot_i8x16_i7x16_add_s`)
- *   reads its second operand as unsigned on x86 and as signed on ARM, so only 0..127 means the same on both;
+ *   Seven bits, not eight: WebAssembly's relaxed integer dot products (`i16x8.relaxed_dot_i8x16_i7x16_s`, which
+ *   the kernel uses) read their second operand as unsigned on x86 and as signed on ARM, so only 0..127 means the
+ *   same on both;
  * - out_ij = t_i · (Σ_g s_jg · Σ_{k∈g} q_ik·w_jk − z_i · o_j), o_j = Σ_g s_jg · Σ_{k∈g} w_jk (the zero point's share,
  *   computed at load): the inner sums are integers, exact in any order, and the float steps run in one fixed
  *   order, so the relaxed build and the portable one give identical bits. Subtracting the zero point's share once
@@ -16,7 +17,7 @@ import { PANEL, storer, type LinearArgs, type RowReader } from './linear.js';
  *
  * W's layout: K padded to Kp, a multiple of 4 (zeros), and panels of 8 output columns; panel p, k-step s (4
  * consecutive k) is 32 bytes, columns 0–3 then 4–7, each column's 4 k in order. One 16-byte load is 4 columns × 4
- * k, the operand of one dot-product instruction (4 lanes of 4 multiply-adds each). Scales: per panel, group and
+ * k: one dot product gives 4 lanes of 4 multiply-adds each. Scales: per panel, group and
  * column, (p · groups + g) · 8 + c, so a panel's are a vector per group.
  */
 const STEP = 4;

@@ -894,7 +894,15 @@ function softmaxRow(row: usize, biasRow: usize, maskRow: usize, kLen: i32, first
   const rowMax: f32 = max(max(f32x4.extract_lane(mx, 0), f32x4.extract_lane(mx, 1)), max(f32x4.extract_lane(mx, 2), f32x4.extract_lane(mx, 3)));
   const mv = f32x4.splat(rowMax);
   let sumv = f32x4.splat(0);
-  for (j = 0; j < L4; j += 4) {
+  // two blocks an iteration: their exponentials are independent work for the core to overlap, and the running
+  // sum (which V8 keeps in memory, spilled) is read and written once per two; it still adds them in key order
+  for (j = 0; j + 8 <= L4; j += 8) {
+    const e0 = vexp(f32x4.sub(v128.load(at(row, j)), mv)), e1 = vexp(f32x4.sub(v128.load(at(row, j + 4)), mv));
+    v128.store(at(row, j), e0);
+    v128.store(at(row, j + 4), e1);
+    sumv = f32x4.add(f32x4.add(sumv, e0), e1);
+  }
+  for (; j < L4; j += 4) {
     const e = vexp(f32x4.sub(v128.load(at(row, j)), mv));
     v128.store(at(row, j), e);
     sumv = f32x4.add(sumv, e);
@@ -907,6 +915,33 @@ function softmaxRow(row: usize, biasRow: usize, maskRow: usize, kLen: i32, first
   }
   const inv = f32x4.splat(1 / hsum(sumv));
   for (j = 0; j < K4; j += 4) v128.store(at(row, j), f32x4.mul(v128.load(at(row, j)), inv));
+}
+
+/**
+ * Kᵀ (D, kPad) from kLen key rows, zero past kLen: 4 keys × 4 values at a time, as four row loads transposed in
+ * registers (8 shuffles) and four stores, where moving them one by one costs a load and a store each.
+ */
+function transposeKeys(kt: usize, kBase: usize, kvRow: i32, D: i32, kLen: i32, kPad: i32): void {
+  const D4 = D & ~3, L4 = kLen & ~3, rs = <usize>kvRow << 2, ts = <usize>kPad << 2;
+  for (let j = 0; j < L4; j += 4) {
+    const r = at(kBase, j * kvRow);
+    let d = 0;
+    for (; d < D4; d += 4) {
+      const r0 = v128.load(at(r, d)), r1 = v128.load(at(r, d) + rs), r2 = v128.load(at(r, d) + 2 * rs), r3 = v128.load(at(r, d) + 3 * rs);
+      const lo01 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5), lo23 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+      const hi01 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7), hi23 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+      const o = at(kt, d * kPad + j);
+      v128.store(o, v128.shuffle<f32>(lo01, lo23, 0, 1, 4, 5));
+      v128.store(o + ts, v128.shuffle<f32>(lo01, lo23, 2, 3, 6, 7));
+      v128.store(o + 2 * ts, v128.shuffle<f32>(hi01, hi23, 0, 1, 4, 5));
+      v128.store(o + 3 * ts, v128.shuffle<f32>(hi01, hi23, 2, 3, 6, 7));
+    }
+    for (; d < D; d++) for (let c = 0; c < 4; c++) store<f32>(at(kt, d * kPad + j + c), load<f32>(at(kBase, (j + c) * kvRow + d)));
+  }
+  for (let j = L4; j < kPad; j++) {
+    if (j < kLen) for (let d = 0; d < D; d++) store<f32>(at(kt, d * kPad + j), load<f32>(at(kBase, j * kvRow + d)));
+    else for (let d = 0; d < D; d++) store<f32>(at(kt, d * kPad + j), 0);
+  }
 }
 
 /** Floats of scratch one (batch, head) unit needs: Kᵀ (headDim × padded keys) and two rows of scores. */
@@ -939,12 +974,7 @@ export function attention(
     const transpose = qLen >= 4;
     const kt = at(scratch, u * unitScratch(D, kLen));
     const rows = at(kt, D * kPad);
-    if (transpose) {
-      for (let j = 0; j < kPad; j++) {
-        if (j < kLen) for (let d = 0; d < D; d++) store<f32>(at(kt, d * kPad + j), load<f32>(at(kBase, j * kvRow + d)));
-        else for (let d = 0; d < D; d++) store<f32>(at(kt, d * kPad + j), 0);
-      }
-    }
+    if (transpose) transposeKeys(kt, kBase, kvRow, D, kLen, kPad);
     const maskRow = keyMask ? at(keyMask, b * maskStride + maskOffset) : 0;
     for (let i = 0; i < qLen; ) {
       const pair = transpose && i + 1 < qLen;

@@ -727,9 +727,9 @@ function weightedSumRest(oi: usize, row: usize, v: usize, kvRow: i32, kLen: i32,
   for (let pa = xa, pb = xb, c = b; pa < end; pa += 4, pb += 4, c += step) {
     // zero tested on the bits: a float comparison costs V8 a dozen instructions (NaN, −0), an integer one
     // two; the weights skipped are probabilities, never −0
-    const ia = load<u32>(pa), ib = load<u32>(pb);
-    if (skipZeros && (ia | ib) == 0) continue;
-    const va = f32x4.splat(reinterpret<f32>(ia)), vb = f32x4.splat(reinterpret<f32>(ib));
+    if (skipZeros && (load<u32>(pa) | load<u32>(pb)) == 0) continue;
+    // loaded again as floats: a broadcast straight from memory is one instruction
+    const va = v128.load32_splat(pa), vb = v128.load32_splat(pb);
     const k0 = v128.load(c), k1 = v128.load(c, 16), k2 = v128.load(c, 32), k3 = v128.load(c, 48);
     a0 = fma(va, k0, a0); a1 = fma(va, k1, a1); a2 = fma(va, k2, a2); a3 = fma(va, k3, a3);
     b0 = fma(vb, k0, b0); b1 = fma(vb, k1, b1); b2 = fma(vb, k2, b2); b3 = fma(vb, k3, b3);
@@ -756,9 +756,8 @@ function weightedSumPair(oa: usize, ob: usize, ra: usize, rb: usize, v: usize, k
   let a4 = f32x4.splat(0), a5 = f32x4.splat(0), a6 = f32x4.splat(0), a7 = f32x4.splat(0);
   const step = <usize>bStride << 2, end = at(p, n);
   for (let pt = p, c = b; pt < end; pt += 4, c += step) {
-    const bits = load<u32>(pt);
-    if (bits == 0) continue;
-    const w = f32x4.splat(reinterpret<f32>(bits));
+    if (load<u32>(pt) == 0) continue;
+    const w = v128.load32_splat(pt);
     a0 = fma(w, v128.load(c), a0); a1 = fma(w, v128.load(c, 16), a1);
     a2 = fma(w, v128.load(c, 32), a2); a3 = fma(w, v128.load(c, 48), a3);
     if (C > 16) {

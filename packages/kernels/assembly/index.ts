@@ -777,9 +777,9 @@ function weightedSumOne(o: usize, r: usize, v: usize, kvRow: i32, kLen: i32, D: 
   weightedSumRest(o, r, v, kvRow, kLen, d0, D);
 }
 
-/** Raw scores q·k_j of two queries (a lone query passes itself twice) against Kᵀ (D, kPad), 16 keys at a time. */
-function scorePair(ra: usize, rb: usize, qa: usize, qb: usize, kt: usize, D: i32, kPad: i32): void {
-  for (let j0 = 0; j0 < kPad; j0 += 16) pairTile(at(ra, j0), at(rb, j0), qa, qb, at(kt, j0), kPad, D, false);
+/** Raw scores q·k_j of two queries (a lone query passes itself twice) against Kᵀ (D, kPad), 16 keys at a time, keys below kEnd. */
+function scorePair(ra: usize, rb: usize, qa: usize, qb: usize, kt: usize, D: i32, kPad: i32, kEnd: i32): void {
+  for (let j0 = 0; j0 < kEnd; j0 += 16) pairTile(at(ra, j0), at(rb, j0), qa, qb, at(kt, j0), kPad, D, false);
 }
 
 /**
@@ -979,9 +979,11 @@ export function attention(
       const pair = transpose && i + 1 < qLen;
       const qi = at(q, b * qBatch + i * qRow + h * hs);
       const ra = rows, rb = pair ? at(rows, kPad) : rows;
-      if (transpose) scorePair(ra, rb, qi, pair ? at(qi, qRow) : qi, kt, D, kPad);
-      else scoresGather(ra, qi, kBase, kvRow, D, kLen);
       const n = pair ? 2 : 1;
+      // a causal query scores only the keys it sees: softmaxRow masks the rest whatever the row holds there
+      const seen = causal ? min(kLen, max(0, kLen - qLen + i + n)) : kLen;
+      if (transpose) scorePair(ra, rb, qi, pair ? at(qi, qRow) : qi, kt, D, kPad, min(kPad, (seen + 15) & ~15));
+      else scoresGather(ra, qi, kBase, kvRow, D, kLen);
       for (let r = 0; r < n; r++) {
         const row = r ? rb : ra;
         const biasRow = positionBias ? at(positionBias, b * biasBatch + (h * qLen + i + r) * kLen) : 0;

@@ -9,13 +9,6 @@ import { simdPeak } from './peak.js';
  * or per group of 32 inputs, as decoders do, times activations quantized per row at each call; inline, 1 and 2
  * workers) and the cost of one hand-over to a pool thread. GFLOP/s counts the float GEMM's operations.
  */
-/** A typed array copied into the shared memory, as a loaded model's quantized weights are. */
-function tensorOf<T extends Int8Array | Int32Array | Float32Array>(data: T): Tensor {
-  const t = Tensor.empty(data instanceof Int8Array ? 'int8' : data instanceof Int32Array ? 'int32' : 'float32', [data.length]);
-  t.data.set(data);
-  return t;
-}
-
 export async function kernelsBench(): Promise<string> {
   const peak = await simdPeak();
   const rows: (string | number)[][] = [['GEMM M×K×N', 'backend', 'weights', 'workers', 'ms', 'GFLOP/s', 'of peak', 'speed-up']];
@@ -25,6 +18,11 @@ export async function kernelsBench(): Promise<string> {
     const weights = { rows: Tensor.from(plain, [N, K]), panels: Tensor.from(packPanels(plain, N, K)) };
     const out = Tensor.empty('float32', [M, N]);
     const base: Record<string, number> = {};
+    const record = (backend: string, weights: string, workers: number, ms: number, baseMs: number) => {
+      const gflops = (2 * M * K * N) / ms / 1e6;
+      const ofPeak = peak ? `${((100 * gflops) / (peak * Math.max(1, workers))).toFixed(0)}%` : '-';
+      rows.push([`${M}×${K}×${N}`, backend, weights, workers === 0 ? 'inline' : workers, ms, gflops, ofPeak, `${(baseMs / ms).toFixed(2)}×`]);
+    };
     for (const backend of ['js', 'wasm'] as const) {
       for (const layout of ['panels', 'rows'] as const) {
         if (backend === 'js' && layout === 'rows') continue;
@@ -34,31 +32,26 @@ export async function kernelsBench(): Promise<string> {
           const ms = await timeIt(() => e.run('linear', { out, x, w: weights[layout] }, { M, K, N, activation: Activation.gelu, packed: layout === 'panels' }), { warmup: 3, runs: 3, minMs: 300 });
           await e.close();
           base[backend] ??= ms;
-          const gflops = (2 * M * K * N) / ms / 1e6;
-          const ofPeak = peak ? `${((100 * gflops) / (peak * Math.max(1, workers))).toFixed(0)}%` : '-';
-          rows.push([`${M}×${K}×${N}`, backend === 'wasm' ? `wasm (${e.variant})` : 'typescript', layout, workers === 0 ? 'inline' : workers, ms, gflops, ofPeak, `${(base[backend] / ms).toFixed(2)}×`]);
+          record(backend === 'wasm' ? `wasm (${e.variant})` : 'typescript', layout, workers, ms, base[backend]);
         }
       }
     }
-    {
-      for (const [label, group] of [['q8 per channel', undefined], [`q8 groups of ${Q8_DECODER_GROUP}`, Q8_DECODER_GROUP]] as const) {
-        const q = quantizeWeights(weightRows(plain, WeightType.float32, K, false), N, K, group);
-        const w = tensorOf(q.values), scales = tensorOf(q.scales), offsets = tensorOf(q.offsets);
-        const xq = Tensor.empty('int8', [M, paddedK(K)]), params = Tensor.empty('float32', [M, 2]);
-        for (const workers of [0, 1, 2]) {
-          const e = new Engine({ workers, minPoolFlops: 0 });
-          // as a q8 layer runs: the activations quantized, then the integer GEMM
-          const ms = await timeIt(async () => {
-            await e.run('quantizeRows', { xq, params, x }, { rows: M, K });
-            await e.run('linearQ8', { out, xq, params, w, scales, offsets }, { M, K, N, group: q.group, activation: Activation.gelu });
-          }, { warmup: 3, runs: 3, minMs: 300 });
-          await e.close();
-          const gflops = (2 * M * K * N) / ms / 1e6;
-          const ofPeak = peak ? `${((100 * gflops) / (peak * Math.max(1, workers))).toFixed(0)}%` : '-';
-          rows.push([`${M}×${K}×${N}`, `wasm (${e.variant})`, label, workers === 0 ? 'inline' : workers, ms, gflops, ofPeak, `${(base.wasm / ms).toFixed(2)}×`]);
-        }
-        w.dispose(); scales.dispose(); offsets.dispose(); xq.dispose(); params.dispose();
+    for (const [label, group] of [['q8 per channel', undefined], [`q8 groups of ${Q8_DECODER_GROUP}`, Q8_DECODER_GROUP]] as const) {
+      const q = quantizeWeights(weightRows(plain, WeightType.float32, K, false), N, K, group);
+      const w = Tensor.empty('int8', [q.values.length]), scales = Tensor.from(q.scales), offsets = Tensor.from(q.offsets);
+      w.data.set(q.values);
+      const xq = Tensor.empty('int8', [M, paddedK(K)]), params = Tensor.empty('float32', [M, 2]);
+      for (const workers of [0, 1, 2]) {
+        const e = new Engine({ workers, minPoolFlops: 0 });
+        // as a q8 layer runs: the activations quantized, then the integer GEMM
+        const ms = await timeIt(async () => {
+          await e.run('quantizeRows', { xq, params, x }, { rows: M, K });
+          await e.run('linearQ8', { out, xq, params, w, scales, offsets }, { M, K, N, group: q.group, activation: Activation.gelu });
+        }, { warmup: 3, runs: 3, minMs: 300 });
+        await e.close();
+        record(`wasm (${e.variant})`, label, workers, ms, base.wasm);
       }
+      w.dispose(); scales.dispose(); offsets.dispose(); xq.dispose(); params.dispose();
     }
     x.dispose(); weights.rows.dispose(); weights.panels.dispose(); out.dispose();
   }

@@ -783,17 +783,29 @@ function scorePair(ra: usize, rb: usize, qa: usize, qb: usize, kt: usize, D: i32
 }
 
 /**
+ * Column c of the 4×4 block whose rows are r0..r3: (r0[c], r1[c], r2[c], r3[c]). Two interleaving shuffles and one
+ * to pick; the interleavings are the same for every c, so the four columns of a block share them.
+ */
+// @ts-ignore: decorator
+@inline function column4(c: i32, r0: v128, r1: v128, r2: v128, r3: v128): v128 {
+  if (c < 2) {
+    const lo01 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5), lo23 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+    return c == 0 ? v128.shuffle<f32>(lo01, lo23, 0, 1, 4, 5) : v128.shuffle<f32>(lo01, lo23, 2, 3, 6, 7);
+  }
+  const hi01 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7), hi23 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+  return c == 2 ? v128.shuffle<f32>(hi01, hi23, 0, 1, 4, 5) : v128.shuffle<f32>(hi01, hi23, 2, 3, 6, 7);
+}
+
+/**
  * acc + Σ_{d..d+4} q_d · (four keys' values at d), the keys' rows r0..r3 (four values each) transposed in
  * registers: lane c stays key c's fused multiply-add chain, in order of d.
  */
 // @ts-ignore: decorator
 @inline function keys4x4(acc: v128, q0: v128, q1: v128, q2: v128, q3: v128, r0: v128, r1: v128, r2: v128, r3: v128): v128 {
-  const lo01 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5), lo23 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
-  const hi01 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7), hi23 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
-  acc = fma(q0, v128.shuffle<f32>(lo01, lo23, 0, 1, 4, 5), acc);
-  acc = fma(q1, v128.shuffle<f32>(lo01, lo23, 2, 3, 6, 7), acc);
-  acc = fma(q2, v128.shuffle<f32>(hi01, hi23, 0, 1, 4, 5), acc);
-  return fma(q3, v128.shuffle<f32>(hi01, hi23, 2, 3, 6, 7), acc);
+  acc = fma(q0, column4(0, r0, r1, r2, r3), acc);
+  acc = fma(q1, column4(1, r0, r1, r2, r3), acc);
+  acc = fma(q2, column4(2, r0, r1, r2, r3), acc);
+  return fma(q3, column4(3, r0, r1, r2, r3), acc);
 }
 
 /** acc + Σ_{d..D} q_d · (keys k0..k3 at d), gathered lane by lane; keys past n read as zero. */
@@ -852,6 +864,12 @@ function scoresGather(row: usize, qi: usize, kBase: usize, kvRow: i32, D: i32, k
   }
 }
 
+/** The key indices j, j+1, j+2, j+3 of a block's lanes. */
+// @ts-ignore: decorator
+@inline function laneKeys(j: i32): v128 {
+  return i32x4.add(v128(0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0), i32x4.splat(j));
+}
+
 /**
  * Scores of keys j..j+4 of a row: scaled, [soft-capped,] [biased,] masked to `fill`, stored; returns the running
  * maximum. `edge` blocks test each lane against the visible range [first, visible) and kLen; blocks inside it skip
@@ -863,7 +881,7 @@ function scoresGather(row: usize, qi: usize, kBase: usize, kvRow: i32, D: i32, k
   if (cap) sv = f32x4.mul(vtanh(f32x4.mul(sv, f32x4.splat(1 / cap))), f32x4.splat(cap));
   if (biasRow) sv = f32x4.add(sv, v128.load(at(biasRow, j)));
   if (edge) {
-    const idx = i32x4.add(v128(0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0), i32x4.splat(j));
+    const idx = laneKeys(j);
     let keep = v128.and(i32x4.lt_s(idx, i32x4.splat(min(visible, kLen))), i32x4.ge_s(idx, i32x4.splat(first)));
     if (maskRow) keep = v128.and(keep, i32x4.ne(v128.load(at(maskRow, j)), i32x4.splat(0)));
     sv = v128.bitselect(sv, f32x4.splat(fill), keep);
@@ -907,7 +925,7 @@ function softmaxRow(row: usize, biasRow: usize, maskRow: usize, kLen: i32, first
     sumv = f32x4.add(sumv, e);
   }
   if (L4 < K4) {
-    const past = i32x4.ge_s(i32x4.add(v128(0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0), i32x4.splat(L4)), i32x4.splat(kLen));
+    const past = i32x4.ge_s(laneKeys(L4), i32x4.splat(kLen));
     const e = v128.andnot(vexp(f32x4.sub(v128.load(at(row, L4)), mv)), past);
     v128.store(at(row, L4), e);
     sumv = f32x4.add(sumv, e);
@@ -927,13 +945,11 @@ function transposeKeys(kt: usize, kBase: usize, kvRow: i32, D: i32, kLen: i32, k
     let d = 0;
     for (; d < D4; d += 4) {
       const r0 = v128.load(at(r, d)), r1 = v128.load(at(r, d) + rs), r2 = v128.load(at(r, d) + 2 * rs), r3 = v128.load(at(r, d) + 3 * rs);
-      const lo01 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5), lo23 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
-      const hi01 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7), hi23 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
       const o = at(kt, d * kPad + j);
-      v128.store(o, v128.shuffle<f32>(lo01, lo23, 0, 1, 4, 5));
-      v128.store(o + ts, v128.shuffle<f32>(lo01, lo23, 2, 3, 6, 7));
-      v128.store(o + 2 * ts, v128.shuffle<f32>(hi01, hi23, 0, 1, 4, 5));
-      v128.store(o + 3 * ts, v128.shuffle<f32>(hi01, hi23, 2, 3, 6, 7));
+      v128.store(o, column4(0, r0, r1, r2, r3));
+      v128.store(o + ts, column4(1, r0, r1, r2, r3));
+      v128.store(o + 2 * ts, column4(2, r0, r1, r2, r3));
+      v128.store(o + 3 * ts, column4(3, r0, r1, r2, r3));
     }
     for (; d < D; d++) for (let c = 0; c < 4; c++) store<f32>(at(kt, d * kPad + j + c), load<f32>(at(kBase, (j + c) * kvRow + d)));
   }
